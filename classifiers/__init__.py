@@ -1,0 +1,55 @@
+"""Local complexity classifiers: score a request with the chance the cheapest tier fails it.
+
+    from classifiers import default_classifier, train, load
+    default_classifier().score(messages) -> float in [0, 1]
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+from classifiers._data import DataError, Outcome, Row, iter_rows, load_rows
+from classifiers._model import Classifier, HeuristicClassifier, LinearClassifier, WeightsError, load
+
+if TYPE_CHECKING:
+    from classifiers._train import train as _train_fn
+
+__all__ = [
+    "Classifier",
+    "DataError",
+    "HeuristicClassifier",
+    "LinearClassifier",
+    "Outcome",
+    "Row",
+    "WeightsError",
+    "default_classifier",
+    "default_weights_path",
+    "iter_rows",
+    "load",
+    "load_rows",
+    "train",
+]
+
+
+def default_weights_path() -> str:
+    """Path of the weights that ship inside the package."""
+    return str(resources.files("classifiers") / "weights" / "default.json")
+
+
+@lru_cache(maxsize=1)
+def default_classifier() -> LinearClassifier:
+    """The shipped classifier, loaded once per process."""
+    return load(default_weights_path())
+
+
+def train(*args: Any, **kwargs: Any) -> LinearClassifier:
+    """Train on labelled prompt sets; see classifiers._train.train (imports scikit-learn lazily)."""
+    from classifiers._train import train as _train
+
+    return _train(*args, **kwargs)
+
+
+if TYPE_CHECKING:
+    train = _train_fn  # noqa: F811  (precise signature for type checkers)

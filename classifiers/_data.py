@@ -1,0 +1,126 @@
+"""Loader for labelled prompt sets (JSONL v1): one prompt and the outcomes of several models a line."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class DataError(ValueError):
+    """A labelled set is malformed; the message names the file and line."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one model did on one prompt."""
+
+    quality: float
+    cost_usd: float | None = None
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    response: str | None = None
+    latency_s: float | None = None
+
+
+@dataclass(frozen=True)
+class Row:
+    """One labelled prompt."""
+
+    id: str
+    messages: list[dict[str, Any]]
+    outcomes: dict[str, Outcome]
+    source: str = ""
+    task: str = ""
+    split: str | None = None
+    contaminated: bool = False
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+
+
+def _number(value: Any, name: str, *, integer: bool = False) -> Any:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or value < 0 or (integer and int(value) != value):
+        raise ValueError(f"{name} must be a non-negative {'integer' if integer else 'number'}, got {value!r}")
+    return int(value) if integer else float(value)
+
+
+def _outcome(model: str, raw: Any) -> Outcome:
+    if not isinstance(raw, dict):
+        raise ValueError(f"outcome of {model!r} must be an object")
+    if "quality" not in raw:
+        raise ValueError(f"outcome of {model!r} has no quality")
+    quality = _number(raw["quality"], f"{model}.quality")
+    if quality > 1:
+        raise ValueError(f"{model}.quality must be in [0, 1], got {quality}")
+    opt = {k: _number(raw[k], f"{model}.{k}") for k in ("cost_usd", "latency_s") if raw.get(k) is not None}
+    for k in ("tokens_in", "tokens_out"):
+        if raw.get(k) is not None:
+            opt[k] = _number(raw[k], f"{model}.{k}", integer=True)
+    response = raw.get("response")
+    if response is not None and not isinstance(response, str):
+        raise ValueError(f"{model}.response must be a string")
+    return Outcome(quality=quality, response=response, **opt)
+
+
+def parse_row(obj: Any) -> Row:
+    """Validate one decoded line; raises ValueError saying what is wrong."""
+    if not isinstance(obj, dict):
+        raise ValueError("a line must be a JSON object")
+    rid = obj.get("id")
+    if not isinstance(rid, str) or not rid:
+        raise ValueError("id must be a non-empty string")
+    messages = obj.get("messages")
+    if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) for m in messages):
+        raise ValueError("messages must be a non-empty list of objects")
+    for i, m in enumerate(messages):
+        if not isinstance(m.get("role"), str) or not isinstance(m.get("content"), (str, list)):
+            raise ValueError(f"messages[{i}] needs a string role and string or list content")
+    outcomes = obj.get("outcomes")
+    if not isinstance(outcomes, dict) or not outcomes:
+        raise ValueError("outcomes must be a non-empty object")
+    split = obj.get("split")
+    if split is not None and split not in ("train", "dev", "test"):
+        raise ValueError(f"split must be train, dev or test, got {split!r}")
+    known = {"id", "messages", "outcomes", "source", "task", "split", "contaminated"}
+    return Row(
+        id=rid,
+        messages=messages,
+        outcomes={str(k): _outcome(str(k), v) for k, v in outcomes.items()},
+        source=str(obj.get("source") or ""),
+        task=str(obj.get("task") or ""),
+        split=split,
+        contaminated=bool(obj.get("contaminated", False)),
+        extra={k: v for k, v in obj.items() if k not in known},
+    )
+
+
+def iter_rows(path: str | os.PathLike[str]) -> Iterator[Row]:
+    """Rows of one JSONL file; a malformed line raises DataError naming file and line."""
+    p = Path(path)
+    try:
+        fh = p.open(encoding="utf-8")
+    except OSError as exc:
+        raise DataError(f"cannot read {p}: {exc.strerror}") from None
+    seen: set[str] = set()
+    with fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                row = parse_row(json.loads(line))
+            except ValueError as exc:  # json.JSONDecodeError is a ValueError too
+                raise DataError(f"{p}:{lineno}: {exc}") from None
+            if row.id in seen:
+                raise DataError(f"{p}:{lineno}: duplicate id {row.id!r}")
+            seen.add(row.id)
+            yield row
+
+
+def load_rows(paths: str | os.PathLike[str] | list[str | os.PathLike[str]]) -> list[Row]:
+    """All rows of one or more JSONL files."""
+    items = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+    return [row for p in items for row in iter_rows(p)]

@@ -1,0 +1,162 @@
+"""Classifiers behind one protocol: a trained linear model (plain-Python inference) and a heuristic."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from classifiers._features import DENSE_NAMES, featurize
+
+Messages = Sequence[Mapping[str, Any]]
+FORMAT = "tierwise-linear"
+VERSION = 1
+
+
+class WeightsError(ValueError):
+    """A weights file is missing, corrupt, or does not match this version of the features."""
+
+
+@runtime_checkable
+class Classifier(Protocol):
+    """Scores a request with the chance that the cheapest tier's answer is inadequate."""
+
+    def score(self, messages: Messages) -> float: ...
+
+    def score_batch(self, batch: Sequence[Messages]) -> list[float]: ...
+
+
+def _sigmoid(x: float) -> float:
+    if x >= 0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)
+    return e / (1.0 + e)
+
+
+class HeuristicClassifier:
+    """Zero-training fallback: longer, code-, maths- and constraint-heavy requests score higher."""
+
+    # Weights on DENSE_NAMES chosen by hand; they need no data, only a sensible order.
+    _WEIGHTS = (0.55, 0.05, 0.5, 0.6, 0.1, 0.15, 0.45, -0.2, 0.3, 0.2, 0.1)
+    _BIAS = -2.6
+
+    def score(self, messages: Messages) -> float:
+        _, feats = featurize(messages)
+        return _sigmoid(self._BIAS + sum(w * f for w, f in zip(self._WEIGHTS, feats)))
+
+    def score_batch(self, batch: Sequence[Messages]) -> list[float]:
+        return [self.score(m) for m in batch]
+
+
+class LinearClassifier:
+    """Logistic regression over word and structural features, applied without scikit-learn."""
+
+    def __init__(
+        self,
+        vocab: dict[str, float],
+        dense_weights: Sequence[float],
+        dense_mean: Sequence[float],
+        dense_scale: Sequence[float],
+        bias: float,
+        calibration: tuple[float, float] = (1.0, 0.0),
+        meta: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.vocab = vocab
+        self.dense_weights = list(dense_weights)
+        self.dense_mean = list(dense_mean)
+        self.dense_scale = list(dense_scale)
+        self.bias = float(bias)
+        self.calibration = (float(calibration[0]), float(calibration[1]))
+        self.meta = dict(meta or {})
+        # Folding the standardisation into the weights keeps the hot path to one dot product.
+        self._dw = [w / s for w, s in zip(self.dense_weights, self.dense_scale)]
+        self._b = self.bias - sum(w * m / s for w, m, s in zip(self.dense_weights, self.dense_mean, self.dense_scale))
+
+    def logit(self, messages: Messages) -> float:
+        toks, feats = featurize(messages)
+        get = self.vocab.get
+        words = sum(get(t, 0.0) for t in toks) / math.sqrt(len(toks)) if toks else 0.0
+        return self._b + words + sum(w * f for w, f in zip(self._dw, feats))
+
+    def score(self, messages: Messages) -> float:
+        a, b = self.calibration
+        return _sigmoid(a * self.logit(messages) + b)
+
+    def score_batch(self, batch: Sequence[Messages]) -> list[float]:
+        return [self.score(m) for m in batch]
+
+    # ---- persistence: JSON only, so loading a file can never execute code --------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "version": VERSION,
+            "dense_names": list(DENSE_NAMES),
+            "dense_weights": self.dense_weights,
+            "dense_mean": self.dense_mean,
+            "dense_scale": self.dense_scale,
+            "bias": self.bias,
+            "calibration": list(self.calibration),
+            "meta": self.meta,
+            "vocab": self.vocab,
+        }
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        p = Path(path)
+        p.write_text(json.dumps(self.to_dict(), separators=(",", ":"), sort_keys=False), encoding="utf-8")
+        return p
+
+    @classmethod
+    def from_dict(cls, data: Any, source: str = "weights") -> LinearClassifier:
+        def bad(why: str) -> WeightsError:
+            return WeightsError(f"{source}: {why}")
+
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise bad(f"not a tierwise weights file (format must be {FORMAT!r})")
+        if data.get("version") != VERSION:
+            raise bad(f"weights version {data.get('version')!r} is not supported (expected {VERSION})")
+        if data.get("dense_names") != list(DENSE_NAMES):
+            raise bad("the weights were trained on other features than this version computes")
+        n = len(DENSE_NAMES)
+        arrays = {k: data.get(k) for k in ("dense_weights", "dense_mean", "dense_scale")}
+        for key, arr in arrays.items():
+            if not isinstance(arr, list) or len(arr) != n or not all(_finite(x) for x in arr):
+                raise bad(f"{key} must be a list of {n} finite numbers")
+        if any(x <= 0 for x in arrays["dense_scale"]):
+            raise bad("dense_scale must be positive")
+        cal = data.get("calibration")
+        if not isinstance(cal, list) or len(cal) != 2 or not all(_finite(x) for x in cal):
+            raise bad("calibration must be two finite numbers")
+        if not _finite(data.get("bias")):
+            raise bad("bias must be a finite number")
+        vocab = data.get("vocab")
+        if not isinstance(vocab, dict) or not all(isinstance(k, str) and _finite(v) for k, v in vocab.items()):
+            raise bad("vocab must map words to finite numbers")
+        meta = data.get("meta", {})
+        return cls(
+            {k: float(v) for k, v in vocab.items()},
+            *(arrays[k] for k in ("dense_weights", "dense_mean", "dense_scale")),
+            bias=data["bias"],
+            calibration=(cal[0], cal[1]),
+            meta=meta if isinstance(meta, dict) else {},
+        )
+
+
+def _finite(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def load(path: str | os.PathLike[str]) -> LinearClassifier:
+    """Load weights saved by `save()`; a missing, corrupt or mismatched file raises WeightsError."""
+    p = Path(path)
+    try:
+        raw = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise WeightsError(f"cannot read weights file {p}: {exc}") from None
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        raise WeightsError(f"{p}: not valid JSON ({exc})") from None
+    return LinearClassifier.from_dict(data, source=str(p))

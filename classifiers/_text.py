@@ -1,0 +1,36 @@
+"""Pulling the text out of OpenAI-style messages (strings or lists of content parts)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+
+def part_text(content: Any) -> str:
+    """The text of one message's content; images, audio and tool parts contribute nothing."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(p["text"] for p in content if isinstance(p, Mapping) and isinstance(p.get("text"), str))
+    return ""
+
+
+def split_turns(messages: Sequence[Mapping[str, Any]]) -> tuple[str, str, str, int]:
+    """(last user turn, earlier user/assistant turns, system prompt, number of user turns)."""
+    last = ""
+    earlier: list[str] = []
+    system: list[str] = []
+    n_user = 0
+    for m in messages:
+        role = m.get("role")
+        text = part_text(m.get("content"))
+        if role in ("system", "developer"):
+            system.append(text)
+        elif role == "user":
+            if last:
+                earlier.append(last)
+            last = text
+            n_user += 1
+        elif text:
+            earlier.append(text)
+    return last, "\n".join(earlier), "\n".join(system), n_user

@@ -1,0 +1,5 @@
+"""Routing policies: pure functions from a complexity score and a budget to a plan of tiers."""
+
+from policies._policy import BudgetView, Plan, Policy, ThresholdPolicy
+
+__all__ = ["BudgetView", "Plan", "Policy", "ThresholdPolicy"]

@@ -1,0 +1,183 @@
+"""The unified LLM client: the one module that imports litellm (lazily), with tenacity retries."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from types import ModuleType
+from typing import Any, Protocol
+
+from tenacity import AsyncRetrying, Retrying
+
+from router._config import ModelSpec, RetryConfig, is_secret, mask_keys
+from router._errors import ConfigError
+from router._retry import retry_kwargs
+
+_litellm: ModuleType | None = None
+# Output bound when neither the call, the tier nor litellm's model map gives one.
+FALLBACK_MAX_OUTPUT = 4096
+
+
+def litellm_module() -> ModuleType:
+    """Import litellm on first use, with the bundled price map (no download at import)."""
+    global _litellm
+    if _litellm is None:
+        os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+        import litellm
+
+        _litellm = litellm
+    return _litellm
+
+
+def to_decimal(value: Any) -> Decimal:
+    """Exact decimal of a price or cost; floats go through repr so 1.5e-07 stays 1.5E-7."""
+    if isinstance(value, Decimal):
+        return value
+    return Decimal(repr(float(value))) if isinstance(value, float) else Decimal(value)
+
+
+@dataclass(frozen=True)
+class Prices:
+    """USD per token."""
+
+    input: Decimal
+    output: Decimal
+    cache_read: Decimal
+
+    def cost(self, tokens_in: int, tokens_out: int, cached_in: int = 0) -> Decimal:
+        cached = min(cached_in, tokens_in)
+        return (tokens_in - cached) * self.input + cached * self.cache_read + tokens_out * self.output
+
+
+@dataclass(frozen=True)
+class Usage:
+    tokens_in: int
+    tokens_out: int
+    cached_in: int = 0
+
+
+class LLMClient(Protocol):
+    """The one seam for I/O: tests replace this (or its transport), never the routing logic."""
+
+    def complete(self, spec: ModelSpec, messages: list[dict[str, Any]], kwargs: Mapping[str, Any]) -> tuple[Any, int]: ...
+
+    def acomplete(self, spec: ModelSpec, messages: list[dict[str, Any]], kwargs: Mapping[str, Any]) -> Awaitable[tuple[Any, int]]: ...
+
+    def prices(self, spec: ModelSpec) -> Prices: ...
+
+    def usage(self, response: Any) -> Usage: ...
+
+    def count_tokens(self, spec: ModelSpec, messages: list[dict[str, Any]]) -> int: ...
+
+    def max_output_tokens(self, spec: ModelSpec) -> int: ...
+
+    def assemble(self, chunks: list[Any], messages: list[dict[str, Any]]) -> Any: ...
+
+
+class LiteLLMClient:
+    """Calls models through litellm; tenacity is the only retry layer (litellm's and the SDKs' are off)."""
+
+    def __init__(
+        self,
+        retry: RetryConfig | None = None,
+        timeout_s: float = 120.0,
+        sleep: Callable[[float], None] = time.sleep,
+        asleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.retry = retry or RetryConfig()
+        self.timeout_s = timeout_s
+        self._sleep = sleep
+        self._asleep = asleep
+        self._prices: dict[tuple[Any, ...], Prices] = {}
+
+    def _params(self, spec: ModelSpec, messages: list[dict[str, Any]], kwargs: Mapping[str, Any]) -> dict[str, Any]:
+        params = {**spec.params, **kwargs, "model": spec.model, "messages": messages}
+        params["max_retries"] = 0  # the provider SDK's own retries: ours are the only ones
+        params.pop("num_retries", None)
+        params.setdefault("timeout", self.timeout_s)
+        return params
+
+    def complete(self, spec: ModelSpec, messages: list[dict[str, Any]], kwargs: Mapping[str, Any]) -> tuple[Any, int]:
+        litellm = litellm_module()
+        params = self._params(spec, messages, kwargs)
+        retrying = Retrying(sleep=self._sleep, **retry_kwargs(self.retry))
+        for attempt in retrying:
+            with attempt:
+                response = litellm.completion(**params)
+        return response, retrying.statistics.get("attempt_number", 1)
+
+    async def acomplete(self, spec: ModelSpec, messages: list[dict[str, Any]], kwargs: Mapping[str, Any]) -> tuple[Any, int]:
+        litellm = litellm_module()
+        params = self._params(spec, messages, kwargs)
+        retrying = AsyncRetrying(sleep=self._asleep, **retry_kwargs(self.retry))
+        async for attempt in retrying:
+            with attempt:
+                response = await litellm.acompletion(**params)
+        return response, retrying.statistics.get("attempt_number", 1)
+
+    def _model_info(self, spec: ModelSpec) -> dict[str, Any]:
+        litellm = litellm_module()
+        try:
+            return dict(litellm.get_model_info(spec.model))
+        except Exception:  # litellm raises a bare Exception for an unmapped model
+            return {}
+
+    def prices(self, spec: ModelSpec) -> Prices:
+        """Configured prices, else litellm's price map; a model with neither is a ConfigError."""
+        key = (spec.model, spec.input_cost_per_token, spec.output_cost_per_token)
+        cached = self._prices.get(key)
+        if cached is not None:
+            return cached
+        info = {} if spec.input_cost_per_token is not None and spec.output_cost_per_token is not None else self._model_info(spec)
+        p_in = spec.input_cost_per_token if spec.input_cost_per_token is not None else info.get("input_cost_per_token")
+        p_out = spec.output_cost_per_token if spec.output_cost_per_token is not None else info.get("output_cost_per_token")
+        if p_in is None or p_out is None:
+            raise ConfigError(
+                f"no price known for model {spec.model!r}: set input_cost_per_token and "
+                "output_cost_per_token on it in the config (0 for a free local model)"
+            )
+        p_in, p_out = to_decimal(p_in), to_decimal(p_out)
+        cache_read = info.get("cache_read_input_token_cost")
+        prices = Prices(p_in, p_out, to_decimal(cache_read) if cache_read is not None else p_in)
+        self._prices[key] = prices
+        return prices
+
+    def usage(self, response: Any) -> Usage:
+        usage = getattr(response, "usage", None)
+        if usage is None:
+            return Usage(0, 0)
+        details = getattr(usage, "prompt_tokens_details", None)
+        cached = getattr(details, "cached_tokens", None) or 0
+        return Usage(int(usage.prompt_tokens or 0), int(usage.completion_tokens or 0), int(cached))
+
+    def count_tokens(self, spec: ModelSpec, messages: list[dict[str, Any]]) -> int:
+        litellm = litellm_module()
+        return int(litellm.token_counter(model=spec.model, messages=messages, use_default_image_token_count=True))
+
+    def max_output_tokens(self, spec: ModelSpec) -> int:
+        info = self._model_info(spec)
+        value = info.get("max_output_tokens") or info.get("max_tokens")
+        return int(value) if isinstance(value, int) and value > 0 else FALLBACK_MAX_OUTPUT
+
+    def max_input_tokens(self, spec: ModelSpec) -> int | None:
+        value = self._model_info(spec).get("max_input_tokens")
+        return int(value) if isinstance(value, int) and value > 0 else None
+
+    def assemble(self, chunks: list[Any], messages: list[dict[str, Any]]) -> Any:
+        """One ModelResponse (with usage) from streamed chunks; None when nothing arrived."""
+        if not chunks:
+            return None
+        return litellm_module().stream_chunk_builder(chunks, messages=messages)
+
+
+def scrub(text: str, specs: Sequence[ModelSpec] = ()) -> str:
+    """Mask configured credentials and anything shaped like an API key."""
+    for spec in specs:
+        for name, value in spec.params.items():
+            if is_secret(name) and isinstance(value, str) and len(value) >= 4:
+                text = text.replace(value, "***")
+    return mask_keys(text)

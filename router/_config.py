@@ -1,0 +1,225 @@
+"""Configuration: pydantic models loadable from a dict, a YAML/TOML file or TIERWISE_CONFIG."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from router._errors import ConfigError
+
+# Parameter names whose values are credentials: never logged, printed or stored.
+SECRET_WORDS = ("key", "secret", "token", "password", "credential")
+_PRICE_FIELDS = ("input_cost_per_token", "output_cost_per_token")
+
+# Three current models from litellm's price map: one provider, one API key.
+DEFAULT_TIERS: list[dict[str, Any]] = [
+    {"name": "small", "models": ["gpt-5-nano"]},
+    {"name": "flash", "models": ["gpt-5-mini"]},
+    {"name": "frontier", "models": ["gpt-5"]},
+]
+DEFAULT_THRESHOLDS = {1: [], 2: [0.5], 3: [0.35, 0.7]}
+
+
+_KEYLIKE = re.compile(r"\b(sk|pk|rk|AIza|xai|gsk)[-_A-Za-z0-9]{12,}")
+
+
+def mask_keys(text: str) -> str:
+    """Mask anything in a text shaped like a provider API key (sk-..., AIza..., gsk_...)."""
+    return _KEYLIKE.sub(lambda m: m.group(1) + "-***", text)
+
+
+def is_secret(name: str) -> bool:
+    """True for a parameter name that holds a credential (api_key, aws_secret_access_key, ...)."""
+    lowered = name.lower()
+    return any(word in lowered for word in SECRET_WORDS) and not lowered.endswith(("_tokens", "_per_token"))
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelSpec(_Strict):
+    """One deployable model: a litellm model string plus litellm parameters and optional prices."""
+
+    model: str = Field(min_length=1)
+    params: dict[str, Any] = Field(default_factory=dict, repr=False)
+    input_cost_per_token: Decimal | None = Field(default=None, ge=0)
+    output_cost_per_token: Decimal | None = Field(default=None, ge=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_string_or_mapping(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return {"model": value}
+        if isinstance(value, Mapping) and "params" not in value:
+            known = {"model", *_PRICE_FIELDS}
+            out = {k: v for k, v in value.items() if k in known}
+            out["params"] = {k: v for k, v in value.items() if k not in known}
+            return out
+        return value
+
+    @field_validator(*_PRICE_FIELDS, mode="before")
+    @classmethod
+    def _exact_price(cls, value: Any) -> Any:
+        # Floats go through str() so 1.5e-07 becomes Decimal("1.5E-7"), not its binary expansion.
+        if isinstance(value, float):
+            if not math.isfinite(value):
+                raise ValueError("price must be finite")
+            return Decimal(repr(value))
+        return value
+
+    def safe_params(self) -> dict[str, Any]:
+        """The parameters with every credential masked, for logs and repr."""
+        return {k: ("***" if is_secret(k) else v) for k, v in self.params.items()}
+
+    def __repr__(self) -> str:
+        return f"ModelSpec(model={self.model!r}, params={self.safe_params()!r})"
+
+    __str__ = __repr__
+
+
+class TierConfig(_Strict):
+    """A tier: a name and its models in fallback order."""
+
+    name: str = Field(min_length=1)
+    models: list[ModelSpec] = Field(min_length=1)
+    max_output_tokens: int | None = Field(default=None, gt=0)
+
+
+class TenantBudget(_Strict):
+    """A spending cap for one tenant and the period it resets over."""
+
+    budget_usd: Decimal = Field(ge=0)
+    period: Literal["day", "week", "month", "total"] = "month"
+
+    @field_validator("budget_usd", mode="before")
+    @classmethod
+    def _finite(cls, value: Any) -> Any:
+        if isinstance(value, float):
+            value = Decimal(repr(value))
+        if isinstance(value, Decimal) and not value.is_finite():
+            raise ValueError("budget_usd must be a finite number")
+        return value
+
+
+class RetryConfig(_Strict):
+    """How transient provider errors are retried before falling back to the next model."""
+
+    attempts: int = Field(default=3, ge=1, le=20)
+    initial_wait_s: float = Field(default=0.5, ge=0)
+    max_wait_s: float = Field(default=20.0, ge=0)
+    retry_after_cap_s: float = Field(default=60.0, ge=0)
+
+
+class RouterConfig(_Strict):
+    """Everything a Router needs; every field has a default."""
+
+    tiers: list[TierConfig] = Field(default_factory=lambda: [TierConfig.model_validate(t) for t in DEFAULT_TIERS])
+    thresholds: list[float] | None = None
+    tenants: dict[str, TenantBudget] = Field(default_factory=dict)
+    default_budget: TenantBudget | None = None
+    ledger: str = "sqlite:///tierwise-ledger.db"
+    classifier: str | None = None
+    checks: list[str] = Field(default_factory=lambda: ["non_empty"])
+    max_escalations: int = Field(default=2, ge=0)
+    retry: RetryConfig = Field(default_factory=RetryConfig)
+    timeout_s: float = Field(default=120.0, gt=0)
+    log_content: bool = False
+
+    @field_validator("tiers", mode="before")
+    @classmethod
+    def _tiers_mapping(cls, value: Any) -> Any:
+        # Also accept {small: [models], flash: [...]}: mappings keep their order.
+        if isinstance(value, Mapping):
+            return [{"name": name, "models": models} for name, models in value.items()]
+        return value
+
+    @model_validator(mode="after")
+    def _check_consistency(self) -> RouterConfig:
+        names = [t.name for t in self.tiers]
+        if not names:
+            raise ValueError("tiers: at least one tier is needed")
+        if len(set(names)) != len(names):
+            raise ValueError(f"tiers: names must be unique, got {names}")
+        if self.thresholds is not None:
+            th = self.thresholds
+            if len(th) != len(names) - 1:
+                raise ValueError(f"thresholds: {len(names)} tiers need {len(names) - 1} thresholds, got {len(th)}")
+            if any(not (0.0 <= x <= 1.0) or math.isnan(x) for x in th) or th != sorted(th):
+                raise ValueError(f"thresholds: must be ascending numbers in [0, 1], got {th}")
+        return self
+
+    def effective_thresholds(self) -> list[float]:
+        """The configured thresholds, or evenly spread ones for the number of tiers."""
+        if self.thresholds is not None:
+            return list(self.thresholds)
+        n = len(self.tiers)
+        return DEFAULT_THRESHOLDS.get(n, [round(i / n, 4) for i in range(1, n)])
+
+    def budget_for(self, tenant: str) -> TenantBudget | None:
+        return self.tenants.get(tenant, self.default_budget)
+
+    # ---- loaders -------------------------------------------------------------------------------
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RouterConfig:
+        """Validate a mapping; every problem is reported in one ConfigError."""
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"configuration must be a mapping, got {type(data).__name__}")
+        try:
+            return cls.model_validate(dict(data))
+        except ValidationError as exc:
+            raise ConfigError(_describe(exc)) from None
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str]) -> RouterConfig:
+        """Load a YAML (.yaml/.yml), TOML (.toml) or JSON (.json) file."""
+        p = Path(path)
+        try:
+            text = p.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {p}: {exc.strerror}") from None
+        suffix = p.suffix.lower()
+        try:
+            if suffix == ".toml":
+                data: Any = tomllib.loads(text)
+            elif suffix == ".json":
+                data = json.loads(text)
+            elif suffix in (".yaml", ".yml"):
+                import yaml
+
+                data = yaml.safe_load(text) or {}
+            else:
+                raise ConfigError(f"config file {p} must end in .yaml, .yml, .toml or .json")
+        except (ValueError, ImportError) as exc:
+            if isinstance(exc, ConfigError):
+                raise
+            raise ConfigError(f"config file {p} is not valid {suffix[1:].upper()}: {exc}") from None
+        except Exception as exc:  # yaml.YAMLError does not derive from ValueError
+            if type(exc).__module__.startswith("yaml"):
+                raise ConfigError(f"config file {p} is not valid YAML: {exc}") from None
+            raise
+        return cls.from_dict(data)
+
+    @classmethod
+    def from_env(cls) -> RouterConfig:
+        """The file named by TIERWISE_CONFIG, or the defaults when it is unset."""
+        path = os.environ.get("TIERWISE_CONFIG")
+        return cls.from_file(path) if path else cls()
+
+
+def _describe(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        where = ".".join(str(part) for part in err["loc"] if not str(part).startswith("function-")) or "config"
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        lines.append(msg if where == "config" else f"{where}: {msg}")
+    return "invalid tierwise config: " + "; ".join(lines)

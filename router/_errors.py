@@ -1,0 +1,77 @@
+"""The error tree: everything tierwise raises derives from TierwiseError."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from router._types import Attempt
+
+
+class TierwiseError(Exception):
+    """Base class of every error tierwise raises."""
+
+
+class ConfigError(TierwiseError, ValueError):
+    """The configuration is invalid (also a ValueError)."""
+
+
+class InvalidMessagesError(TierwiseError, ValueError):
+    """The messages passed to complete() are malformed; raised before any call."""
+
+
+class InvalidRequestError(TierwiseError, ValueError):
+    """An argument of complete() other than the messages is invalid."""
+
+
+@dataclass(frozen=True)
+class BudgetState:
+    """A tenant's budget at one moment."""
+
+    tenant: str
+    cap_usd: Decimal | None
+    spent_usd: Decimal
+    reserved_usd: Decimal
+    period: str
+
+    @property
+    def remaining_usd(self) -> Decimal | None:
+        if self.cap_usd is None:
+            return None
+        return max(Decimal(0), self.cap_usd - self.spent_usd - self.reserved_usd)
+
+
+class BudgetExceeded(TierwiseError):
+    """The tenant's budget cannot cover the request."""
+
+    def __init__(self, message: str, state: BudgetState) -> None:
+        super().__init__(message)
+        self.state = state
+
+
+class EscalationExhausted(TierwiseError):
+    """Every tier of the plan was tried and none produced an acceptable answer."""
+
+    def __init__(self, message: str, attempts: list[Attempt]) -> None:
+        super().__init__(message)
+        self.attempts = attempts
+
+
+class ProviderError(TierwiseError):
+    """A model provider failed; the litellm exception is the __cause__."""
+
+    def __init__(self, message: str, *, model: str, status_code: int | None, attempts: list[Any]) -> None:
+        super().__init__(message)
+        self.model = model
+        self.status_code = status_code
+        self.attempts = attempts
+
+
+class DuplicateRequestError(TierwiseError):
+    """A request id is still being served by another caller and did not finish in time."""
+
+    def __init__(self, message: str, request_id: str) -> None:
+        super().__init__(message)
+        self.request_id = request_id

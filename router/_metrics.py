@@ -1,0 +1,63 @@
+"""Routing metrics the field publishes: the cost-quality curve of a two-model router, APGR, CPT."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+def strong_share_curve(
+    scores: Sequence[float], q_weak: Sequence[float], q_strong: Sequence[float]
+) -> list[tuple[float, float]]:
+    """(share of strong calls, mean quality) as the threshold sweeps from above every score to below.
+
+    Prompts with the highest scores go to the strong model first. Prompts with tied scores move
+    together, so the curve is linear between tie groups: the expectation of random tie-breaking.
+    """
+    n = len(scores)
+    if n == 0 or not (len(q_weak) == len(q_strong) == n):
+        raise ValueError("scores, q_weak and q_strong must be non-empty and of equal length")
+    order = sorted(range(n), key=lambda i: -scores[i])
+    total = float(sum(q_weak))
+    points = [(0.0, total / n)]
+    i = 0
+    while i < n:
+        j = i
+        while j < n and scores[order[j]] == scores[order[i]]:
+            total += q_strong[order[j]] - q_weak[order[j]]
+            j += 1
+        points.append((j / n, total / n))
+        i = j
+    return points
+
+
+def apgr(scores: Sequence[float], q_weak: Sequence[float], q_strong: Sequence[float]) -> float:
+    """RouteLLM's average performance gap recovered: the area under PGR against strong-call share.
+
+    Random routing gives 0.5 in expectation; an oracle approaches 1 (more when the weak model beats
+    the strong one on some prompts).
+    """
+    curve = strong_share_curve(scores, q_weak, q_strong)
+    weak, strong = curve[0][1], curve[-1][1]
+    if strong == weak:
+        raise ValueError("the two models have equal mean quality: PGR is undefined")
+    area = 0.0
+    for (x0, y0), (x1, y1) in zip(curve, curve[1:]):
+        area += (x1 - x0) * ((y0 - weak) + (y1 - weak)) / 2
+    return area / (strong - weak)
+
+
+def cpt(
+    scores: Sequence[float], q_weak: Sequence[float], q_strong: Sequence[float], pgr_target: float
+) -> float:
+    """RouteLLM's call-performance threshold: least share of strong calls reaching `pgr_target` PGR."""
+    curve = strong_share_curve(scores, q_weak, q_strong)
+    weak, strong = curve[0][1], curve[-1][1]
+    if strong == weak:
+        raise ValueError("the two models have equal mean quality: PGR is undefined")
+    goal = weak + pgr_target * (strong - weak)
+    for (x0, y0), (x1, y1) in zip(curve, curve[1:]):
+        if y1 >= goal - 1e-12:
+            if y0 >= goal - 1e-12:
+                return x0
+            return x0 + (x1 - x0) * (goal - y0) / (y1 - y0)
+    return 1.0

@@ -1,0 +1,180 @@
+"""Router and AsyncRouter: thin drivers over the shared decision core."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from classifiers import Classifier, HeuristicClassifier, WeightsError, default_classifier, load
+from policies import Policy, ThresholdPolicy
+from router._checks import QualityCheck, all_of
+from router._client import LiteLLMClient, LLMClient, litellm_module
+from router._config import RouterConfig
+from router._core import Core, Replay, Run
+from router._errors import ConfigError, DuplicateRequestError
+from router._ledger import Ledger, open_ledger
+from router._logging import make_logger
+from router._types import AsyncRoutedStream, RoutedResponse, RoutedStream
+
+_POLL_S = 0.05
+
+
+def _classifier(config: RouterConfig) -> Classifier:
+    if config.classifier in (None, "default"):
+        return default_classifier()
+    if config.classifier == "heuristic":
+        return HeuristicClassifier()
+    try:
+        return load(config.classifier)
+    except WeightsError as exc:
+        raise ConfigError(f"classifier: {exc}") from None
+
+
+def _rebuild(data: dict[str, Any]) -> Any:
+    return litellm_module().ModelResponse(**data)
+
+
+class _Base:
+    def __init__(
+        self,
+        config: RouterConfig | None = None,
+        *,
+        client: LLMClient | None = None,
+        classifier: Classifier | None = None,
+        policy: Policy | None = None,
+        ledger: Ledger | None = None,
+        checks: Sequence[QualityCheck | str] | None = None,
+        logger: Any = None,
+    ) -> None:
+        self.config = config if config is not None else RouterConfig.from_env()
+        if not isinstance(self.config, RouterConfig):
+            raise ConfigError(f"config must be a RouterConfig, got {type(self.config).__name__}")
+        cfg = self.config
+        self.client: LLMClient = client or LiteLLMClient(cfg.retry, cfg.timeout_s)
+        for tier in cfg.tiers:  # an unpriced model would make every bill a guess: refuse it now
+            for spec in tier.models:
+                self.client.prices(spec)
+        self.ledger: Ledger = ledger or open_ledger(cfg.ledger, cfg.budget_for)
+        self._core = Core(
+            config=cfg,
+            classifier=classifier or _classifier(cfg),
+            policy=policy or ThresholdPolicy([t.name for t in cfg.tiers], cfg.effective_thresholds()),
+            ledger=self.ledger,
+            client=self.client,
+            checks=all_of(cfg.checks if checks is None else list(checks)),
+            logger=logger or make_logger(cfg.log_content),
+        )
+
+    def _start(self, messages: Any, tenant: str, request_id: str | None, checks: Any, strict: bool, kwargs: dict[str, Any]) -> Run | Replay:
+        return self._core.start(messages, tenant, request_id, checks, strict, kwargs)
+
+    def _deadline(self) -> float:
+        return time.monotonic() + self.config.timeout_s
+
+    def _pending_error(self, request_id: str) -> DuplicateRequestError:
+        return DuplicateRequestError(f"request id {request_id!r} is still being served by another caller", request_id)
+
+    def close(self) -> None:
+        """Close the ledger's connections."""
+        self.ledger.close()
+
+
+class Router(_Base):
+    """Routes each request to the cheapest tier likely to answer it well.
+
+    `complete()` takes OpenAI-style messages and any litellm keyword (temperature, max_tokens,
+    tools, response_format, mock_response, stream, ...) and returns the litellm response with
+    `.route` added, or a stream of chunks when `stream=True`.
+    """
+
+    def __init__(self, config: RouterConfig | None = None, *, sleep: Callable[[float], None] = time.sleep, **strategies: Any) -> None:
+        super().__init__(config, **strategies)
+        self._sleep = sleep
+
+    def complete(
+        self,
+        messages: Any,
+        *,
+        tenant: str = "default",
+        request_id: str | None = None,
+        checks: Sequence[QualityCheck | str] | None = None,
+        strict: bool = False,
+        **kwargs: Any,
+    ) -> RoutedResponse | RoutedStream:
+        run = self._start(messages, tenant, request_id, checks, strict, kwargs)
+        if isinstance(run, Replay):
+            return self._replay(run)
+        while (call := run.next_call()) is not None:
+            try:
+                response, tries = self.client.complete(call.spec, run.messages, call.kwargs)
+            except BaseException as exc:  # run.failed records it, then re-raises what it cannot handle
+                run.failed(call, exc)
+                continue
+            if run.stream:
+                return RoutedStream(iter(response), run.route, run.stream_started(call, tries))
+            run.succeeded(call, response, tries)
+        return run.result()
+
+    def _replay(self, replay: Replay) -> RoutedResponse:
+        deadline = self._deadline()
+        while True:
+            done = self._core.replayed(replay, _rebuild)
+            if done is not None:
+                return done
+            if time.monotonic() > deadline:
+                raise self._pending_error(replay.request_id)
+            self._sleep(_POLL_S)
+            stored = self.ledger.get_request(replay.request_id)
+            if stored is None or stored.status == "failed":
+                raise self._pending_error(replay.request_id)
+            replay = Replay(replay.request_id, stored)
+
+
+class AsyncRouter(_Base):
+    """The asyncio twin of Router: `await router.acomplete(...)`."""
+
+    def __init__(
+        self, config: RouterConfig | None = None, *, asleep: Callable[[float], Awaitable[None]] = asyncio.sleep, **strategies: Any
+    ) -> None:
+        super().__init__(config, **strategies)
+        self._asleep = asleep
+
+    async def acomplete(
+        self,
+        messages: Any,
+        *,
+        tenant: str = "default",
+        request_id: str | None = None,
+        checks: Sequence[QualityCheck | str] | None = None,
+        strict: bool = False,
+        **kwargs: Any,
+    ) -> RoutedResponse | AsyncRoutedStream:
+        run = self._start(messages, tenant, request_id, checks, strict, kwargs)
+        if isinstance(run, Replay):
+            return await self._replay(run)
+        while (call := run.next_call()) is not None:
+            try:
+                response, tries = await self.client.acomplete(call.spec, run.messages, call.kwargs)
+            except BaseException as exc:  # includes CancelledError: billed, then re-raised
+                run.failed(call, exc)
+                continue
+            if run.stream:
+                return AsyncRoutedStream(aiter(response), run.route, run.stream_started(call, tries))
+            run.succeeded(call, response, tries)
+        return run.result()
+
+    async def _replay(self, replay: Replay) -> RoutedResponse:
+        deadline = self._deadline()
+        while True:
+            done = self._core.replayed(replay, _rebuild)
+            if done is not None:
+                return done
+            if time.monotonic() > deadline:
+                raise self._pending_error(replay.request_id)
+            await self._asleep(_POLL_S)
+            stored = self.ledger.get_request(replay.request_id)
+            if stored is None or stored.status == "failed":
+                raise self._pending_error(replay.request_id)
+            replay = Replay(replay.request_id, stored)

@@ -1,0 +1,163 @@
+"""What complete() returns: the litellm response plus how it was routed."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One call to one model (after its retries), as recorded in the ledger."""
+
+    tier: str
+    model: str
+    outcome: str  # "ok", "check_failed", "error", "cancelled"
+    cost_usd: Decimal
+    latency_s: float
+    tokens_in: int = 0
+    tokens_out: int = 0
+    reason: str = ""
+    tries: int = 1
+
+
+@dataclass
+class Route:
+    """How a request was routed: the tier and model that answered, the score, cost and attempts."""
+
+    request_id: str
+    tenant: str
+    score: float
+    planned_tiers: list[str]
+    tier: str | None = None
+    model: str | None = None
+    cost_usd: Decimal = Decimal(0)
+    latency_s: float = 0.0
+    attempts: list[Attempt] = field(default_factory=list)
+    escalation_exhausted: bool = False
+    replayed: bool = False
+
+    def __str__(self) -> str:
+        tries = ", ".join(f"{a.tier}/{a.model}:{a.outcome}" for a in self.attempts)
+        return (
+            f"Route(tier={self.tier}, model={self.model}, score={self.score:.3f}, "
+            f"cost_usd={self.cost_usd}, latency_s={self.latency_s:.3f}, attempts=[{tries}])"
+        )
+
+
+def route_to_dict(route: Route) -> dict[str, Any]:
+    """A JSON-ready form of a route (money as decimal strings)."""
+    data = asdict(route)
+    data["cost_usd"] = str(route.cost_usd)
+    for attempt in data["attempts"]:
+        attempt["cost_usd"] = str(attempt["cost_usd"])
+    return data
+
+
+def route_from_dict(data: dict[str, Any]) -> Route:
+    fields = dict(data)
+    fields["cost_usd"] = Decimal(fields["cost_usd"])
+    fields["attempts"] = [Attempt(**{**a, "cost_usd": Decimal(a["cost_usd"])}) for a in fields["attempts"]]
+    return Route(**fields)
+
+
+class RoutedResponse:
+    """A litellm ModelResponse with `.route` added; every other attribute is the response's own."""
+
+    __slots__ = ("response", "route")
+
+    def __init__(self, response: Any, route: Route) -> None:
+        self.response = response
+        self.route = route
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.response, name)
+
+    def __repr__(self) -> str:
+        return f"RoutedResponse(route={self.route}, response={self.response!r})"
+
+
+class _StreamBase:
+    """Keeps the chunks seen and settles exactly once, whether the stream ends, fails or is closed."""
+
+    def __init__(self, chunks: Any, route: Route, on_close: Callable[[list[Any], bool], None]) -> None:
+        self._chunks = chunks
+        self.route = route
+        self._on_close = on_close
+        self._seen: list[Any] = []
+        self._closed = False
+
+    def _finish(self, *, completed: bool) -> None:
+        if not self._closed:
+            self._closed = True
+            self._on_close(self._seen, completed)
+
+
+class RoutedStream(_StreamBase):
+    """Chunks of a streamed answer; `.route` is complete once the stream is exhausted or closed."""
+
+    def __iter__(self) -> Iterator[Any]:
+        return self
+
+    def __next__(self) -> Any:
+        try:
+            chunk = next(self._chunks)
+        except StopIteration:
+            self._finish(completed=True)
+            raise
+        except BaseException:
+            self._finish(completed=False)
+            raise
+        self._seen.append(chunk)
+        return chunk
+
+    def close(self) -> None:
+        """Stop early; what the provider may bill for so far is still settled."""
+        closer = getattr(self._chunks, "close", None)
+        if callable(closer):
+            closer()
+        self._finish(completed=False)
+
+    def __enter__(self) -> RoutedStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        # A stream dropped half-read must still be billed.
+        if not getattr(self, "_closed", True):
+            self._finish(completed=False)
+
+
+class AsyncRoutedStream(_StreamBase):
+    """Async counterpart of RoutedStream."""
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        return self
+
+    async def __anext__(self) -> Any:
+        try:
+            chunk = await self._chunks.__anext__()
+        except StopAsyncIteration:
+            self._finish(completed=True)
+            raise
+        except BaseException:
+            self._finish(completed=False)
+            raise
+        self._seen.append(chunk)
+        return chunk
+
+    async def aclose(self) -> None:
+        closer = getattr(self._chunks, "aclose", None)
+        if callable(closer):
+            await closer()
+        self._finish(completed=False)
+
+    async def __aenter__(self) -> AsyncRoutedStream:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()

@@ -1,0 +1,56 @@
+"""The `tierwise` command, run as a user would: a subprocess of the installed entry point."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from test_classifiers import _write_set
+
+
+def tierwise(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+    env.pop("OPENAI_API_KEY", None)  # the demo must not need a key
+    return subprocess.run([sys.executable, "-m", "router.cli", *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=300)
+
+
+def test_demo_runs_offline_and_reports_savings(tmp_path: Path) -> None:
+    result = tierwise("demo", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "Hi there!" in out and "always-frontier" in out and "saved" in out
+    rows = [line for line in out.splitlines() if "gpt-5" in line]
+    assert len(rows) == 12
+    assert {"small", "flash"} <= {line.split()[-3] for line in rows} or "flash" in out
+    assert "check_failed" in out  # one simulated small-model failure escalates
+    assert list(tmp_path.iterdir()) == []  # the demo leaves no files behind
+
+
+def test_score_train_and_ledger(tmp_path: Path) -> None:
+    data = _write_set(tmp_path / "set.jsonl")
+    result = tierwise("score", "--text", "hello")
+    assert result.returncode == 0 and 0 <= float(result.stdout) <= 1
+    out = tmp_path / "scores.jsonl"
+    assert tierwise("score", "--data", str(data), "--out", str(out), "--weights", "heuristic").returncode == 0
+    lines = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [x["id"] for x in lines[:3]] == ["r0", "r1", "r2"] and len(lines) == 401
+    weights = tmp_path / "w.json"
+    result = tierwise("train", "--data", str(data), "--weak", "weak", "--strong", "strong", "--out", str(weights))
+    assert result.returncode == 0, result.stderr
+    hard = tierwise("score", "--text", "Please evaluate the integral of cos x number 3", "--weights", str(weights)).stdout
+    easy = tierwise("score", "--text", "Please say hello to my dog number 3", "--weights", str(weights)).stdout
+    assert float(hard) > 0.5 > float(easy)
+    result = tierwise("ledger", "--url", f"sqlite:///{tmp_path / 'empty.db'}")
+    assert result.returncode == 0 and "tenant" in result.stdout
+
+
+def test_errors_are_one_line_not_tracebacks(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("{broken\n")
+    result = tierwise("score", "--data", str(bad))
+    assert result.returncode == 2 and f"{bad}:1" in result.stderr and "Traceback" not in result.stderr
+    result = tierwise("score", "--text", "x", "--weights", str(tmp_path / "missing.json"))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
