@@ -4,48 +4,70 @@
     resp = Router().complete([{"role": "user", "content": "What is 2+2?"}], tenant="acme")
     resp.choices[0].message.content, resp.route
 
-Importing this package does not import litellm or scikit-learn.
+Importing this package does no work: each name loads its module on first use (PEP 562), and
+litellm and scikit-learn are imported only when a call or a training needs them.
 """
 
-from router._checks import QualityCheck, Verdict, non_empty, not_truncated
-from router._config import ModelSpec, RetryConfig, RouterConfig, TenantBudget, TierConfig
-from router._errors import (
-    BudgetExceeded,
-    BudgetState,
-    ConfigError,
-    DuplicateRequestError,
-    EscalationExhausted,
-    InvalidMessagesError,
-    InvalidRequestError,
-    ProviderError,
-    TierwiseError,
-)
-from router._router import AsyncRouter, Router
-from router._types import Attempt, Route, RoutedResponse
+from __future__ import annotations
 
-__all__ = [
-    "AsyncRouter",
-    "Attempt",
-    "BudgetExceeded",
-    "BudgetState",
-    "ConfigError",
-    "DuplicateRequestError",
-    "EscalationExhausted",
-    "InvalidMessagesError",
-    "InvalidRequestError",
-    "ModelSpec",
-    "ProviderError",
-    "QualityCheck",
-    "RetryConfig",
-    "Route",
-    "RoutedResponse",
-    "Router",
-    "RouterConfig",
-    "TenantBudget",
-    "TierConfig",
-    "TierwiseError",
-    "Verdict",
-    "non_empty",
-    "not_truncated",
-]
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_HOMES = {
+    "AsyncRouter": "router._router",
+    "Router": "router._router",
+    "Attempt": "router._types",
+    "Route": "router._types",
+    "RoutedResponse": "router._types",
+    "QualityCheck": "router._checks",
+    "Verdict": "router._checks",
+    "non_empty": "router._checks",
+    "not_truncated": "router._checks",
+    "ModelSpec": "router._config",
+    "RetryConfig": "router._config",
+    "RouterConfig": "router._config",
+    "TenantBudget": "router._config",
+    "TierConfig": "router._config",
+    "BudgetExceeded": "router._errors",
+    "BudgetState": "router._errors",
+    "ConfigError": "router._errors",
+    "DuplicateRequestError": "router._errors",
+    "EscalationExhausted": "router._errors",
+    "InvalidMessagesError": "router._errors",
+    "InvalidRequestError": "router._errors",
+    "ProviderError": "router._errors",
+    "TierwiseError": "router._errors",
+}
+__all__ = sorted(_HOMES)
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'router' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+if TYPE_CHECKING:
+    from router._checks import QualityCheck, Verdict, non_empty, not_truncated
+    from router._config import ModelSpec, RetryConfig, RouterConfig, TenantBudget, TierConfig
+    from router._errors import (
+        BudgetExceeded,
+        BudgetState,
+        ConfigError,
+        DuplicateRequestError,
+        EscalationExhausted,
+        InvalidMessagesError,
+        InvalidRequestError,
+        ProviderError,
+        TierwiseError,
+    )
+    from router._router import AsyncRouter, Router
+    from router._types import Attempt, Route, RoutedResponse

@@ -93,6 +93,7 @@ class LiteLLMClient:
         self._sleep = sleep
         self._asleep = asleep
         self._prices: dict[tuple[Any, ...], Prices] = {}
+        self._info: dict[str, dict[str, Any]] = {}  # litellm's model map does not change while we run
 
     def _params(self, spec: ModelSpec, messages: list[dict[str, Any]], kwargs: Mapping[str, Any]) -> dict[str, Any]:
         params = {**spec.params, **kwargs, "model": spec.model, "messages": messages}
@@ -120,11 +121,14 @@ class LiteLLMClient:
         return response, retrying.statistics.get("attempt_number", 1)
 
     def _model_info(self, spec: ModelSpec) -> dict[str, Any]:
-        litellm = litellm_module()
-        try:
-            return dict(litellm.get_model_info(spec.model))
-        except Exception:  # litellm raises a bare Exception for an unmapped model
-            return {}
+        info = self._info.get(spec.model)
+        if info is None:
+            try:
+                info = dict(litellm_module().get_model_info(spec.model))
+            except Exception:  # litellm raises a bare Exception for an unmapped model
+                info = {}
+            self._info[spec.model] = info
+        return info
 
     def prices(self, spec: ModelSpec) -> Prices:
         """Configured prices, else litellm's price map; a model with neither is a ConfigError."""

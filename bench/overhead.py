@@ -1,0 +1,113 @@
+"""What Router.complete adds over a bare litellm.completion (both with mock_response), and import time.
+
+    python bench/overhead.py [--blocks 8] [--n 300]
+
+Both sides run in this process on the same prompt, in alternating blocks of n requests. The router
+side includes validation, classification, policy, the checks and its SQLite ledger writes.
+Three figures:
+- throughput: wall and CPU time (all threads) per request, medians over blocks. litellm finishes
+  each call's logging on a background thread; its CPU is counted on both sides;
+- the router's own work: Router.complete with a client that returns a prebuilt ModelResponse;
+- import time in fresh processes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def import_times(repeat: int = 7) -> tuple[float, float]:
+    code = (
+        "import time; t = time.perf_counter(); import router; a = time.perf_counter() - t; "
+        "from router import Router, RouterConfig; print(a, time.perf_counter() - t)"
+    )
+    runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split() for _ in range(repeat)]
+    return statistics.median(float(r[0]) for r in runs), statistics.median(float(r[1]) for r in runs)
+
+
+def block(fn: Callable[[], Any], n: int) -> tuple[float, float]:
+    """(wall, cpu) seconds per request over n requests, background threads drained."""
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    for _ in range(n):
+        fn()
+    wall = time.perf_counter() - wall0
+    time.sleep(0.3)  # litellm's logging threads finish their share; process_time counts them, not the sleep
+    return wall / n, (time.process_time() - cpu0) / n
+
+
+def own_work(router: Any, messages: list[dict[str, str]], model: str, n: int) -> tuple[float, float]:
+    """Router.complete with the litellm call taken out: p50 and p99 microseconds."""
+    import litellm
+
+    response = litellm.completion(model=model, messages=messages, mock_response="ok")
+    real = router.client.complete
+    router.client.complete = lambda spec, msgs, kwargs: (response, 1)
+    try:
+        times = []
+        for _ in range(n):
+            t = time.perf_counter()
+            router.complete(messages, tenant="acme")
+            times.append(time.perf_counter() - t)
+    finally:
+        router.client.complete = real
+    times.sort()
+    return statistics.median(times) * 1e6, times[int(len(times) * 0.99)] * 1e6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--blocks", type=int, default=8)
+    parser.add_argument("--n", type=int, default=300)
+    args = parser.parse_args()
+
+    import litellm
+
+    from router import Router, RouterConfig
+
+    messages = [{"role": "user", "content": "Summarise the plot of Hamlet in two sentences, please."}]
+    with tempfile.TemporaryDirectory() as tmp:
+        for budget in (False, True):
+            config = RouterConfig.from_dict({
+                "ledger": f"sqlite:///{Path(tmp) / f'bench-{budget}.db'}",
+                "tenants": {"acme": {"budget_usd": "1000000", "period": "month"}} if budget else {},
+            })
+            router = Router(config)
+            model = router.config.tiers[0].models[0].model
+
+            def bare() -> None:
+                litellm.completion(model=model, messages=messages, mock_response="ok")
+
+            def routed() -> None:
+                router.complete(messages, tenant="acme", mock_response="ok")
+
+            block(bare, 50), block(routed, 50)  # warm-up
+            runs = [(block(bare, args.n), block(routed, args.n)) for _ in range(args.blocks)]
+            bw = statistics.median(b[0] for b, _ in runs) * 1e6
+            bc = statistics.median(b[1] for b, _ in runs) * 1e6
+            rw = statistics.median(r[0] for _, r in runs) * 1e6
+            rc = statistics.median(r[1] for _, r in runs) * 1e6
+            label = "tenant with a budget (reserve + settle)" if budget else "tenant without a budget (settle only)"
+            print(f"{label}:")
+            print(f"  wall per request: bare litellm {bw:.0f} us, Router.complete {rw:.0f} us -> added {rw - bw:.0f} us ({rw / bw:.2f}x)")
+            print(f"  CPU per request:  bare litellm {bc:.0f} us, Router.complete {rc:.0f} us -> added {rc - bc:.0f} us ({rc / bc:.2f}x)")
+            p50, p99 = own_work(router, messages, model, 2000)
+            print(f"  the router's own work (litellm call replaced by a prebuilt response): p50 {p50:.0f} us, p99 {p99:.0f} us")
+            router.close()
+    a, full = import_times()
+    print(f"import router: {a * 1000:.1f} ms; from router import Router, RouterConfig: {full * 1000:.0f} ms (median of 7 fresh processes)")
+
+
+if __name__ == "__main__":
+    main()
