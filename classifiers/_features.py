@@ -12,14 +12,17 @@ from typing import Any
 
 from classifiers._text import split_turns
 
-_WORD = re.compile(r"[a-z][a-z0-9']*|\d+")
-_CODE = re.compile(r"```|\bdef |\bclass |\breturn\b|\bimport |;\s*$|\{|\}|=>|\bfunction\b|#include", re.M)
-_MATH = re.compile(r"\\frac|\\sum|\\int|\^|\$|\bsqrt\b|\d\s*[-+*/=<>]\s*\d|\bintegral\b|\bderivative\b|\bprove\b")
-_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+# Every ASCII character that is not a letter, digit or apostrophe splits words; str.translate
+# and str.split run in C, several times faster than a findall over the text.
+_SPLIT = str.maketrans({c: " " for c in map(chr, range(128)) if not (c.isalnum() or c == "'")})
+_ARITH = re.compile(r"\d\s*[-+*/=<>^]\s*\d")
 _CHOICE = re.compile(r"^\s*(?:\(?[A-Da-d][).:]|[A-D]\s*-)\s+\S", re.M)
-_CONSTRAINT = re.compile(
-    r"\b(?:must|should|exactly|at least|at most|no more than|step by step|explain|justify|prove|"
-    r"derive|analy[sz]e|compare|design|implement|optimi[sz]e|why)\b"
+# Substring counts (str.count runs in C) stand in for slower alternation regexes.
+_CODE_MARKS = ("```", "def ", "class ", "return", "import ", "{", "}", "=>", "function", "#include", ";\n", "()")
+_MATH_MARKS = ("\\frac", "\\sum", "\\int", "^", "$", "sqrt", "integral", "derivative", "prove", "equation")
+_CONSTRAINT_WORDS = frozenset(
+    "must should exactly explain justify prove derive analyze analyse compare design implement optimize optimise why "
+    "at_least at_most step_by no_more".split()
 )
 
 # Names of the dense features, in the order dense() returns them; saved with the weights.
@@ -35,31 +38,42 @@ DENSE_NAMES = (
     "non_ascii",
     "turns",
     "has_system",
+    "open_log_words",
+    "open_numbers",
 )
 
 
 def words(text: str) -> list[str]:
     """Lower-cased word tokens."""
-    return _WORD.findall(text.lower())
+    return text.lower().translate(_SPLIT).split()
 
 
-def dense(last: str, context_chars: int, n_user: int, has_system: bool) -> list[float]:
-    """Structural features of the last user turn (see DENSE_NAMES)."""
+def dense(last: str, ws: list[str], bigrams: set[str], context_chars: int, n_user: int, has_system: bool) -> list[float]:
+    """Structural features of the last user turn (see DENSE_NAMES), from its text and words."""
     n_words = last.count(" ") + 1 if last else 0
-    n_chars = max(len(last), 1)
-    non_ascii = sum(1 for ch in last[:2000] if ord(ch) > 127) / min(n_chars, 2000)
+    head = last[:2000]
+    non_ascii = 0.0 if head.isascii() else (len(head.encode()) - len(head)) / (2 * max(len(head), 1))
+    lowered = head.lower()
+    code = sum(map(head.count, _CODE_MARKS))
+    maths = sum(map(lowered.count, _MATH_MARKS)) + len(_ARITH.findall(head))
+    constraints = len(_CONSTRAINT_WORDS.intersection(ws)) + len(_CONSTRAINT_WORDS.intersection(bigrams))
+    choices = 1.0 if len(_CHOICE.findall(head)) >= 3 else 0.0
+    numbers = min(sum(map(str.isdigit, ws)), 50) / 10.0
+    open_ended = 1.0 - choices  # length and numbers mean other things in open questions than in quizzes
     return [
         math.log1p(n_words),
         math.log1p(context_chars),
-        min(len(_CODE.findall(last)), 20) / 5.0,
-        min(len(_MATH.findall(last)), 20) / 5.0,
-        min(len(_NUMBER.findall(last)), 50) / 10.0,
+        min(code, 20) / 5.0,
+        min(maths, 20) / 5.0,
+        numbers,
         min(last.count("?"), 10) / 2.0,
-        min(len(_CONSTRAINT.findall(last.lower())), 10) / 2.0,
-        1.0 if len(_CHOICE.findall(last)) >= 3 else 0.0,
+        min(constraints, 10) / 2.0,
+        choices,
         non_ascii,
         math.log1p(max(n_user - 1, 0)),
         1.0 if has_system else 0.0,
+        open_ended * math.log1p(n_words),
+        open_ended * numbers,
     ]
 
 
@@ -70,10 +84,12 @@ def featurize(messages: Sequence[Mapping[str, Any]]) -> tuple[set[str], list[flo
     system prompt and earlier turns get a prefix so the model can weigh them separately.
     """
     last, earlier, system, n_user = split_turns(messages)
-    toks = set(words(last))
+    ws = words(last)
+    bigrams = set(map("_".join, zip(ws, ws[1:])))  # "prove_that", "how_many", "step_by"
+    toks = bigrams.union(ws)
     if earlier:
         toks.update("~" + w for w in words(earlier[-2000:]))
     if system:
         toks.update("^" + w for w in words(system[:2000]))
     context_chars = len(last) + len(earlier) + len(system)
-    return toks, dense(last, context_chars, n_user, bool(system))
+    return toks, dense(last, ws, bigrams, context_chars, n_user, bool(system))

@@ -19,10 +19,10 @@ _HOMES = {
     "Attempt": "router._types",
     "Route": "router._types",
     "RoutedResponse": "router._types",
-    "QualityCheck": "router._checks",
-    "Verdict": "router._checks",
-    "non_empty": "router._checks",
-    "not_truncated": "router._checks",
+    "QualityCheck": "router.checks",
+    "Verdict": "router.checks",
+    "non_empty": "router.checks",
+    "not_truncated": "router.checks",
     "ModelSpec": "router._config",
     "RetryConfig": "router._config",
     "RouterConfig": "router._config",
@@ -56,7 +56,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from router._checks import QualityCheck, Verdict, non_empty, not_truncated
+    from router.checks import QualityCheck, Verdict, non_empty, not_truncated
     from router._config import ModelSpec, RetryConfig, RouterConfig, TenantBudget, TierConfig
     from router._errors import (
         BudgetExceeded,

@@ -134,6 +134,7 @@ class RouterConfig(_Strict):
     retry: RetryConfig = Field(default_factory=RetryConfig)
     timeout_s: float = Field(default=120.0, gt=0)
     log_content: bool = False
+    check_streams: bool = False
 
     @field_validator("tiers", mode="before")
     @classmethod

@@ -11,13 +11,13 @@ from typing import Any
 
 from classifiers import Classifier
 from policies import BudgetView, Plan, Policy
-from router._checks import QualityCheck, all_of
+from router.checks import QualityCheck, Verdict, all_of, answer_text
 from router._client import LLMClient, scrub
 from router._config import ModelSpec, RouterConfig
 from router._errors import BudgetExceeded, EscalationExhausted, InvalidRequestError, ProviderError
 from router._ledger import Entry, Ledger, Reservation, StoredRequest
 from router._messages import validate_messages
-from router._retry import is_caller_error, status_of
+from router._retry import is_caller_error, is_context_window, status_of
 from router._types import Attempt, Route, RoutedResponse, route_from_dict, route_to_dict
 
 _PROVIDER_BASES = frozenset({"OpenAIError", "APIError", "APIStatusError"})
@@ -63,6 +63,14 @@ class Core:
 
     def __post_init__(self) -> None:
         self.tiers = {t.name: t for t in self.config.tiers}
+
+    def spec_for(self, model: str) -> ModelSpec:
+        """The configured spec of a model (its api_base, keys, prices), or a bare one."""
+        for tier in self.config.tiers:
+            for spec in tier.models:
+                if spec.model == model:
+                    return spec
+        return ModelSpec(model=model)
 
     def start(
         self,
@@ -132,6 +140,9 @@ class Run:
         self.strict = strict
         self.kwargs = kwargs
         self.stream = bool(kwargs.get("stream"))
+        # A checked stream is read whole, judged, then replayed; an unchecked one passes through.
+        self.buffer_stream = self.stream and core.config.check_streams and checks is not None
+        self._min_window = 0  # after a context-window error: the least input window worth trying
         self.route = Route(request_id=request_id, tenant=tenant, score=score, planned_tiers=list(plan.tiers))
         self._tier = 0
         self._model = 0
@@ -140,6 +151,7 @@ class Run:
         self._final: Any = None
         self._best: Any = None
         self._last_error: BaseException | None = None
+        self._best_chunks: list[Any] = []
         self._stopped = False
 
     # ---- the loop ------------------------------------------------------------------------------
@@ -153,8 +165,11 @@ class Run:
                 self._tier, self._model = self._tier + 1, 0
                 continue
             spec = tier.models[self._model]
+            if self._min_window and (self.core.client.max_input_tokens(spec) or self._min_window) < self._min_window:
+                self._model += 1  # this model's window is known to be too small for the request
+                continue
             try:
-                reservation = self._reserve(tier, spec)
+                reservation = self._reserve(spec, tier.max_output_tokens)
             except BudgetExceeded:
                 if not self.route.attempts:
                     self._finish_request("failed")
@@ -166,21 +181,23 @@ class Run:
             return call
         return None
 
-    def _reserve(self, tier: Any, spec: ModelSpec) -> Reservation | None:
+    def _reserve(self, spec: ModelSpec, out_cap: int | None, kwargs: Mapping[str, Any] | None = None) -> Reservation | None:
+        """Hold the attempt's worst case: its input plus the most output it may produce."""
         if self.core.config.budget_for(self.tenant) is None:
             return None
         client = self.core.client
-        out = self.kwargs.get("max_tokens") or self.kwargs.get("max_completion_tokens")
-        out = out or tier.max_output_tokens or client.max_output_tokens(spec)
+        kwargs = self.kwargs if kwargs is None else kwargs
+        out = kwargs.get("max_tokens") or kwargs.get("max_completion_tokens")
+        out = out or out_cap or client.max_output_tokens(spec)
         worst = client.prices(spec).cost(client.count_tokens(spec, self.messages), int(out))
         return self.core.ledger.reserve(self.tenant, self.route.request_id, worst)
 
     def succeeded(self, call: Call, response: Any, tries: int) -> None:
         """Bill the answer, judge it, and either finish or move up the plan."""
-        verdict_ok, reason = True, ""
-        if self.checks is not None and not self.stream:
-            verdict = self.checks(self.messages, response)
-            verdict_ok, reason = verdict.passed, verdict.reason
+        verdict = Verdict(True)
+        if self.checks is not None and (not self.stream or self.buffer_stream):
+            verdict = self.checks(self.messages, response, _Judge(self))
+        verdict_ok, reason = verdict.passed, verdict.reason
         self._settle(call, response, "ok" if verdict_ok else "check_failed", reason, tries)
         if verdict_ok:
             self._final = response
@@ -200,6 +217,9 @@ class Run:
         if is_caller_error(exc):
             self._finish_request("failed")
             raise self._provider_error(call.spec.model, exc) from exc
+        if is_context_window(exc):
+            # Move on to a model with a larger window (litellm's model map knows them), in any tier.
+            self._min_window = max(self._min_window, (self.core.client.max_input_tokens(call.spec) or 0) + 1)
         self._model += 1
 
     def _settle(self, call: Call, response: Any, outcome: str, reason: str, tries: int) -> Attempt:
@@ -267,6 +287,15 @@ class Run:
         raise self._provider_error(model, self._last_error) from self._last_error
 
     # ---- streams -------------------------------------------------------------------------------
+    def buffered(self, call: Call, chunks: list[Any], tries: int) -> bool:
+        """Judge a stream read whole; True when it passed (or is the best there will be)."""
+        self.succeeded(call, self.core.client.assemble(chunks, self.messages), tries)
+        if self._final is not None:
+            self._finish_request("done", self._final)
+            return True
+        self._best_chunks = chunks
+        return False
+
     def stream_started(self, call: Call, tries: int) -> Callable[[list[Any], bool], None]:
         """The callback that bills a stream when it ends, fails or is closed."""
         self.route.tier, self.route.model = call.tier, call.spec.model
@@ -282,8 +311,34 @@ class Run:
 
         return on_close
 
+    def stream_result(self) -> list[Any]:
+        """The chunks to replay for a checked stream whose plan ran out (its best answer)."""
+        self.result()  # raises, or settles the route as escalation_exhausted
+        return self._best_chunks
+
     def _finish_request(self, status: str, response: Any = None) -> None:
         if not self.keyed:
             return
         dumped = response.model_dump() if status == "done" and hasattr(response, "model_dump") else None
         self.core.ledger.finish_request(self.route.request_id, status, dumped, route_to_dict(self.route) if dumped else None)
+
+
+class _Judge:
+    """The context checks get: a model call through the router's client, billed as its own entry."""
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+
+    def ask(self, model: str, messages: list[dict[str, Any]]) -> str:
+        run = self.run
+        spec = run.core.spec_for(model)
+        kwargs = {"max_tokens": 1024}
+        call = Call("judge", spec, run._attempt, run._reserve(spec, None, kwargs), kwargs, run.core.clock())
+        run._attempt += 1
+        try:
+            response, tries = run.core.client.complete(spec, messages, kwargs)
+        except BaseException as exc:
+            run._settle(call, None, "error" if _is_provider_error(exc) else "cancelled", f"judge: {type(exc).__name__}", 1)
+            raise
+        run._settle(call, response, "judge", "", tries)
+        return answer_text(response)

@@ -61,3 +61,52 @@ def cpt(
                 return x0
             return x0 + (x1 - x0) * (goal - y0) / (y1 - y0)
     return 1.0
+
+
+def tier_sweep(
+    scores: Sequence[float], quality: Sequence[Sequence[float]], cost: Sequence[Sequence[float]], grid: int = 41
+) -> list[tuple[float, float, tuple[float, ...]]]:
+    """(mean cost, mean quality, thresholds) of a score-threshold router over a grid of thresholds.
+
+    `quality[i][k]` and `cost[i][k]` are prompt i's outcome on tier k (cheapest first); a prompt
+    whose score is under thresholds[k] goes to tier k, past every threshold to the last tier.
+    Thresholds run over score quantiles, so the grid adapts to the score distribution.
+    """
+    import itertools
+
+    n, tiers = len(scores), len(quality[0])
+    ranked = sorted(scores)
+    cuts = sorted({ranked[min(n - 1, int(q * n / (grid - 1)))] for q in range(grid)} | {ranked[0], ranked[-1] + 1e-9})
+    out = []
+    for ths in itertools.combinations_with_replacement(cuts, tiers - 1):
+        q_sum = c_sum = 0.0
+        for i, s in enumerate(scores):
+            k = next((j for j, t in enumerate(ths) if s < t), tiers - 1)
+            q_sum += quality[i][k]
+            c_sum += cost[i][k]
+        out.append((c_sum / n, q_sum / n, ths))
+    return out
+
+
+def least_cost_for_quality(points: Sequence[tuple[float, float, tuple[float, ...]]], target: float) -> tuple[float, float, tuple[float, ...]] | None:
+    """The cheapest swept point whose mean quality reaches `target`, or None."""
+    ok = [p for p in points if p[1] >= target - 1e-12]
+    return min(ok, key=lambda p: (p[0], -p[1])) if ok else None
+
+
+def random_least_cost(quality: Sequence[Sequence[float]], cost: Sequence[Sequence[float]], target: float, steps: int = 100) -> float | None:
+    """Least mean cost of random routing (fixed tier shares) whose expected quality reaches `target`."""
+    import itertools
+
+    tiers = len(quality[0])
+    q = [sum(row[k] for row in quality) / len(quality) for k in range(tiers)]
+    c = [sum(row[k] for row in cost) / len(cost) for k in range(tiers)]
+    best = None
+    for parts in itertools.product(range(steps + 1), repeat=tiers - 1):
+        if sum(parts) > steps:
+            continue
+        shares = [p / steps for p in parts] + [1 - sum(parts) / steps]
+        if sum(s * qk for s, qk in zip(shares, q)) >= target - 1e-12:
+            mean_cost = sum(s * ck for s, ck in zip(shares, c))
+            best = mean_cost if best is None else min(best, mean_cost)
+    return best

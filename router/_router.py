@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 from classifiers import Classifier, HeuristicClassifier, WeightsError, default_classifier, load
 from policies import Policy, ThresholdPolicy
-from router._checks import QualityCheck, all_of
+from router.checks import QualityCheck, all_of
 from router._client import LiteLLMClient, LLMClient, litellm_module
 from router._config import RouterConfig
 from router._core import Core, Replay, Run
@@ -30,6 +30,15 @@ def _classifier(config: RouterConfig) -> Classifier:
         return load(config.classifier)
     except WeightsError as exc:
         raise ConfigError(f"classifier: {exc}") from None
+
+
+def _already_billed(chunks: list[Any], completed: bool) -> None:
+    """A checked stream was billed when it was read whole: replaying it costs nothing."""
+
+
+async def _replay_chunks(chunks: list[Any]) -> AsyncIterator[Any]:
+    for chunk in chunks:
+        yield chunk
 
 
 def _rebuild(data: dict[str, Any]) -> Any:
@@ -112,9 +121,16 @@ class Router(_Base):
             except BaseException as exc:  # run.failed records it, then re-raises what it cannot handle
                 run.failed(call, exc)
                 continue
+            if run.buffer_stream:
+                chunks = list(response)
+                if run.buffered(call, chunks, tries):
+                    return RoutedStream(iter(chunks), run.route, _already_billed)
+                continue
             if run.stream:
                 return RoutedStream(iter(response), run.route, run.stream_started(call, tries))
             run.succeeded(call, response, tries)
+        if run.buffer_stream:
+            return RoutedStream(iter(run.stream_result()), run.route, _already_billed)
         return run.result()
 
     def _replay(self, replay: Replay) -> RoutedResponse:
@@ -160,9 +176,16 @@ class AsyncRouter(_Base):
             except BaseException as exc:  # includes CancelledError: billed, then re-raised
                 run.failed(call, exc)
                 continue
+            if run.buffer_stream:
+                chunks = [chunk async for chunk in response]
+                if run.buffered(call, chunks, tries):
+                    return AsyncRoutedStream(_replay_chunks(chunks), run.route, _already_billed)
+                continue
             if run.stream:
                 return AsyncRoutedStream(aiter(response), run.route, run.stream_started(call, tries))
             run.succeeded(call, response, tries)
+        if run.buffer_stream:
+            return AsyncRoutedStream(_replay_chunks(run.stream_result()), run.route, _already_billed)
         return run.result()
 
     async def _replay(self, replay: Replay) -> RoutedResponse:

@@ -16,7 +16,7 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 
 def _documented(package: str) -> set[str]:
     text = README.read_text(encoding="utf-8")
-    match = re.search(rf"<!-- api:{package} -->\s*```text\n(.*?)```", text, re.S)
+    match = re.search(rf"<!-- api:{re.escape(package)} -->\s*```text\n(.*?)```", text, re.S)
     assert match, f"README has no api:{package} block"
     return set(match.group(1).split())
 
@@ -26,7 +26,10 @@ def test_router_all_is_what_readme_documents() -> None:
     assert all(hasattr(router, name) for name in router.__all__)
 
 
-def test_classifiers_and_policies_all_are_documented() -> None:
+def test_classifiers_checks_and_policies_all_are_documented() -> None:
+    import router.checks
+
+    assert set(router.checks.__all__) == _documented("router.checks")
     assert set(classifiers.__all__) == _documented("classifiers")
     assert set(policies.__all__) == _documented("policies")
 

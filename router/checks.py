@@ -1,0 +1,222 @@
+"""Quality checks on an answer: small callables that compose with & (all) and | (any).
+
+    from router.checks import not_refusal, matches_schema, judge
+    router.complete(messages, checks=[not_refusal, matches_schema(MyModel)])
+
+A check is `check(messages, response, ctx) -> Verdict`. `ctx` lets a check call a model through
+the router's own client (the LLM judge); what such a call costs is billed as its own ledger entry.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from router._errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Verdict:
+    passed: bool
+    reason: str = ""
+
+
+class CheckContext(Protocol):
+    """What the router offers a check: one billed model call."""
+
+    def ask(self, model: str, messages: list[dict[str, Any]]) -> str: ...
+
+
+CheckFn = Callable[[list[dict[str, Any]], Any, "CheckContext | None"], Verdict]
+
+
+class QualityCheck:
+    """A named check; `a & b` needs both, `a | b` either."""
+
+    def __init__(self, name: str, fn: CheckFn) -> None:
+        self.name = name
+        self._fn = fn
+
+    def __call__(self, messages: list[dict[str, Any]], response: Any, ctx: CheckContext | None = None) -> Verdict:
+        return self._fn(messages, response, ctx)
+
+    def __and__(self, other: QualityCheck) -> QualityCheck:
+        def both(messages: list[dict[str, Any]], response: Any, ctx: CheckContext | None) -> Verdict:
+            first = self(messages, response, ctx)
+            return first if not first.passed else other(messages, response, ctx)
+
+        return QualityCheck(f"({self.name} & {other.name})", both)
+
+    def __or__(self, other: QualityCheck) -> QualityCheck:
+        def either(messages: list[dict[str, Any]], response: Any, ctx: CheckContext | None) -> Verdict:
+            first = self(messages, response, ctx)
+            if first.passed:
+                return first
+            second = other(messages, response, ctx)
+            return second if second.passed else Verdict(False, f"{first.reason}; {second.reason}")
+
+        return QualityCheck(f"({self.name} | {other.name})", either)
+
+    def __repr__(self) -> str:
+        return f"QualityCheck({self.name})"
+
+
+def answer_text(response: Any) -> str:
+    """The first choice's text ('' when there is none)."""
+    choices = getattr(response, "choices", None) or []
+    message = getattr(choices[0], "message", None) if choices else None
+    content = getattr(message, "content", None)
+    return content if isinstance(content, str) else ""
+
+
+def _text_check(name: str, test: Callable[[str], str | None]) -> QualityCheck:
+    """A check on the answer's text; `test` returns a failure reason or None."""
+
+    def fn(messages: list[dict[str, Any]], response: Any, ctx: CheckContext | None) -> Verdict:
+        reason = test(answer_text(response))
+        return Verdict(reason is None, reason or "")
+
+    return QualityCheck(name, fn)
+
+
+def _non_empty(messages: list[dict[str, Any]], response: Any, ctx: CheckContext | None) -> Verdict:
+    choices = getattr(response, "choices", None) or []
+    message = getattr(choices[0], "message", None) if choices else None
+    if answer_text(response).strip() or getattr(message, "tool_calls", None):
+        return Verdict(True)
+    return Verdict(False, "empty answer")
+
+
+def _not_truncated(messages: list[dict[str, Any]], response: Any, ctx: CheckContext | None) -> Verdict:
+    choices = getattr(response, "choices", None) or []
+    if choices and getattr(choices[0], "finish_reason", None) == "length":
+        return Verdict(False, "answer cut off at the output limit")
+    return Verdict(True)
+
+
+_REFUSAL = re.compile(
+    r"^\W*(?:i['’]?m sorry|sorry|unfortunately|as an ai)\b.{0,80}\b(?:can(?:no|')t|cannot|unable|not able|won['’]?t)\b"
+    r"|\b(?:i|we) (?:can(?:no|['’])t|cannot|am unable to|'m unable to|am not able to|won['’]?t be able to) "
+    r"(?:help|assist|answer|provide|comply|do that|fulfil+|complete)"
+    r"|\bi (?:do not|don['’]t) (?:know|have (?:enough )?information)"
+    r"|\bi['’]?m not (?:sure|certain)\b.{0,40}\b(?:answer|know)\b"
+    r"|\bbeyond my (?:knowledge|capabilities)\b",
+    re.I | re.S,
+)
+
+
+def _refusal(text: str) -> str | None:
+    head = text.strip()[:400]  # refusals open the answer; a long answer quoting one is not one
+    return "refusal or non-answer" if head and _REFUSAL.search(head) else None
+
+
+def _json_body(text: str) -> str:
+    body = text.strip()
+    if body.startswith("```"):
+        body = body.split("\n", 1)[1] if "\n" in body else ""
+        body = body.rsplit("```", 1)[0]
+    return body
+
+
+def _valid_json(text: str) -> str | None:
+    try:
+        json.loads(_json_body(text))
+    except ValueError as exc:
+        return f"invalid JSON: {exc}"
+    return None
+
+
+non_empty = QualityCheck("non_empty", _non_empty)
+not_truncated = QualityCheck("not_truncated", _not_truncated)
+not_refusal = _text_check("not_refusal", _refusal)
+valid_json = _text_check("valid_json", _valid_json)
+
+
+def matches_schema(model: Any) -> QualityCheck:
+    """The answer is JSON that validates against a pydantic model."""
+
+    def test(text: str) -> str | None:
+        try:
+            model.model_validate_json(_json_body(text))
+        except ValueError as exc:  # pydantic.ValidationError is a ValueError
+            return f"does not match {model.__name__}: {str(exc).splitlines()[0]}"
+        return None
+
+    return _text_check(f"matches_schema({model.__name__})", test)
+
+
+def regex(pattern: str, flags: int = 0) -> QualityCheck:
+    """The answer contains a match of `pattern`."""
+    compiled = re.compile(pattern, flags)
+    return _text_check(f"regex({pattern!r})", lambda t: None if compiled.search(t) else f"no match for {pattern!r}")
+
+
+def min_length(chars: int) -> QualityCheck:
+    return _text_check(f"min_length({chars})", lambda t: None if len(t.strip()) >= chars else f"shorter than {chars} characters")
+
+
+def max_length(chars: int) -> QualityCheck:
+    return _text_check(f"max_length({chars})", lambda t: None if len(t.strip()) <= chars else f"longer than {chars} characters")
+
+
+def custom(fn: Callable[[list[dict[str, Any]], Any], bool | Verdict], name: str | None = None) -> QualityCheck:
+    """Wrap `fn(messages, response) -> bool | Verdict`."""
+
+    def run(messages: list[dict[str, Any]], response: Any, ctx: CheckContext | None) -> Verdict:
+        out = fn(messages, response)
+        return out if isinstance(out, Verdict) else Verdict(bool(out), "" if out else f"{name or fn.__name__} failed")
+
+    return QualityCheck(name or getattr(fn, "__name__", "custom"), run)
+
+
+_JUDGE_PROMPT = (
+    "You grade an assistant's answer. Rubric: {rubric}\n\nConversation:\n{question}\n\nAnswer:\n{answer}\n\n"
+    "Reply with PASS or FAIL on the first line, then one short reason."
+)
+
+
+def judge(model: str, rubric: str = "The answer is correct, complete and responsive to the last user message.") -> QualityCheck:
+    """An LLM judge called through the router's client; its cost is a ledger entry of its own."""
+
+    def run(messages: list[dict[str, Any]], response: Any, ctx: CheckContext | None) -> Verdict:
+        if ctx is None:
+            raise ConfigError("the judge check needs the router's context; run it inside Router.complete")
+        question = "\n".join(f"{m.get('role')}: {m.get('content')}" for m in messages if isinstance(m.get("content"), str))
+        prompt = _JUDGE_PROMPT.format(rubric=rubric, question=question[-6000:], answer=answer_text(response)[:6000])
+        reply = ctx.ask(model, [{"role": "user", "content": prompt}]).strip()
+        passed = reply.upper().startswith("PASS")
+        return Verdict(passed, "" if passed else f"judge: {reply[:200]}")
+
+    return QualityCheck(f"judge({model})", run)
+
+
+__all__ = [
+    "CheckContext", "QualityCheck", "Verdict", "custom", "judge", "matches_schema", "max_length", "min_length",
+    "non_empty", "not_refusal", "not_truncated", "regex", "valid_json",
+]
+BUILTIN: dict[str, QualityCheck] = {c.name: c for c in (non_empty, not_truncated, not_refusal, valid_json)}
+
+
+def all_of(checks: Sequence[QualityCheck | str | Callable[..., Any]]) -> QualityCheck | None:
+    """One check that needs every given check (names of built-ins allowed); None for no checks."""
+    resolved: list[QualityCheck] = []
+    for check in checks:
+        if isinstance(check, str):
+            if check not in BUILTIN:
+                raise ConfigError(f"unknown check {check!r}; built-in checks: {sorted(BUILTIN)}")
+            resolved.append(BUILTIN[check])
+        elif isinstance(check, QualityCheck):
+            resolved.append(check)
+        elif callable(check):
+            resolved.append(custom(check))
+        else:
+            raise ConfigError(f"a check must be a name or a callable, got {type(check).__name__}")
+    if not resolved:
+        return None
+    combined = resolved[0]
+    for check in resolved[1:]:
+        combined = combined & check
+    return combined

@@ -1,0 +1,186 @@
+"""Quality checks and the cascade they drive, against the local server with scripted answers."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from pydantic import BaseModel
+
+from conftest import KeywordClassifier, local_tiers
+from router import EscalationExhausted, Router, RouterConfig
+from router.checks import (
+    Verdict,
+    custom,
+    judge,
+    matches_schema,
+    max_length,
+    min_length,
+    non_empty,
+    not_refusal,
+    not_truncated,
+    regex,
+    valid_json,
+)
+from router._client import LiteLLMClient
+from router.testing import LocalOpenAIServer, ScriptedClient
+
+MSG = [{"role": "user", "content": "Give me the answer"}]
+
+
+class Person(BaseModel):
+    name: str
+    age: int
+
+
+def reply(text: str, finish: str = "stop"):  # type: ignore[no-untyped-def]
+    from router._client import litellm_module
+
+    return litellm_module().ModelResponse(choices=[{"index": 0, "finish_reason": finish, "message": {"role": "assistant", "content": text}}])
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["I'm sorry, but I can't help with that.", "I cannot assist with this request.", "I don't know.",
+     "Unfortunately, I am unable to provide that information.", "As an AI, I can't browse the internet.",
+     "I do not have enough information to answer."],
+)
+def test_refusals_are_caught(text: str) -> None:
+    assert not not_refusal(MSG, reply(text)).passed
+
+
+@pytest.mark.parametrize("text", ["The capital is Canberra.", "Sorry for the wait: the answer is 42.", "You cannot divide by zero, so x = 3."])
+def test_answers_are_not_refusals(text: str) -> None:
+    assert not_refusal(MSG, reply(text)).passed
+
+
+def test_builtin_checks() -> None:
+    assert not non_empty(MSG, reply("  ")).passed and non_empty(MSG, reply("x")).passed
+    assert not not_truncated(MSG, reply("abc", "length")).passed
+    assert valid_json(MSG, reply('```json\n{"a": 1}\n```')).passed and not valid_json(MSG, reply("{a: 1")).passed
+    assert matches_schema(Person)(MSG, reply('{"name": "Ada", "age": 36}')).passed
+    assert not matches_schema(Person)(MSG, reply('{"name": "Ada"}')).passed
+    assert regex(r"\d+")(MSG, reply("it is 42")).passed and not regex(r"\d+")(MSG, reply("none")).passed
+    assert min_length(3)(MSG, reply("abcd")).passed and not max_length(3)(MSG, reply("abcd")).passed
+    assert custom(lambda m, r: "42" in r.choices[0].message.content)(MSG, reply("42")).passed
+
+
+def test_checks_compose() -> None:
+    both = non_empty & regex("yes")
+    either = regex("yes") | regex("no")
+    assert not both(MSG, reply("maybe")).passed and both(MSG, reply("yes")).passed
+    assert either(MSG, reply("no")).passed and not either(MSG, reply("maybe")).passed
+    assert "no match" in either(MSG, reply("maybe")).reason
+
+
+def router_on(server: LocalOpenAIServer, ledger_url: str, **cfg: object) -> Router:
+    config = RouterConfig.from_dict({"tiers": local_tiers(server.url), "ledger": ledger_url, "thresholds": [0.4, 0.7], **cfg})
+    return Router(config, client=LiteLLMClient(config.retry, config.timeout_s, sleep=lambda s: None), classifier=KeywordClassifier())
+
+
+def test_empty_small_answer_escalates_to_flash(server: LocalOpenAIServer, ledger_url: str) -> None:
+    server.scripts["m-small"].append("")
+    server.scripts["m-flash"].append("a real answer")
+    resp = router_on(server, ledger_url).complete(MSG)
+    assert resp.route.tier == "flash" and [a.outcome for a in resp.route.attempts] == ["check_failed", "ok"]
+
+
+def test_refusal_escalates(server: LocalOpenAIServer, ledger_url: str) -> None:
+    server.scripts["m-small"].append("I'm sorry, but I can't help with that.")
+    server.scripts["m-flash"].append("Here you go.")
+    router = router_on(server, ledger_url, checks=["non_empty", "not_refusal"])
+    resp = router.complete(MSG)
+    assert resp.choices[0].message.content == "Here you go." and resp.route.attempts[0].reason == "refusal or non-answer"
+
+
+def test_invalid_json_under_schema_escalates(server: LocalOpenAIServer, ledger_url: str) -> None:
+    server.scripts["m-small"].append('{"name": "Ada"}')
+    server.scripts["m-flash"].append('{"name": "Ada", "age": 36}')
+    router = router_on(server, ledger_url)
+    resp = router.complete(MSG, checks=[matches_schema(Person)], response_format={"type": "json_object"})
+    assert Person.model_validate_json(resp.choices[0].message.content).age == 36
+    assert [e.outcome for e in router.ledger.entries()] == ["check_failed", "ok"]
+
+
+def test_context_window_error_moves_to_a_larger_window_model(ledger_url: str) -> None:
+    from router._client import litellm_module
+
+    litellm = litellm_module()
+    overflow = litellm.ContextWindowExceededError("prompt too long", model="gpt-4o-mini", llm_provider="openai")
+    tiers = [
+        {"name": "small", "models": ["gpt-4o-mini", "gpt-4.1-nano"]},  # 128k window, then 1M
+        {"name": "frontier", "models": ["gpt-5"]},
+    ]
+    config = RouterConfig.from_dict({"tiers": tiers, "ledger": ledger_url})
+    client = ScriptedClient({"gpt-4o-mini": [overflow], "gpt-4.1-nano": ["long answer"]})
+    resp = Router(config, client=client, classifier=KeywordClassifier()).complete(MSG)
+    assert client.calls == ["gpt-4o-mini", "gpt-4.1-nano"] and resp.route.model == "gpt-4.1-nano"
+
+
+def test_context_window_skips_models_known_to_be_too_small(ledger_url: str) -> None:
+    from router._client import litellm_module
+
+    overflow = litellm_module().ContextWindowExceededError("too long", model="gpt-4.1-nano", llm_provider="openai")
+    tiers = [{"name": "small", "models": ["gpt-4.1-nano"]}, {"name": "flash", "models": ["gpt-4o-mini"]}, {"name": "frontier", "models": ["gemini/gemini-2.5-pro"]}]
+    config = RouterConfig.from_dict({"tiers": tiers, "ledger": ledger_url})
+    client = ScriptedClient({"gpt-4.1-nano": [overflow]})
+    resp = Router(config, client=client, classifier=KeywordClassifier()).complete(MSG)
+    assert client.calls == ["gpt-4.1-nano", "gemini/gemini-2.5-pro"]  # gpt-4o-mini (128k) is skipped: too small
+
+
+def test_judge_cost_is_its_own_ledger_entry(server: LocalOpenAIServer, ledger_url: str) -> None:
+    server.scripts["m-small"].append("a weak answer")
+    server.scripts["m-big"].extend(["FAIL\nnot responsive", "PASS\ngood"])  # the judge's two verdicts
+    server.scripts["m-flash"].append("a better answer")
+    router = router_on(server, ledger_url)
+    resp = router.complete(MSG, checks=[non_empty, judge("openai/m-big")])
+    assert resp.choices[0].message.content == "a better answer"
+    entries = router.ledger.entries()
+    # The judge's call is settled before the answer it judged.
+    assert [(e.tier, e.outcome) for e in entries] == [("judge", "judge"), ("small", "check_failed"), ("judge", "judge"), ("flash", "ok")]
+    judged = [e for e in entries if e.tier == "judge"]
+    assert len(judged) == 2 and all(e.cost_usd > 0 for e in judged)
+    assert sum(e.cost_usd for e in entries) == resp.route.cost_usd == router.ledger.spent("default")
+
+
+def test_cascade_stops_at_the_budget(server: LocalOpenAIServer, ledger_url: str) -> None:
+    server.scripts["m-small"].append("")
+    # The small attempt fits the cap; the flash attempt's worst case (max_tokens at flash prices) does not.
+    router = router_on(server, ledger_url, tenants={"acme": {"budget_usd": "0.001", "period": "day"}})
+    resp = router.complete(MSG, tenant="acme", max_tokens=500)
+    assert resp.route.escalation_exhausted and [a.tier for a in resp.route.attempts] == ["small"]
+    assert len(router.ledger.entries("acme")) == 1 and server.count("m-flash") == 0
+    with pytest.raises(EscalationExhausted):
+        server.scripts["m-small"].append("")
+        router.complete(MSG, tenant="acme", max_tokens=500, strict=True)
+
+
+def test_streams_pass_unchecked_by_default_and_checked_when_enabled(server: LocalOpenAIServer, ledger_url: str) -> None:
+    server.scripts["m-small"].append("I'm sorry, but I can't help with that.")
+    plain = router_on(server, ledger_url, checks=["not_refusal"])
+    stream = plain.complete(MSG, stream=True)
+    assert "sorry" in "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+    server.scripts["m-small"].append("I'm sorry, but I can't help with that.")
+    server.scripts["m-flash"].append("streamed and checked")
+    checked = router_on(server, ledger_url.replace(".db", "2.db"), checks=["not_refusal"], check_streams=True)
+    stream = checked.complete(MSG, stream=True)
+    assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == "streamed and checked"
+    assert [a.outcome for a in stream.route.attempts] == ["check_failed", "ok"]
+    assert checked.ledger.spent("default") == stream.route.cost_usd
+
+
+def test_each_attempt_is_one_ledger_entry_with_its_verdict(server: LocalOpenAIServer, ledger_url: str) -> None:
+    server.scripts["m-small"].append("")
+    server.scripts["m-flash"].append("")
+    server.scripts["m-big"].append("finally")
+    router = router_on(server, ledger_url)
+    resp = router.complete(MSG, request_id="r-9")
+    entries = router.ledger.entries()
+    assert [(e.request_id, e.attempt, e.tier, e.outcome) for e in entries] == [
+        ("r-9", 1, "small", "check_failed"), ("r-9", 2, "flash", "check_failed"), ("r-9", 3, "frontier", "ok")]
+    assert [a.reason for a in resp.route.attempts][:2] == ["empty answer", "empty answer"]
+    assert json.loads(json.dumps([str(a.cost_usd) for a in resp.route.attempts]))
+
+
+def test_verdict_type() -> None:
+    assert Verdict(True) == Verdict(True, "")
