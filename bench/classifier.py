@@ -20,7 +20,7 @@ sys.path.insert(0, str(ROOT))
 DATA = ROOT.parent / "shared" / "data"
 
 from classifiers import HeuristicClassifier, default_classifier, default_weights_path, load, load_rows, train  # noqa: E402
-from router._metrics import apgr, least_cost_for_quality, random_least_cost, tier_sweep  # noqa: E402
+from router._metrics import apgr, least_cost_for_quality, random_least_cost  # noqa: E402
 
 WORDS = ("the model should explain why a function returns wrong values when the input list is empty and "
          "propose a fix with tests while keeping the interface stable for existing callers").split()
@@ -123,7 +123,7 @@ def routerbench_quality(folds: int = 5) -> None:
           f"always-frontier quality {q_top:.3f}, cost ${c_top * 1000:.3f} per 1k requests")
     print(f"  least cost reaching 95% of always-frontier quality ({target:.3f}), as a share of always-frontier cost:")
     for name, s in candidates.items():
-        best = least_cost_for_quality(tier_sweep(s, quality, cost), target)
+        best = least_cost_for_quality(s, quality, cost, target)
         print(f"    {name:<44} " + ("not reached" if best is None else f"{best[0] / c_top:6.1%} (quality {best[1]:.3f})"))
     rnd = random_least_cost(quality, cost, target)
     print(f"    {'random routing (best fixed tier shares)':<44} " + ("not reached" if rnd is None else f"{rnd / c_top:6.1%}"))

@@ -35,6 +35,7 @@ _HOMES = {
     "EscalationExhausted": "router._errors",
     "InvalidMessagesError": "router._errors",
     "InvalidRequestError": "router._errors",
+    "LedgerError": "router._errors",
     "ProviderError": "router._errors",
     "TierwiseError": "router._errors",
 }
@@ -66,6 +67,7 @@ if TYPE_CHECKING:
         EscalationExhausted,
         InvalidMessagesError,
         InvalidRequestError,
+        LedgerError,
         ProviderError,
         TierwiseError,
     )

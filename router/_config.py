@@ -135,6 +135,28 @@ class RouterConfig(_Strict):
     timeout_s: float = Field(default=120.0, gt=0)
     log_content: bool = False
     check_streams: bool = False
+    timezone: str = "UTC"
+    downgrade: dict[float, int] = Field(default_factory=dict)
+    budget_wait_s: float = Field(default=5.0, ge=0)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @field_validator("downgrade")
+    @classmethod
+    def _downgrade_rules(cls, value: dict[float, int]) -> dict[float, int]:
+        for share, closed in value.items():
+            if not 0 < share <= 1 or closed < 0:
+                raise ValueError("downgrade maps a remaining-budget share in (0, 1] to a number of top tiers to close")
+        return value
 
     @field_validator("tiers", mode="before")
     @classmethod

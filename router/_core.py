@@ -143,6 +143,9 @@ class Run:
         # A checked stream is read whole, judged, then replayed; an unchecked one passes through.
         self.buffer_stream = self.stream and core.config.check_streams and checks is not None
         self._min_window = 0  # after a context-window error: the least input window worth trying
+        self._tiers = list(plan.tiers)
+        self._worst = Decimal(0)
+        self._waits = 0
         self.route = Route(request_id=request_id, tenant=tenant, score=score, planned_tiers=list(plan.tiers))
         self._tier = 0
         self._model = 0
@@ -155,12 +158,16 @@ class Run:
         self._stopped = False
 
     # ---- the loop ------------------------------------------------------------------------------
-    def next_call(self) -> Call | None:
-        """The next model to call, with its budget reserved; None when the run is over."""
-        while not self._stopped and self._final is None and self._tier < len(self.plan.tiers):
+    def next_call(self) -> Call | float | None:
+        """The next model to call with its budget reserved; None when the run is over.
+
+        A float asks the driver to sleep that many seconds and ask again: the budget would cover
+        the request once pending reservations settle (no false refusals).
+        """
+        while not self._stopped and self._final is None and self._tier < len(self._tiers):
             if self._tier > self.core.config.max_escalations:
                 break
-            tier = self.core.tiers[self.plan.tiers[self._tier]]
+            tier = self.core.tiers[self._tiers[self._tier]]
             if self._model >= len(tier.models):
                 self._tier, self._model = self._tier + 1, 0
                 continue
@@ -170,16 +177,35 @@ class Run:
                 continue
             try:
                 reservation = self._reserve(spec, tier.max_output_tokens)
-            except BudgetExceeded:
-                if not self.route.attempts:
-                    self._finish_request("failed")
-                    raise
-                self._stopped = True  # budget ends the cascade: return the best answer so far
-                break
+            except BudgetExceeded as exc:
+                if self.route.attempts:
+                    self._stopped = True  # budget ends the cascade: return the best answer so far
+                    break
+                wait = self._budget_blocked(exc)
+                if wait is not None:
+                    return wait
+                continue
             call = Call(tier.name, spec, self._attempt, reservation, self.kwargs, self.core.clock())
             self._attempt += 1
             return call
         return None
+
+    def _budget_blocked(self, exc: BudgetExceeded) -> float | None:
+        """The first attempt does not fit: wait for pending holds, else try a cheaper tier, else raise."""
+        state = exc.state
+        fits_alone = state.cap_usd is not None and state.spent_usd + self._worst <= state.cap_usd
+        now = self.core.clock()
+        if fits_alone and state.reserved_usd > 0 and now - self._started < self.core.config.budget_wait_s:
+            self._waits += 1
+            return min(0.2, 0.01 * 2 ** min(self._waits, 5))
+        names = [t.name for t in self.core.config.tiers]
+        current = names.index(self._tiers[self._tier])
+        if current > 0:
+            self._tiers.insert(self._tier, names[current - 1])  # a cheaper tier may still fit
+            self._model = 0
+            return None
+        self._finish_request("failed")
+        raise exc
 
     def _reserve(self, spec: ModelSpec, out_cap: int | None, kwargs: Mapping[str, Any] | None = None) -> Reservation | None:
         """Hold the attempt's worst case: its input plus the most output it may produce."""
@@ -189,8 +215,8 @@ class Run:
         kwargs = self.kwargs if kwargs is None else kwargs
         out = kwargs.get("max_tokens") or kwargs.get("max_completion_tokens")
         out = out or out_cap or client.max_output_tokens(spec)
-        worst = client.prices(spec).cost(client.count_tokens(spec, self.messages), int(out))
-        return self.core.ledger.reserve(self.tenant, self.route.request_id, worst)
+        self._worst = client.prices(spec).cost(client.count_tokens(spec, self.messages), int(out))
+        return self.core.ledger.reserve(self.tenant, self.route.request_id, self._worst)
 
     def succeeded(self, call: Call, response: Any, tries: int) -> None:
         """Bill the answer, judge it, and either finish or move up the plan."""

@@ -69,6 +69,10 @@ class ProviderError(TierwiseError):
         self.attempts = attempts
 
 
+class LedgerError(TierwiseError):
+    """The ledger refused a write that would bill something twice, or could not be reached."""
+
+
 class DuplicateRequestError(TierwiseError):
     """A request id is still being served by another caller and did not finish in time."""
 

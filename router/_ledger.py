@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import math
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from decimal import ROUND_CEILING, Decimal
 from typing import Any, Protocol
 
 from router._config import TenantBudget
-from router._errors import BudgetState, ConfigError
+from router._errors import BudgetExceeded, BudgetState, ConfigError, LedgerError
 
 NANOS = Decimal(1_000_000_000)
 BudgetLookup = Callable[[str], TenantBudget | None]
@@ -25,11 +27,11 @@ def from_nanos(nanos: int) -> Decimal:
     return Decimal(nanos) / NANOS
 
 
-def period_start(period: str, now: float) -> float:
-    """Epoch seconds at which the current calendar period began (UTC)."""
+def period_start(period: str, now: float, tz: tzinfo = UTC) -> float:
+    """Epoch seconds at which the current calendar period began in time zone `tz`."""
     if period == "total":
         return -math.inf
-    t = datetime.fromtimestamp(now, UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    t = datetime.fromtimestamp(now, tz).replace(hour=0, minute=0, second=0, microsecond=0)
     if period == "week":
         t -= timedelta(days=t.weekday())
     elif period == "month":
@@ -100,19 +102,100 @@ class Ledger(Protocol):
     def close(self) -> None: ...
 
 
-def open_ledger(url: str, budgets: BudgetLookup, clock: Callable[[], float] | None = None) -> Ledger:
-    """A ledger from a URL: `sqlite:///path`, `sqlite://:memory:` or a plain file path."""
+class LedgerBase:
+    """What the SQL backends share: budget lookup, periods, clock, per-thread connections."""
+
+    def __init__(self, budgets: BudgetLookup, reservation_ttl_s: float, clock: Callable[[], float], tz: tzinfo = UTC) -> None:
+        self._budgets = budgets
+        self._tz = tz
+        self._ttl = reservation_ttl_s
+        self._clock = clock
+        self._local = threading.local()
+        self._settled = 0
+
+    def _bounds(self, tenant: str, now: float) -> tuple[TenantBudget | None, str, int]:
+        """(budget, period, first hour of the period): hourly totals bound the work to a period."""
+        budget = self._budgets(tenant)
+        period = budget.period if budget else "total"
+        since = period_start(period, now, self._tz)
+        # A zone off UTC by a part hour starts its bucket early: more spend counted, never less.
+        return budget, period, -(2**62) if since == -math.inf else int(since // 3600)
+
+    def _state_row(self, tenant: str, hour: int, now: float) -> tuple[int, int]:
+        raise NotImplementedError
+
+    def state(self, tenant: str) -> BudgetState:
+        now = self._clock()
+        budget, period, hour = self._bounds(tenant, now)
+        spent, held = self._state_row(tenant, hour, now)
+        return BudgetState(tenant, budget.budget_usd if budget else None, from_nanos(spent), from_nanos(held), period)
+
+    def spent(self, tenant: str) -> Decimal:
+        """What the tenant spent in its current budget period (all time when it has no budget)."""
+        return self.state(tenant).spent_usd
+
+    def settle(self, reservation: Reservation | None, entry: Entry) -> None:
+        """Record the attempt, add it to the tenant's hourly total and release its hold, atomically."""
+        ts = entry.ts or self._clock()
+        self._settled += 1
+        if self._settled % 256 == 0:  # expired holds are already ignored; this only keeps the table small
+            self._sweep(ts)
+        try:
+            self._insert_entry(reservation, entry, ts)
+        except Exception as exc:
+            if self._is_duplicate(exc):
+                raise LedgerError(f"attempt {entry.attempt} of request {entry.request_id!r} is already billed") from None
+            raise
+
+    def _sweep(self, now: float) -> None:
+        raise NotImplementedError
+
+    def _is_duplicate(self, exc: Exception) -> bool:
+        raise NotImplementedError
+
+    def _insert_entry(self, reservation: Reservation | None, entry: Entry, ts: float) -> None:
+        raise NotImplementedError
+
+    def _exceeded(self, tenant: str, amount_usd: Decimal) -> BudgetExceeded:
+        state = self.state(tenant)
+        return BudgetExceeded(
+            f"tenant {tenant!r}: ${amount_usd} more would pass its {state.period} budget of "
+            f"${state.cap_usd} (spent ${state.spent_usd}, held ${state.reserved_usd})",
+            state,
+        )
+
+
+def dumps(value: dict[str, Any] | None) -> str | None:
+    return None if value is None else json.dumps(value, default=str)
+
+
+def stored(row: Any) -> StoredRequest:
+    """A StoredRequest from a (status, updated, response, route) row."""
+    return StoredRequest(row[0], json.loads(row[2]) if row[2] else None, json.loads(row[3]) if row[3] else None)
+
+
+def entry_from_row(r: Any) -> Entry:
+    return Entry(r[0], r[1], r[2], r[3], r[4], r[5], r[6], from_nanos(r[7]), r[8], r[9], r[10], r[11])
+
+
+ENTRY_COLUMNS = "request_id, attempt, tenant, tier, model, tokens_in, tokens_out, cost_nanos, latency_s, outcome, reason, ts"
+
+
+def open_ledger(url: str, budgets: BudgetLookup, clock: Callable[[], float] | None = None, tz: tzinfo = UTC) -> Ledger:
+    """A ledger from a URL: `sqlite:///path`, `sqlite://:memory:`, a plain path, or `postgresql://...`."""
+    kwargs: dict[str, Any] = {"tz": tz, **({"clock": clock} if clock is not None else {})}
+    if url.startswith(("postgresql://", "postgres://")):
+        from router._postgres import PostgresLedger
+
+        return PostgresLedger(url, budgets, **kwargs)
     from router._sqlite import SQLiteLedger
 
-    if url.startswith(("postgresql://", "postgres://")):
-        raise ConfigError("the PostgreSQL ledger is not available in this version; use sqlite:///path")
     if url.startswith("sqlite://"):
         # sqlite:///rel.db -> rel.db; sqlite:////abs.db -> /abs.db; sqlite://:memory: -> :memory:
         rest = url[len("sqlite://") :]
         path = (rest[1:] if rest.startswith("/") else rest) or ":memory:"
     elif "://" in url:
-        raise ConfigError(f"unsupported ledger URL {url!r}: use sqlite:///path")
+        raise ConfigError(f"unsupported ledger URL {url!r}: use sqlite:///path or postgresql://...")
     else:
         path = url
-    kwargs = {"clock": clock} if clock is not None else {}
     return SQLiteLedger(path, budgets, **kwargs)

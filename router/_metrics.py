@@ -63,36 +63,14 @@ def cpt(
     return 1.0
 
 
-def tier_sweep(
-    scores: Sequence[float], quality: Sequence[Sequence[float]], cost: Sequence[Sequence[float]], grid: int = 41
-) -> list[tuple[float, float, tuple[float, ...]]]:
-    """(mean cost, mean quality, thresholds) of a score-threshold router over a grid of thresholds.
 
-    `quality[i][k]` and `cost[i][k]` are prompt i's outcome on tier k (cheapest first); a prompt
-    whose score is under thresholds[k] goes to tier k, past every threshold to the last tier.
-    Thresholds run over score quantiles, so the grid adapts to the score distribution.
-    """
-    import itertools
+def least_cost_for_quality(scores: Sequence[float], quality: Sequence[Sequence[float]], cost: Sequence[Sequence[float]], target: float) -> tuple[float, float] | None:
+    """(mean cost, mean quality) of the cheapest threshold choice whose mean quality reaches `target`."""
+    from policies import sweep
 
-    n, tiers = len(scores), len(quality[0])
-    ranked = sorted(scores)
-    cuts = sorted({ranked[min(n - 1, int(q * n / (grid - 1)))] for q in range(grid)} | {ranked[0], ranked[-1] + 1e-9})
-    out = []
-    for ths in itertools.combinations_with_replacement(cuts, tiers - 1):
-        q_sum = c_sum = 0.0
-        for i, s in enumerate(scores):
-            k = next((j for j, t in enumerate(ths) if s < t), tiers - 1)
-            q_sum += quality[i][k]
-            c_sum += cost[i][k]
-        out.append((c_sum / n, q_sum / n, ths))
-    return out
-
-
-def least_cost_for_quality(points: Sequence[tuple[float, float, tuple[float, ...]]], target: float) -> tuple[float, float, tuple[float, ...]] | None:
-    """The cheapest swept point whose mean quality reaches `target`, or None."""
-    ok = [p for p in points if p[1] >= target - 1e-12]
-    return min(ok, key=lambda p: (p[0], -p[1])) if ok else None
-
+    ok = [p for p in sweep(scores, quality, cost) if p.quality >= target - 1e-12]
+    best = min(ok, key=lambda p: (p.cost, -p.quality)) if ok else None
+    return None if best is None else (best.cost, best.quality)
 
 def random_least_cost(quality: Sequence[Sequence[float]], cost: Sequence[Sequence[float]], target: float, steps: int = 100) -> float | None:
     """Least mean cost of random routing (fixed tier shares) whose expected quality reaches `target`."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from zoneinfo import ZoneInfo
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
@@ -65,11 +66,11 @@ class _Base:
         for tier in cfg.tiers:  # an unpriced model would make every bill a guess: refuse it now
             for spec in tier.models:
                 self.client.prices(spec)
-        self.ledger: Ledger = ledger or open_ledger(cfg.ledger, cfg.budget_for)
+        self.ledger: Ledger = ledger or open_ledger(cfg.ledger, cfg.budget_for, tz=ZoneInfo(cfg.timezone))
         self._core = Core(
             config=cfg,
             classifier=classifier or _classifier(cfg),
-            policy=policy or ThresholdPolicy([t.name for t in cfg.tiers], cfg.effective_thresholds()),
+            policy=policy or ThresholdPolicy([t.name for t in cfg.tiers], cfg.effective_thresholds(), cfg.downgrade),
             ledger=self.ledger,
             client=self.client,
             checks=all_of(cfg.checks if checks is None else list(checks)),
@@ -116,6 +117,9 @@ class Router(_Base):
         if isinstance(run, Replay):
             return self._replay(run)
         while (call := run.next_call()) is not None:
+            if isinstance(call, float):
+                self._sleep(call)
+                continue
             try:
                 response, tries = self.client.complete(call.spec, run.messages, call.kwargs)
             except BaseException as exc:  # run.failed records it, then re-raises what it cannot handle
@@ -171,6 +175,9 @@ class AsyncRouter(_Base):
         if isinstance(run, Replay):
             return await self._replay(run)
         while (call := run.next_call()) is not None:
+            if isinstance(call, float):
+                await self._asleep(call)
+                continue
             try:
                 response, tries = await self.client.acomplete(call.spec, run.messages, call.kwargs)
             except BaseException as exc:  # includes CancelledError: billed, then re-raised

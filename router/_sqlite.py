@@ -10,17 +10,28 @@ from __future__ import annotations
 import json
 import math
 import sqlite3
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, tzinfo
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from router._errors import BudgetExceeded, BudgetState, ConfigError
-from router._ledger import BudgetLookup, Entry, Reservation, StoredRequest, from_nanos, period_start, to_nanos
+from router._errors import ConfigError
+from router._ledger import (
+    ENTRY_COLUMNS,
+    BudgetLookup,
+    Entry,
+    LedgerBase,
+    Reservation,
+    StoredRequest,
+    dumps,
+    entry_from_row,
+    stored,
+    to_nanos,
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
@@ -71,7 +82,7 @@ CREATE TABLE IF NOT EXISTS requests (
 """
 
 
-class SQLiteLedger:
+class SQLiteLedger(LedgerBase):
     """Spend ledger in one SQLite file; safe across threads and processes sharing the file."""
 
     def __init__(
@@ -81,13 +92,10 @@ class SQLiteLedger:
         *,
         reservation_ttl_s: float = 600.0,
         clock: Callable[[], float] = time.time,
+        tz: tzinfo = UTC,
     ) -> None:
+        super().__init__(budgets, reservation_ttl_s, clock, tz)
         self.path = path
-        self._budgets = budgets
-        self._ttl = reservation_ttl_s
-        self._clock = clock
-        self._local = threading.local()
-        self._settled = 0
         if path == ":memory:":
             # Each connection to ":memory:" is its own database; a named shared one is not.
             self._target, self._uri = f"file:tierwise-{uuid.uuid4().hex}?mode=memory&cache=shared", True
@@ -133,24 +141,9 @@ class SQLiteLedger:
     _SPENT = "(SELECT COALESCE(SUM(nanos), 0) FROM spend_hourly WHERE tenant = :t AND hour >= :h)"
     _HELD = "(SELECT COALESCE(SUM(amount_nanos), 0) FROM reservations WHERE tenant = :t AND expires > :now)"
 
-    def _bounds(self, tenant: str, now: float) -> tuple[Any, str, int]:
-        budget = self._budgets(tenant)
-        period = budget.period if budget else "total"
-        since = period_start(period, now)
-        # Hourly totals, kept in step with the entries by a trigger, bound the work to a period's hours.
-        return budget, period, -(2**62) if since == -math.inf else int(since // 3600)
-
-    def _state(self, conn: sqlite3.Connection, tenant: str, now: float) -> BudgetState:
-        budget, period, hour = self._bounds(tenant, now)
-        spent, held = conn.execute(f"SELECT {self._SPENT}, {self._HELD}", {"t": tenant, "h": hour, "now": now}).fetchone()
-        return BudgetState(tenant, budget.budget_usd if budget else None, from_nanos(spent), from_nanos(held), period)
-
-    def state(self, tenant: str) -> BudgetState:
-        return self._state(self._conn(), tenant, self._clock())
-
-    def spent(self, tenant: str) -> Decimal:
-        """What the tenant spent in its current budget period (all time when it has no budget)."""
-        return self.state(tenant).spent_usd
+    def _state_row(self, tenant: str, hour: int, now: float) -> tuple[int, int]:
+        row = self._conn().execute(f"SELECT {self._SPENT}, {self._HELD}", {"t": tenant, "h": hour, "now": now}).fetchone()
+        return int(row[0]), int(row[1])
 
     def reserve(self, tenant: str, request_id: str, amount_usd: Decimal) -> Reservation:
         """Hold `amount_usd` against the tenant's budget atomically, or raise BudgetExceeded."""
@@ -168,20 +161,16 @@ class SQLiteLedger:
              "h": hour, "cap": None if budget is None else to_nanos(budget.budget_usd)},
         )
         if cursor.rowcount != 1:
-            state = self.state(tenant)
-            raise BudgetExceeded(
-                f"tenant {tenant!r}: ${amount_usd} more would pass its {state.period} budget of "
-                f"${state.cap_usd} (spent ${state.spent_usd}, held ${state.reserved_usd})",
-                state,
-            )
+            raise self._exceeded(tenant, amount_usd)
         return Reservation(rid, tenant, request_id, amount_usd)
 
-    def settle(self, reservation: Reservation | None, entry: Entry) -> None:
-        """Record the attempt; a trigger adds it to the hourly total and releases its reservation."""
-        ts = entry.ts or self._clock()
-        self._settled += 1
-        if self._settled % 256 == 0:  # expired holds are already ignored; this only keeps the table small
-            self._conn().execute("DELETE FROM reservations WHERE expires <= ?", (ts,))
+    def _sweep(self, now: float) -> None:
+        self._conn().execute("DELETE FROM reservations WHERE expires <= ?", (now,))
+
+    def _is_duplicate(self, exc: Exception) -> bool:
+        return isinstance(exc, sqlite3.IntegrityError)
+
+    def _insert_entry(self, reservation: Reservation | None, entry: Entry, ts: float) -> None:
         self._conn().execute(
             "INSERT INTO entries (request_id, attempt, tenant, tier, model, tokens_in, tokens_out, cost_nanos,"
             " latency_s, outcome, reason, ts, reservation) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -193,9 +182,8 @@ class SQLiteLedger:
         )
 
     def entries(self, tenant: str | None = None) -> list[Entry]:
-        sql = "SELECT request_id, attempt, tenant, tier, model, tokens_in, tokens_out, cost_nanos, latency_s, outcome, reason, ts FROM entries"
-        rows = self._conn().execute(sql + (" WHERE tenant = ? ORDER BY id" if tenant else " ORDER BY id"), (tenant,) if tenant else ()).fetchall()
-        return [Entry(r[0], r[1], r[2], r[3], r[4], r[5], r[6], from_nanos(r[7]), r[8], r[9], r[10], r[11]) for r in rows]
+        sql = f"SELECT {ENTRY_COLUMNS} FROM entries" + (" WHERE tenant = ?" if tenant else "") + " ORDER BY id"
+        return [entry_from_row(r) for r in self._conn().execute(sql, (tenant,) if tenant else ()).fetchall()]
 
     # ---- idempotency ---------------------------------------------------------------------------
     def claim_request(self, request_id: str, tenant: str) -> StoredRequest | None:
@@ -210,18 +198,18 @@ class SQLiteLedger:
                     (request_id, tenant, now),
                 )
                 return None
-        return _stored(row)
+        return stored(row)
 
     def finish_request(self, request_id: str, status: str, response: dict[str, Any] | None, route: dict[str, Any] | None) -> None:
         with self._tx() as conn:
             conn.execute(
                 "UPDATE requests SET status = ?, updated = ?, response = ?, route = ? WHERE request_id = ?",
-                (status, self._clock(), _dumps(response), _dumps(route), request_id),
+                (status, self._clock(), dumps(response), dumps(route), request_id),
             )
 
     def get_request(self, request_id: str) -> StoredRequest | None:
         row = self._conn().execute("SELECT status, updated, response, route FROM requests WHERE request_id = ?", (request_id,)).fetchone()
-        return None if row is None else _stored(row)
+        return None if row is None else stored(row)
 
     def next_attempt(self, request_id: str) -> int:
         row = self._conn().execute("SELECT COALESCE(MAX(attempt), 0) FROM entries WHERE request_id = ?", (request_id,)).fetchone()
@@ -236,10 +224,3 @@ class SQLiteLedger:
             self._keepalive.close()
             self._keepalive = None
 
-
-def _dumps(value: dict[str, Any] | None) -> str | None:
-    return None if value is None else json.dumps(value, default=str)
-
-
-def _stored(row: tuple[Any, ...]) -> StoredRequest:
-    return StoredRequest(row[0], json.loads(row[2]) if row[2] else None, json.loads(row[3]) if row[3] else None)

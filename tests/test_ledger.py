@@ -9,13 +9,18 @@ from pathlib import Path
 
 import pytest
 
-from router import BudgetExceeded, ConfigError, RouterConfig
+from router import BudgetExceeded, ConfigError, LedgerError, RouterConfig
 from router._ledger import Entry, from_nanos, open_ledger, period_start, to_nanos
 
 
-def ledger_for(tmp_path: Path, tenants: dict | None = None, **kw):  # type: ignore[no-untyped-def]
+@pytest.fixture
+def url(any_ledger_url: str) -> str:
+    return any_ledger_url
+
+
+def ledger_for(url: str, tenants: dict | None = None, **kw):  # type: ignore[no-untyped-def]
     config = RouterConfig.from_dict({"tenants": tenants or {}})
-    return open_ledger(f"sqlite:///{tmp_path / 'l.db'}", config.budget_for, **kw)
+    return open_ledger(url, config.budget_for, **kw)
 
 
 def entry(tenant: str, cost: str, rid: str = "r", attempt: int = 1, ts: float = 0.0) -> Entry:
@@ -28,15 +33,15 @@ def test_nanos_round_up_never_under_bill() -> None:
     assert from_nanos(to_nanos(Decimal("0.123456789"))) == Decimal("0.123456789")
 
 
-def test_sums_are_exact(tmp_path: Path) -> None:
-    ledger = ledger_for(tmp_path)
+def test_sums_are_exact(url: str) -> None:
+    ledger = ledger_for(url)
     for i in range(1000):
         ledger.settle(None, entry("acme", "0.0000001", rid=f"r{i}"))
     assert ledger.spent("acme") == Decimal("0.0001")  # 1000 x 1e-7, no float drift
 
 
-def test_reserve_then_settle_releases(tmp_path: Path) -> None:
-    ledger = ledger_for(tmp_path, {"acme": {"budget_usd": "1.00", "period": "total"}})
+def test_reserve_then_settle_releases(url: str) -> None:
+    ledger = ledger_for(url, {"acme": {"budget_usd": "1.00", "period": "total"}})
     res = ledger.reserve("acme", "r1", Decimal("0.6"))
     assert ledger.state("acme").reserved_usd == Decimal("0.6")
     with pytest.raises(BudgetExceeded) as info:
@@ -47,9 +52,9 @@ def test_reserve_then_settle_releases(tmp_path: Path) -> None:
     assert (state.spent_usd, state.reserved_usd, state.remaining_usd) == (Decimal("0.1"), Decimal(0), Decimal("0.9"))
 
 
-def test_expired_reservations_are_released(tmp_path: Path) -> None:
+def test_expired_reservations_are_released(url: str) -> None:
     now = [1000.0]
-    ledger = ledger_for(tmp_path, {"acme": {"budget_usd": "1", "period": "total"}}, clock=lambda: now[0])
+    ledger = ledger_for(url, {"acme": {"budget_usd": "1", "period": "total"}}, clock=lambda: now[0])
     ledger.reserve("acme", "dead-process", Decimal("1"))
     with pytest.raises(BudgetExceeded):
         ledger.reserve("acme", "r2", Decimal("0.5"))
@@ -67,31 +72,31 @@ def test_periods_start_on_calendar_boundaries() -> None:
         period_start("fortnight", t)
 
 
-def test_spent_counts_only_the_current_period(tmp_path: Path) -> None:
+def test_spent_counts_only_the_current_period(url: str) -> None:
     now = datetime(2026, 11, 19, 12, tzinfo=UTC).timestamp()
-    ledger = ledger_for(tmp_path, {"acme": {"budget_usd": "5", "period": "day"}}, clock=lambda: now)
+    ledger = ledger_for(url, {"acme": {"budget_usd": "5", "period": "day"}}, clock=lambda: now)
     ledger.settle(None, entry("acme", "1", rid="old", ts=now - 86400))
     ledger.settle(None, entry("acme", "2", rid="new", ts=now))
     assert ledger.spent("acme") == Decimal("2")
 
 
-def test_an_attempt_is_billed_once(tmp_path: Path) -> None:
-    ledger = ledger_for(tmp_path)
+def test_an_attempt_is_billed_once(url: str) -> None:
+    ledger = ledger_for(url)
     ledger.settle(None, entry("acme", "1", rid="same"))
-    with pytest.raises(Exception, match="UNIQUE"):
+    with pytest.raises(LedgerError, match="already billed"):
         ledger.settle(None, entry("acme", "1", rid="same"))
     assert ledger.spent("acme") == Decimal("1")
 
 
-def test_tenant_names_are_data_not_sql(tmp_path: Path) -> None:
+def test_tenant_names_are_data_not_sql(url: str) -> None:
     evil = "acme'; DROP TABLE entries; --"
-    ledger = ledger_for(tmp_path, {evil: {"budget_usd": "1", "period": "total"}})
+    ledger = ledger_for(url, {evil: {"budget_usd": "1", "period": "total"}})
     ledger.settle(ledger.reserve(evil, "r", Decimal("0.5")), entry(evil, "0.25"))
     assert ledger.spent(evil) == Decimal("0.25") and ledger.entries(evil)[0].tenant == evil
 
 
-def test_concurrent_reservations_never_overspend(tmp_path: Path) -> None:
-    ledger = ledger_for(tmp_path, {"acme": {"budget_usd": "1.00", "period": "total"}})
+def test_concurrent_reservations_never_overspend(url: str) -> None:
+    ledger = ledger_for(url, {"acme": {"budget_usd": "1.00", "period": "total"}})
     granted: list[int] = []
 
     def worker(i: int) -> None:

@@ -1,0 +1,180 @@
+"""Budgets that hold under concurrency (threads, processes, both backends), crashes and bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from classifiers import HeuristicClassifier
+from router import BudgetExceeded, ConfigError, Router, RouterConfig
+from router._ledger import open_ledger
+from router.testing import ScriptedClient
+
+HELPERS = Path(__file__).parent / "helpers"
+# gpt-5-nano with litellm's mock usage (10 tokens in, 20 out): $0.0000085 a request.
+COST = Decimal("0.0000085")
+CAP = str(COST * 40)  # fits about 40 requests
+
+
+def check_books(url: str, served: int) -> None:
+    config = RouterConfig.from_dict({"tenants": {"acme": {"budget_usd": CAP, "period": "total"}}})
+    ledger = open_ledger(url, config.budget_for)
+    entries = ledger.entries("acme")
+    spent = ledger.spent("acme")
+    assert spent <= Decimal(CAP), f"overspent: {spent} > {CAP}"
+    assert len([e for e in entries if e.outcome == "ok"]) == served
+    assert sum(e.cost_usd for e in entries) == spent
+    assert ledger.state("acme").reserved_usd == 0
+    ledger.close()
+
+
+def test_200_threads_never_overspend_and_most_that_fit_are_served(any_ledger_url: str) -> None:
+    sys.path.insert(0, str(HELPERS))
+    from spender import run
+
+    counts = run(any_ledger_url, CAP, 200)
+    assert counts["ok"] + counts["refused"] == 200
+    assert 30 <= counts["ok"] <= 40
+    check_books(any_ledger_url, counts["ok"])
+
+
+def test_4_processes_share_one_budget(any_ledger_url: str) -> None:
+    procs = [
+        subprocess.Popen([sys.executable, str(HELPERS / "spender.py"), any_ledger_url, CAP, "50"], stdout=subprocess.PIPE, text=True)
+        for _ in range(4)
+    ]
+    results = [json.loads(p.communicate(timeout=240)[0]) for p in procs]
+    served = sum(r["ok"] for r in results)
+    assert sum(r["ok"] + r["refused"] for r in results) == 200
+    assert 30 <= served <= 40
+    check_books(any_ledger_url, served)
+
+
+def test_same_request_id_10_times_concurrently_is_one_bill(any_ledger_url: str) -> None:
+    config = RouterConfig.from_dict({"tiers": [{"name": "small", "models": ["gpt-5-nano"]}], "ledger": any_ledger_url})
+    client = ScriptedClient({"gpt-5-nano": ["the one answer"]})
+    router = Router(config, client=client, classifier=HeuristicClassifier())
+    out: list[str] = []
+
+    def go() -> None:
+        out.append(router.complete([{"role": "user", "content": "hi"}], request_id="same-id", mock_delay=0.1).choices[0].message.content)
+
+    threads = [threading.Thread(target=go) for _ in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert out == ["the one answer"] * 10 and client.calls == ["gpt-5-nano"]
+    assert len(router.ledger.entries()) == 1
+
+
+def test_waits_for_pending_holds_instead_of_refusing(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'l.db'}"
+    config = RouterConfig.from_dict({"tiers": [{"name": "small", "models": ["gpt-5-nano"]}], "ledger": url,
+                                     "tenants": {"acme": {"budget_usd": "0.00003", "period": "total"}}})
+    sleeps: list[float] = []
+    router = Router(config, client=ScriptedClient(), classifier=HeuristicClassifier(), sleep=sleeps.append)
+    held = router.ledger.reserve("acme", "other", Decimal("0.00002"))  # another request in flight
+    threading.Timer(0.3, lambda: router.ledger.settle(held, __import__("router._ledger", fromlist=["Entry"]).Entry(
+        "other", 1, "acme", "small", "gpt-5-nano", 10, 20, COST, 0.1, "ok"))).start()
+    real_sleep = time.sleep
+    router._sleep = lambda s: (sleeps.append(s), real_sleep(s))  # type: ignore[method-assign]
+    resp = router.complete([{"role": "user", "content": "hi"}], tenant="acme", max_tokens=40)
+    assert resp.choices[0].message.content == "ok" and sleeps  # it waited, then was served
+
+
+def test_takes_a_cheaper_tier_when_the_planned_one_does_not_fit(tmp_path: Path) -> None:
+    config = RouterConfig.from_dict({
+        "tiers": [{"name": "small", "models": ["gpt-5-nano"]}, {"name": "frontier", "models": ["gpt-5"]}],
+        "ledger": f"sqlite:///{tmp_path / 'l.db'}", "thresholds": [0.5], "budget_wait_s": 0,
+        "tenants": {"acme": {"budget_usd": "0.0002", "period": "day"}},
+    })
+
+    class Hard:
+        def score(self, m: object) -> float:
+            return 0.9
+
+        def score_batch(self, b: list) -> list[float]:
+            return [0.9] * len(b)
+
+    client = ScriptedClient()
+    resp = Router(config, client=client, classifier=Hard()).complete([{"role": "user", "content": "hi"}], tenant="acme", max_tokens=100)
+    # gpt-5's worst case at 100 output tokens is $0.001 > cap; gpt-5-nano's fits.
+    assert client.calls == ["gpt-5-nano"] and resp.route.tier == "small"
+
+
+def test_low_budget_downgrades_before_refusing(tmp_path: Path) -> None:
+    config = RouterConfig.from_dict({
+        "tiers": [{"name": "small", "models": ["gpt-5-nano"]}, {"name": "frontier", "models": ["gpt-5"]}],
+        "ledger": f"sqlite:///{tmp_path / 'l.db'}", "thresholds": [0.5], "downgrade": {0.5: 1},
+        "tenants": {"acme": {"budget_usd": "1", "period": "day"}},
+    })
+    client = ScriptedClient()
+    router = Router(config, client=client, classifier=type("C", (), {"score": lambda s, m: 0.9, "score_batch": None})())
+    router.complete([{"role": "user", "content": "hi"}], tenant="acme", max_tokens=1000)
+    from router._ledger import Entry
+
+    router.ledger.settle(None, Entry("spent", 1, "acme", "frontier", "gpt-5", 0, 0, Decimal("0.6"), 0.0, "ok"))
+    resp = router.complete([{"role": "user", "content": "hi"}], tenant="acme", max_tokens=1000)
+    assert client.calls == ["gpt-5", "gpt-5-nano"] and resp.route.tier == "small"
+    router.ledger.settle(None, Entry("spent", 2, "acme", "frontier", "gpt-5", 0, 0, Decimal("0.4"), 0.0, "ok"))
+    with pytest.raises(BudgetExceeded) as info:
+        router.complete([{"role": "user", "content": "hi"}], tenant="acme", max_tokens=1000)
+    assert info.value.state.remaining_usd == 0
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_sigkill_mid_write_loses_nothing_and_holds_expire(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    url = f"sqlite:///{tmp_path / 'l.db'}" if backend == "sqlite" else request.getfixturevalue("pg_url")
+    rounds = 50 if backend == "sqlite" else 20
+    rng = random.Random(7)
+    committed: set[str] = set()
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    for r in range(rounds):
+        proc = subprocess.Popen([sys.executable, str(HELPERS / "killed_writer.py"), url, f"run{r}"], stdout=subprocess.PIPE, text=True, env=env)
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        time.sleep(rng.uniform(0.0, 0.15))
+        proc.send_signal(signal.SIGKILL)
+        out = proc.communicate()[0]
+        committed.update(f"run{r}-{line}" for line in out.split() if line.isdigit())
+    config = RouterConfig.from_dict({"tenants": {"acme": {"budget_usd": "1000000", "period": "total"}}})
+    later = [time.time() + 601]
+    ledger = open_ledger(url, config.budget_for, clock=lambda: later[0])
+    billed = {e.request_id for e in ledger.entries("acme")}
+    assert committed <= billed, f"lost committed entries: {sorted(committed - billed)[:5]}"
+    assert all(e.cost_usd == Decimal("0.001") and e.tokens_out == 20 for e in ledger.entries("acme"))  # none half-written
+    assert ledger.spent("acme") == Decimal("0.001") * len(billed)
+    assert ledger.state("acme").reserved_usd == 0  # the dead processes' holds expired
+
+
+def test_unreachable_postgres_is_a_clear_error() -> None:
+    with pytest.raises(ConfigError, match="cannot connect to the PostgreSQL ledger") as info:
+        open_ledger("postgresql://nobody:s3cret-pw@127.0.0.1:1/none", lambda t: None)
+    assert "s3cret-pw" not in str(info.value)
+
+
+def test_time_zone_sets_the_day_boundary(tmp_path: Path) -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from router._ledger import Entry
+
+    tz = ZoneInfo("America/New_York")
+    now = datetime(2026, 11, 19, 1, 0, tzinfo=tz).timestamp()  # 06:00 UTC
+    config = RouterConfig.from_dict({"tenants": {"acme": {"budget_usd": "5", "period": "day"}}, "timezone": "America/New_York"})
+    ledger = open_ledger(f"sqlite:///{tmp_path / 'l.db'}", config.budget_for, clock=lambda: now, tz=tz)
+    ledger.settle(None, Entry("a", 1, "acme", "s", "m", 0, 0, Decimal("1"), 0.0, "ok", ts=now - 2 * 3600))  # 23:00 the day before
+    ledger.settle(None, Entry("b", 1, "acme", "s", "m", 0, 0, Decimal("2"), 0.0, "ok", ts=now - 600))
+    assert ledger.spent("acme") == Decimal("2")
+    with pytest.raises(ConfigError):
+        RouterConfig.from_dict({"timezone": "Mars/Olympus"})
