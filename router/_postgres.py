@@ -1,7 +1,8 @@
 """The PostgreSQL spend ledger: one budget shared by many app instances (psycopg 3).
 
-A reservation takes a per-tenant advisory lock for its check-and-hold, so concurrent processes
-on any machine can never pass a cap together; a settlement is one statement (CTEs), atomic alone.
+A reservation is one call of a server-side function that takes a per-tenant advisory lock for
+its check-and-hold, so processes on any machine can never pass a cap together; a settlement is
+one statement (CTEs), atomic on its own. Both are one round trip.
 """
 
 from __future__ import annotations
@@ -59,6 +60,29 @@ CREATE TABLE IF NOT EXISTS tierwise_spend_hourly (
     nanos BIGINT NOT NULL,
     PRIMARY KEY (tenant, hour)
 );
+-- Check-and-hold in one round trip. Inside a volatile function each statement takes a fresh
+-- snapshot, so the sums are read after the tenant's lock is granted: no two holds pass together.
+-- Holds skip the WAL flush (a hold lost to a server crash is one that expired early); entries,
+-- which are the money, keep synchronous commits.
+CREATE OR REPLACE FUNCTION tierwise_reserve(p_id TEXT, p_tenant TEXT, p_request TEXT, p_amount BIGINT,
+                                            p_expires DOUBLE PRECISION, p_now DOUBLE PRECISION,
+                                            p_hour BIGINT, p_cap BIGINT) RETURNS BOOLEAN
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE granted INTEGER;
+BEGIN
+    PERFORM set_config('synchronous_commit', 'off', true);  -- for this transaction's commit
+    IF p_cap IS NOT NULL THEN
+        PERFORM pg_advisory_xact_lock(hashtextextended(p_tenant, 0));
+    END IF;
+    INSERT INTO tierwise_reservations (id, tenant, request_id, amount_nanos, expires)
+    SELECT p_id, p_tenant, p_request, p_amount, p_expires
+    WHERE p_cap IS NULL
+       OR (SELECT COALESCE(SUM(nanos), 0) FROM tierwise_spend_hourly WHERE tenant = p_tenant AND hour >= p_hour)
+        + (SELECT COALESCE(SUM(amount_nanos), 0) FROM tierwise_reservations WHERE tenant = p_tenant AND expires > p_now)
+        + p_amount <= p_cap;
+    GET DIAGNOSTICS granted = ROW_COUNT;
+    RETURN granted = 1;
+END $$;
 CREATE TABLE IF NOT EXISTS tierwise_requests (
     request_id TEXT PRIMARY KEY,
     tenant TEXT NOT NULL,
@@ -84,7 +108,7 @@ class PostgresLedger(LedgerBase):
         clock: Callable[[], float] = time.time,
         tz: tzinfo = UTC,
         connect_timeout_s: int = 5,
-        pool_size: int = 8,
+        pool_size: int = 16,
     ) -> None:
         super().__init__(budgets, reservation_ttl_s, clock, tz)
         try:
@@ -121,16 +145,9 @@ class PostgresLedger(LedgerBase):
         rid = uuid.uuid4().hex
         params = {"id": rid, "t": tenant, "rq": request_id, "amount": to_nanos(amount_usd), "exp": now + self._ttl,
                   "now": now, "h": hour, "cap": None if budget is None else to_nanos(budget.budget_usd)}
-        with self._pool.connection() as conn, conn.transaction():
-            if budget is not None:
-                conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%(t)s, 0))", params)
-            cursor = conn.execute(
-                "INSERT INTO tierwise_reservations (id, tenant, request_id, amount_nanos, expires)"
-                " SELECT %(id)s, %(t)s, %(rq)s, %(amount)s, %(exp)s"
-                f" WHERE %(cap)s::bigint IS NULL OR {_SPENT} + {_HELD} + %(amount)s <= %(cap)s::bigint",
-                params,
-            )
-            granted = cursor.rowcount == 1
+        granted = self._run(
+            "SELECT tierwise_reserve(%(id)s, %(t)s, %(rq)s, %(amount)s, %(exp)s, %(now)s, %(h)s, %(cap)s)", params, "one"
+        )[0]
         if not granted:
             raise self._exceeded(tenant, amount_usd)
         return Reservation(rid, tenant, request_id, amount_usd)
