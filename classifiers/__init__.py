@@ -11,7 +11,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from classifiers._data import DataError, Outcome, Row, iter_rows, load_rows
-from classifiers._model import Classifier, HeuristicClassifier, LinearClassifier, WeightsError, load
+from classifiers._model import Classifier, HeuristicClassifier, LinearClassifier, RandomClassifier, WeightsError, load
 
 if TYPE_CHECKING:
     from classifiers._train import train as _train_fn
@@ -22,6 +22,7 @@ __all__ = [
     "HeuristicClassifier",
     "LinearClassifier",
     "Outcome",
+    "RandomClassifier",
     "Row",
     "WeightsError",
     "default_classifier",

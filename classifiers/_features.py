@@ -25,6 +25,8 @@ _CONSTRAINT_WORDS = frozenset(
     "at_least at_most step_by no_more".split()
 )
 
+_WINDOW = 6000  # characters of the last turn whose words are features
+
 # Names of the dense features, in the order dense() returns them; saved with the weights.
 DENSE_NAMES = (
     "log_words_last",
@@ -84,7 +86,9 @@ def featurize(messages: Sequence[Mapping[str, Any]]) -> tuple[set[str], list[flo
     system prompt and earlier turns get a prefix so the model can weigh them separately.
     """
     last, earlier, system, n_user = split_turns(messages)
-    ws = words(last)
+    # Long turns are read at their start and end (where a few-shot prompt puts its question):
+    # the cost per request stays bounded whatever the size of the request.
+    ws = words(last if len(last) <= _WINDOW else f"{last[:1000]} {last[-(_WINDOW - 1000):]}")
     bigrams = set(map("_".join, zip(ws, ws[1:])))  # "prove_that", "how_many", "step_by"
     toks = bigrams.union(ws)
     if earlier:

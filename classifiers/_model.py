@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import zlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -46,6 +47,20 @@ class HeuristicClassifier:
     def score(self, messages: Messages) -> float:
         _, feats = featurize(messages)
         return _sigmoid(self._BIAS + sum(w * f for w, f in zip(self._WEIGHTS, feats)))
+
+    def score_batch(self, batch: Sequence[Messages]) -> list[float]:
+        return [self.score(m) for m in batch]
+
+
+class RandomClassifier:
+    """A baseline that knows nothing: a uniform score from a hash of the request (same request, same score)."""
+
+    def __init__(self, seed: int = 0) -> None:
+        self.seed = seed
+
+    def score(self, messages: Messages) -> float:
+        text = json.dumps([m.get("content") for m in messages], sort_keys=True, default=str)
+        return zlib.crc32(text.encode(), self.seed) / 2**32
 
     def score_batch(self, batch: Sequence[Messages]) -> list[float]:
         return [self.score(m) for m in batch]

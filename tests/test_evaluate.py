@@ -1,0 +1,102 @@
+"""Offline evaluation: hand-computed metrics on tiny sets, edge cases, the CLI, the picture."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from classifiers import Outcome, Row
+from router.checks import non_empty
+from router.evaluate import aiq, evaluate, matrices
+
+
+class Fixed:
+    def __init__(self, scores: dict[str, float]) -> None:
+        self.scores = scores
+
+    def score(self, messages: list) -> float:
+        return self.scores[messages[0]["content"]]
+
+    def score_batch(self, batch: list) -> list[float]:
+        return [self.score(m) for m in batch]
+
+
+def row(i: str, task: str = "t", **outcomes: tuple[float, float | None]) -> Row:
+    return Row(id=i, messages=[{"role": "user", "content": i}], task=task,
+               outcomes={m.replace("_", "-"): Outcome(quality=q, cost_usd=c) for m, (q, c) in outcomes.items()})
+
+
+def test_hand_computed_two_tier_report() -> None:
+    rows = [row("a", weak=(1, 1.0), strong=(1, 10.0)), row("b", weak=(0, 1.0), strong=(1, 10.0)),
+            row("c", weak=(0, 1.0), strong=(0, 10.0)), row("d", weak=(1, 1.0), strong=(0, 10.0))]
+    clf = Fixed({"a": 0.1, "b": 0.9, "c": 0.5, "d": 0.2})
+    rep = evaluate(rows, ["weak", "strong"], clf, thresholds=[0.8], bootstrap=0)
+    assert rep.baselines["weak"] == {"quality": 0.5, "cost": 1.0}
+    assert rep.baselines["strong"] == {"quality": 0.5, "cost": 10.0}
+    assert rep.router == {"quality": 0.75, "cost": (1 + 10 + 1 + 1) / 4}  # only b goes strong
+    assert rep.baselines["oracle"] == {"quality": 0.75, "cost": 1 + 0.25 * 9}
+    assert rep.apgr is None  # equal mean qualities: PGR undefined, not a number made up
+    assert rep.least_cost_share[1.0] == pytest.approx(0.1)  # all-weak already matches strong's 0.5
+
+
+def test_apgr_cpt_ties_and_tasks() -> None:
+    rows = [row(str(i), task="x" if i % 2 else "y", weak=(i % 3 == 0, 0.0), strong=(1, 0.0)) for i in range(30)]
+    rep = evaluate(rows, ["weak", "strong"], Fixed({str(i): 0.5 for i in range(30)}), bootstrap=20)
+    assert rep.apgr == pytest.approx(0.5) and rep.cpt50 == pytest.approx(0.5)  # all tied: random routing
+    assert rep.cost_unit == "usd" and rep.router["cost"] == 0.0  # zero-cost rows are costs, not missing ones
+    assert set(rep.per_task) == {"x", "y"} and sum(t["rows"] for t in rep.per_task.values()) == 30
+
+
+def test_missing_outcomes_are_counted_not_zeroed() -> None:
+    rows = [row("a", weak=(1, 1.0), strong=(1, 2.0)), row("b", weak=(0, 1.0))]
+    rep = evaluate(rows, ["weak", "strong"], Fixed({"a": 0.1, "b": 0.9}), bootstrap=0)
+    assert rep.used == 1 and rep.rows == 2 and rep.missing == {"strong": 1}
+    with pytest.raises(ValueError, match="no row"):
+        evaluate([rows[1]], ["weak", "strong"], Fixed({"b": 0.9}))
+
+
+def test_single_tier_and_no_costs() -> None:
+    rows = [row("a", only=(1, None)), row("b", only=(0, None))]
+    rep = evaluate(rows, ["only"], Fixed({"a": 0.1, "b": 0.2}), bootstrap=0)
+    assert rep.router["quality"] == 0.5 and rep.thresholds == [] and rep.cost_unit == "top-tier call share"
+    assert rep.router["cost"] == 1.0  # the top tier is the only tier
+
+
+def test_escalation_replay_pays_every_attempt() -> None:
+    rows = [Row(id="a", messages=[{"role": "user", "content": "a"}], outcomes={
+        "weak": Outcome(quality=0.0, cost_usd=1.0, response=""), "strong": Outcome(quality=1.0, cost_usd=10.0, response="42")})]
+    quality, cost, unit, stats = matrices(rows, ["weak", "strong"], {}, non_empty)
+    assert quality == [[1.0, 1.0]] and cost == [[11.0, 10.0]] and stats["failed_checks_share"] == 1.0
+
+
+def test_aiq_is_mean_quality_of_the_hull() -> None:
+    assert aiq([(0, 0.5), (1, 1.0)], 0, 1) == pytest.approx(0.75)
+    assert aiq([(0, 0.5), (0.5, 0.4), (1, 1.0)], 0, 1) == pytest.approx(0.75)  # dominated points do not count
+
+
+def test_cli_eval_and_calibrate(tmp_path: Path) -> None:
+    from router.cli import main
+
+    data = tmp_path / "set.jsonl"
+    lines = []
+    for i in range(60):
+        hard = i % 3 == 0
+        text = f"{'integrate the function' if hard else 'say hi to'} number {i}"
+        split = "dev" if i % 2 else "test"
+        lines.append(json.dumps({"id": f"r{i}", "task": "demo", "split": split, "messages": [{"role": "user", "content": text}],
+                                 "outcomes": {"w": {"quality": 0 if hard else 1, "cost_usd": 0.001}, "s": {"quality": 1, "cost_usd": 0.01}}}))
+    data.write_text("\n".join(lines) + "\n")
+    png, js, cfg = tmp_path / "c.png", tmp_path / "r.json", tmp_path / "tierwise.yaml"
+    assert main(["eval", "--data", str(data), "--tiers", "small=w,frontier=s", "--split", "test", "--weights", "heuristic",
+                 "--plot", str(png), "--json", str(js), "--bootstrap", "20"]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
+    report = json.loads(js.read_text())
+    assert report["used"] == 30 and set(report["baselines"]) == {"w", "s", "oracle", "random"}
+    assert main(["calibrate", "--data", str(data), "--tiers", "small=w,frontier=s", "--split", "dev",
+                 "--weights", "heuristic", "--target", "quality=0.9", "--out", str(cfg)]) == 0
+    from router import RouterConfig
+
+    assert len(RouterConfig.from_file(cfg).thresholds or []) == 1
+    assert main(["eval", "--data", str(data), "--tiers", "nonsense"]) == 2
