@@ -120,7 +120,39 @@ def iter_rows(path: str | os.PathLike[str]) -> Iterator[Row]:
             yield row
 
 
+def iter_wide_rows(path: str | os.PathLike[str]) -> Iterator[Row]:
+    """Rows of RouterBench's wide table (CSV): one column per model with its quality, plus
+    `MODEL|total_cost` and `MODEL|model_response` columns, `prompt`, `eval_name`, `sample_id`."""
+    import csv
+
+    p = Path(path)
+    try:
+        fh = p.open(encoding="utf-8", newline="")
+    except OSError as exc:
+        raise DataError(f"cannot read {p}: {exc.strerror}") from None
+    with fh:
+        reader = csv.DictReader(fh)
+        columns = reader.fieldnames or []
+        models = [c for c in columns if f"{c}|total_cost" in columns]
+        if "prompt" not in columns or not models:
+            raise DataError(f"{p}:1: a RouterBench table needs a prompt column and MODEL, MODEL|total_cost columns")
+        for lineno, rec in enumerate(reader, 2):
+            try:
+                outcomes = {}
+                for m in models:
+                    if rec.get(m) in (None, ""):
+                        continue  # no outcome recorded: unknown, not 0
+                    outcomes[m] = _outcome(m, {"quality": float(rec[m]), "cost_usd": float(rec[f"{m}|total_cost"] or 0),
+                                               "response": rec.get(f"{m}|model_response")})
+                if not outcomes or not rec["prompt"]:
+                    raise ValueError("no prompt or no outcome")
+            except ValueError as exc:
+                raise DataError(f"{p}:{lineno}: {exc}") from None
+            yield Row(id=rec.get("sample_id") or f"{p.stem}-{lineno}", messages=[{"role": "user", "content": rec["prompt"]}],
+                      outcomes=outcomes, source="routerbench", task=rec.get("eval_name") or "")
+
+
 def load_rows(paths: str | os.PathLike[str] | list[str | os.PathLike[str]]) -> list[Row]:
-    """All rows of one or more JSONL files."""
+    """All rows of one or more labelled sets: JSONL v1, or RouterBench's wide table as .csv."""
     items = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
-    return [row for p in items for row in iter_rows(p)]
+    return [row for p in items for row in (iter_wide_rows(p) if str(p).endswith(".csv") else iter_rows(p))]

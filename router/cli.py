@@ -109,7 +109,6 @@ def _progress(done: int, total: int) -> None:
 
 def _cmd_eval(args: argparse.Namespace) -> int:
     from router._config import RouterConfig
-    from router._report import render_png, render_text
     from router.checks import all_of
     from router.evaluate import evaluate
 
@@ -121,12 +120,12 @@ def _cmd_eval(args: argparse.Namespace) -> int:
             thresholds = config.effective_thresholds()
     check = all_of(args.checks.split(",")) if args.checks else None
     report = evaluate(rows, [m for _, m in tiers], clf, thresholds=thresholds, check=check, bootstrap=args.bootstrap, progress=_progress)
-    print(render_text(report))
+    print(report.text())
     if args.json:
         Path(args.json).write_text(json.dumps(report.to_dict(), indent=2))
         print(f"wrote {args.json}")
     if args.plot:
-        print(f"wrote {render_png(report, args.plot)}")
+        print(f"wrote {report.plot(args.plot)}")
     return 0
 
 

@@ -45,6 +45,18 @@ class Report:
     per_task: dict[str, dict[str, float]] = field(default_factory=dict)
     checks: dict[str, float] = field(default_factory=dict)
 
+    def text(self) -> str:
+        """The report as a terminal table."""
+        from router._report import render_text
+
+        return render_text(self)
+
+    def plot(self, path: str | Any, title: str = "tierwise: quality against cost") -> Any:
+        """Write the cost-quality picture as a PNG; returns its path."""
+        from router._report import render_png
+
+        return render_png(self, path, title)
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         for key in ("least_cost_share", "quality_at_cost"):

@@ -59,3 +59,10 @@ def test_shared_budgets_postgres(pg_url: str) -> None:
     out = run("shared_budgets_postgres.py", TIERWISE_PG=pg_url)
     served = sum(int(line.split("served ")[1].split(",")[0]) for line in out.splitlines() if "served" in line)
     assert "within the cap: True" in out and 20 <= served <= 24
+
+
+def test_offline_eval() -> None:
+    out = run("offline_eval.py")
+    assert "calibrated on" in out and "least cost reaching 95%" in out and "curve.png" in out
+    png = Path(out.strip().split("wrote ")[-1].split(" and ")[0])
+    assert png.read_bytes()[:4] == b"\x89PNG"
