@@ -17,13 +17,23 @@ import pytest
 
 from classifiers import HeuristicClassifier
 from router import BudgetExceeded, ConfigError, Router, RouterConfig
-from router._ledger import open_ledger
+from router._ledger import Entry, open_ledger
 from router.testing import ScriptedClient
 
 HELPERS = Path(__file__).parent / "helpers"
 # gpt-5-nano with litellm's mock usage (10 tokens in, 20 out): $0.0000085 a request.
 COST = Decimal("0.0000085")
 CAP = str(COST * 40)  # fits about 40 requests
+
+
+class Hard:
+    """Scores every request 0.9: it plans for the top tier."""
+
+    def score(self, m: object) -> float:
+        return 0.9
+
+    def score_batch(self, b: list) -> list[float]:
+        return [0.9] * len(b)
 
 
 def check_books(url: str, served: int) -> None:
@@ -83,12 +93,15 @@ def test_waits_for_pending_holds_instead_of_refusing(tmp_path: Path) -> None:
     config = RouterConfig.from_dict({"tiers": [{"name": "small", "models": ["gpt-5-nano"]}], "ledger": url,
                                      "tenants": {"acme": {"budget_usd": "0.00003", "period": "total"}}})
     sleeps: list[float] = []
-    router = Router(config, client=ScriptedClient(), classifier=HeuristicClassifier(), sleep=sleeps.append)
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        time.sleep(seconds)
+
+    router = Router(config, client=ScriptedClient(), classifier=HeuristicClassifier(), sleep=sleep)
     held = router.ledger.reserve("acme", "other", Decimal("0.00002"))  # another request in flight
-    threading.Timer(0.3, lambda: router.ledger.settle(held, __import__("router._ledger", fromlist=["Entry"]).Entry(
-        "other", 1, "acme", "small", "gpt-5-nano", 10, 20, COST, 0.1, "ok"))).start()
-    real_sleep = time.sleep
-    router._sleep = lambda s: (sleeps.append(s), real_sleep(s))  # type: ignore[method-assign]
+    other = Entry("other", 1, "acme", "small", "gpt-5-nano", 10, 20, COST, 0.1, "ok")
+    threading.Timer(0.3, lambda: router.ledger.settle(held, other)).start()
     resp = router.complete([{"role": "user", "content": "hi"}], tenant="acme", max_tokens=40)
     assert resp.choices[0].message.content == "ok" and sleeps  # it waited, then was served
 
@@ -99,13 +112,6 @@ def test_takes_a_cheaper_tier_when_the_planned_one_does_not_fit(tmp_path: Path) 
         "ledger": f"sqlite:///{tmp_path / 'l.db'}", "thresholds": [0.5], "budget_wait_s": 0,
         "tenants": {"acme": {"budget_usd": "0.0002", "period": "day"}},
     })
-
-    class Hard:
-        def score(self, m: object) -> float:
-            return 0.9
-
-        def score_batch(self, b: list) -> list[float]:
-            return [0.9] * len(b)
 
     client = ScriptedClient()
     resp = Router(config, client=client, classifier=Hard()).complete([{"role": "user", "content": "hi"}], tenant="acme", max_tokens=100)
@@ -120,10 +126,8 @@ def test_low_budget_downgrades_before_refusing(tmp_path: Path) -> None:
         "tenants": {"acme": {"budget_usd": "1", "period": "day"}},
     })
     client = ScriptedClient()
-    router = Router(config, client=client, classifier=type("C", (), {"score": lambda s, m: 0.9, "score_batch": None})())
+    router = Router(config, client=client, classifier=Hard())
     router.complete([{"role": "user", "content": "hi"}], tenant="acme", max_tokens=1000)
-    from router._ledger import Entry
-
     router.ledger.settle(None, Entry("spent", 1, "acme", "frontier", "gpt-5", 0, 0, Decimal("0.6"), 0.0, "ok"))
     resp = router.complete([{"role": "user", "content": "hi"}], tenant="acme", max_tokens=1000)
     assert client.calls == ["gpt-5", "gpt-5-nano"] and resp.route.tier == "small"
@@ -166,8 +170,6 @@ def test_unreachable_postgres_is_a_clear_error() -> None:
 def test_time_zone_sets_the_day_boundary(tmp_path: Path) -> None:
     from datetime import datetime
     from zoneinfo import ZoneInfo
-
-    from router._ledger import Entry
 
     tz = ZoneInfo("America/New_York")
     now = datetime(2026, 11, 19, 1, 0, tzinfo=tz).timestamp()  # 06:00 UTC

@@ -18,6 +18,7 @@ from router import (
     Router,
     RouterConfig,
 )
+from router._ledger import Entry
 from router.testing import ScriptedClient
 
 MSG = [{"role": "user", "content": "What is 2+2?"}]
@@ -129,7 +130,7 @@ def test_budget_exceeded_refuses_with_state(ledger_url: str) -> None:
     # gpt-5-nano's worst case at max_tokens=10000 is $0.004: two fit, the third does not.
     for _ in range(2):
         router.complete(MSG, tenant="acme", max_tokens=10000)
-    router.ledger.settle(None, __import__("router._ledger", fromlist=["Entry"]).Entry("x", 1, "acme", "small", "m", 0, 0, Decimal("0.009"), 0.0, "ok"))
+    router.ledger.settle(None, Entry("x", 1, "acme", "small", "m", 0, 0, Decimal("0.009"), 0.0, "ok"))  # another request's spend
     with pytest.raises(BudgetExceeded) as info:
         router.complete(MSG, tenant="acme", max_tokens=10000)
     state = info.value.state
