@@ -94,6 +94,11 @@ class _StreamBase:
             self._closed = True
             self._on_close(self._seen, completed)
 
+    def __del__(self) -> None:
+        # A stream dropped half-read must still be billed.
+        if not getattr(self, "_closed", True):
+            self._finish(completed=False)
+
 
 class RoutedStream(_StreamBase):
     """Chunks of a streamed answer; `.route` is complete once the stream is exhausted or closed."""
@@ -126,10 +131,6 @@ class RoutedStream(_StreamBase):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def __del__(self) -> None:
-        # A stream dropped half-read must still be billed.
-        if not getattr(self, "_closed", True):
-            self._finish(completed=False)
 
 
 class AsyncRoutedStream(_StreamBase):

@@ -190,3 +190,14 @@ async def test_async_stream(mock_config: RouterConfig) -> None:
     stream = await router.acomplete(MSG, tenant="acme", stream=True, mock_response="a b c")
     parts = [c.choices[0].delta.content or "" async for c in stream]
     assert "".join(parts) == "a b c" and router.ledger.spent("acme") == stream.route.cost_usd > 0
+
+
+def test_dropped_stream_is_still_billed(mock_config: RouterConfig) -> None:
+    import gc
+
+    router = Router(mock_config, classifier=KeywordClassifier())
+    stream = router.complete(MSG, tenant="acme", stream=True, mock_response="never read")
+    del stream
+    gc.collect()
+    entries = router.ledger.entries("acme")
+    assert [e.outcome for e in entries] == ["cancelled"] and entries[0].cost_usd > 0  # its input, at least
