@@ -18,8 +18,12 @@ _SPLIT = str.maketrans({c: " " for c in map(chr, range(128)) if not (c.isalnum()
 _ARITH = re.compile(r"\d\s*[-+*/=<>^]\s*\d")
 _CHOICE = re.compile(r"^\s*(?:\(?[A-Da-d][).:]|[A-D]\s*-)\s+\S", re.M)
 # Substring counts (str.count runs in C) stand in for slower alternation regexes.
-_CODE_MARKS = ("```", "def ", "class ", "return", "import ", "{", "}", "=>", "function", "#include", ";\n", "()")
-_MATH_MARKS = ("\\frac", "\\sum", "\\int", "^", "$", "sqrt", "integral", "derivative", "prove", "equation")
+# Marks that are words are found in the word set (one C-level intersection), the rest by str.count.
+_CODE_MARKS = ("```", "{", "}", "=>", ";\n", "()")
+_CODE_WORDS = frozenset({"def", "class", "return", "import", "function", "include", "const", "elif", "println"})
+_MATH_MARKS = ("^", "$")
+_LATEX_MARKS = ("\\frac", "\\sum", "\\int", "\\sqrt")
+_MATH_WORDS = frozenset({"sqrt", "integral", "derivative", "prove", "equation", "theorem", "polynomial"})
 _CONSTRAINT_WORDS = frozenset(
     "must should exactly explain justify prove derive analyze analyse compare design implement optimize optimise why "
     "at_least at_most step_by no_more".split()
@@ -50,17 +54,21 @@ def words(text: str) -> list[str]:
     return text.lower().translate(_SPLIT).split()
 
 
-def dense(last: str, ws: list[str], bigrams: set[str], context_chars: int, n_user: int, has_system: bool) -> list[float]:
+def dense(last: str, ws: list[str], word_set: set[str], context_chars: int, n_user: int, has_system: bool) -> list[float]:
     """Structural features of the last user turn (see DENSE_NAMES), from its text and words."""
     n_words = last.count(" ") + 1 if last else 0
     head = last[:2000]
     non_ascii = 0.0 if head.isascii() else (len(head.encode()) - len(head)) / (2 * max(len(head), 1))
-    lowered = head.lower()
-    code = sum(map(head.count, _CODE_MARKS))
-    maths = sum(map(lowered.count, _MATH_MARKS)) + len(_ARITH.findall(head))
-    constraints = len(_CONSTRAINT_WORDS.intersection(ws)) + len(_CONSTRAINT_WORDS.intersection(bigrams))
-    choices = 1.0 if len(_CHOICE.findall(head)) >= 3 else 0.0
-    numbers = min(sum(map(str.isdigit, ws)), 50) / 10.0
+    code = sum(map(head.count, _CODE_MARKS)) + len(_CODE_WORDS.intersection(word_set))
+    digits = sum(map(str.isdigit, ws))
+    maths = sum(map(head.count, _MATH_MARKS)) + len(_MATH_WORDS.intersection(word_set))
+    if "\\" in head:
+        maths += sum(map(head.count, _LATEX_MARKS))
+    if digits > 1:  # the arithmetic pattern needs two numbers: skip the scan otherwise
+        maths += len(_ARITH.findall(head))
+    constraints = len(_CONSTRAINT_WORDS.intersection(word_set))
+    choices = 1.0 if "\n" in head and len(_CHOICE.findall(head)) >= 3 else 0.0
+    numbers = min(digits, 50) / 10.0
     open_ended = 1.0 - choices  # length and numbers mean other things in open questions than in quizzes
     return [
         math.log1p(n_words),
@@ -89,11 +97,11 @@ def featurize(messages: Sequence[Mapping[str, Any]]) -> tuple[set[str], list[flo
     # Long turns are read at their start and end (where a few-shot prompt puts its question):
     # the cost per request stays bounded whatever the size of the request.
     ws = words(last if len(last) <= _WINDOW else f"{last[:1000]} {last[-(_WINDOW - 1000):]}")
-    bigrams = set(map("_".join, zip(ws, ws[1:])))  # "prove_that", "how_many", "step_by"
-    toks = bigrams.union(ws)
+    toks = set(map("_".join, zip(ws, ws[1:])))  # bigrams: "prove_that", "how_many", "step_by"
+    toks.update(ws)
     if earlier:
         toks.update("~" + w for w in words(earlier[-2000:]))
     if system:
         toks.update("^" + w for w in words(system[:2000]))
     context_chars = len(last) + len(earlier) + len(system)
-    return toks, dense(last, ws, bigrams, context_chars, n_user, bool(system))
+    return toks, dense(last, ws, toks, context_chars, n_user, bool(system))  # prefixed words match no mark
