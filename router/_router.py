@@ -80,11 +80,15 @@ class _Base:
     def _start(self, messages: Any, tenant: str, request_id: str | None, checks: Any, strict: bool, kwargs: dict[str, Any]) -> Run | Replay:
         return self._core.start(messages, tenant, request_id, checks, strict, kwargs)
 
-    def _deadline(self) -> float:
-        return time.monotonic() + self.config.timeout_s
-
-    def _pending_error(self, request_id: str) -> DuplicateRequestError:
-        return DuplicateRequestError(f"request id {request_id!r} is still being served by another caller", request_id)
+    def _poll(self, replay: Replay, deadline: float) -> tuple[RoutedResponse | None, Replay]:
+        """One look at a request id another caller serves: its stored answer, or None to wait more."""
+        done = self._core.replayed(replay, _rebuild)
+        if done is not None:
+            return done, replay
+        stored = self.ledger.get_request(replay.request_id)
+        if stored is None or stored.status == "failed" or time.monotonic() > deadline:
+            raise DuplicateRequestError(f"request id {replay.request_id!r} is still being served by another caller", replay.request_id)
+        return None, Replay(replay.request_id, stored)
 
     def close(self) -> None:
         """Close the ledger's connections."""
@@ -138,18 +142,12 @@ class Router(_Base):
         return run.result()
 
     def _replay(self, replay: Replay) -> RoutedResponse:
-        deadline = self._deadline()
-        while True:
-            done = self._core.replayed(replay, _rebuild)
-            if done is not None:
-                return done
-            if time.monotonic() > deadline:
-                raise self._pending_error(replay.request_id)
+        deadline = time.monotonic() + self.config.timeout_s
+        done, replay = self._poll(replay, deadline)
+        while done is None:
             self._sleep(_POLL_S)
-            stored = self.ledger.get_request(replay.request_id)
-            if stored is None or stored.status == "failed":
-                raise self._pending_error(replay.request_id)
-            replay = Replay(replay.request_id, stored)
+            done, replay = self._poll(replay, deadline)
+        return done
 
 
 class AsyncRouter(_Base):
@@ -196,15 +194,9 @@ class AsyncRouter(_Base):
         return run.result()
 
     async def _replay(self, replay: Replay) -> RoutedResponse:
-        deadline = self._deadline()
-        while True:
-            done = self._core.replayed(replay, _rebuild)
-            if done is not None:
-                return done
-            if time.monotonic() > deadline:
-                raise self._pending_error(replay.request_id)
+        deadline = time.monotonic() + self.config.timeout_s
+        done, replay = self._poll(replay, deadline)
+        while done is None:
             await self._asleep(_POLL_S)
-            stored = self.ledger.get_request(replay.request_id)
-            if stored is None or stored.status == "failed":
-                raise self._pending_error(replay.request_id)
-            replay = Replay(replay.request_id, stored)
+            done, replay = self._poll(replay, deadline)
+        return done

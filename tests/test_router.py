@@ -201,3 +201,15 @@ def test_dropped_stream_is_still_billed(mock_config: RouterConfig) -> None:
     gc.collect()
     entries = router.ledger.entries("acme")
     assert [e.outcome for e in entries] == ["cancelled"] and entries[0].cost_usd > 0  # its input, at least
+
+
+def test_request_id_held_by_a_live_caller_times_out_with_a_typed_error(ledger_url: str) -> None:
+    from conftest import MOCK_TIERS
+    from router import DuplicateRequestError
+
+    config = RouterConfig.from_dict({"tiers": MOCK_TIERS, "ledger": ledger_url, "timeout_s": 0.2})
+    router, client = make(config)
+    assert router.ledger.claim_request("busy-id", "acme") is None  # another caller is serving it
+    with pytest.raises(DuplicateRequestError) as info:
+        router.complete(MSG, tenant="acme", request_id="busy-id")
+    assert info.value.request_id == "busy-id" and client.calls == []
