@@ -156,6 +156,11 @@ class LedgerBase:
     def _insert_entry(self, reservation: Reservation | None, entry: Entry, ts: float) -> None:
         raise NotImplementedError
 
+    def _claimable(self, row: Any, now: float) -> bool:
+        """Whether a caller may take a request id whose stored (status, updated, ...) row is `row`:
+        a new id, a failed request (tried again), or a pending one whose owner died."""
+        return row is None or row[0] == "failed" or (row[0] == "pending" and row[1] < now - self._ttl)
+
     def _exceeded(self, tenant: str, amount_usd: Decimal) -> BudgetExceeded:
         state = self.state(tenant)
         return BudgetExceeded(

@@ -184,7 +184,7 @@ class PostgresLedger(LedgerBase):
             row = conn.execute(
                 "SELECT status, updated, response, route FROM tierwise_requests WHERE request_id = %s", (request_id,)
             ).fetchone()
-            if row is None or row[0] == "failed" or (row[0] == "pending" and row[1] < now - self._ttl):
+            if self._claimable(row, now):
                 conn.execute(
                     "INSERT INTO tierwise_requests (request_id, tenant, status, updated) VALUES (%s, %s, 'pending', %s)"
                     " ON CONFLICT (request_id) DO UPDATE SET status = 'pending', updated = excluded.updated,"

@@ -191,8 +191,7 @@ class SQLiteLedger(LedgerBase):
         now = self._clock()
         with self._tx() as conn:
             row = conn.execute("SELECT status, updated, response, route FROM requests WHERE request_id = ?", (request_id,)).fetchone()
-            # A failed request may be tried again; a pending one whose owner died is taken over.
-            if row is None or row[0] == "failed" or (row[0] == "pending" and row[1] < now - self._ttl):
+            if self._claimable(row, now):
                 conn.execute(
                     "INSERT OR REPLACE INTO requests (request_id, tenant, status, updated) VALUES (?, ?, 'pending', ?)",
                     (request_id, tenant, now),
