@@ -6,6 +6,8 @@ import json
 import math
 import os
 import zlib
+from itertools import repeat
+from operator import mul
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -14,7 +16,7 @@ from classifiers._features import DENSE_NAMES, featurize
 
 Messages = Sequence[Mapping[str, Any]]
 FORMAT = "tierwise-linear"
-VERSION = 1
+VERSION = 2  # 2: word pairs from the ends of the turn only, marks counted on punctuation
 
 
 class WeightsError(ValueError):
@@ -92,9 +94,9 @@ class LinearClassifier:
 
     def logit(self, messages: Messages) -> float:
         toks, feats = featurize(messages)
-        # Set intersection and map run in C: no Python loop over the request's words.
-        words = sum(map(self.vocab.__getitem__, self.vocab.keys() & toks)) / math.sqrt(len(toks)) if toks else 0.0
-        return self._b + words + sum(w * f for w, f in zip(self._dw, feats))
+        # map() and sum() run in C: no Python loop over the request's words.
+        words = sum(map(self.vocab.get, toks, repeat(0.0))) / math.sqrt(len(toks)) if toks else 0.0
+        return self._b + words + sum(map(mul, self._dw, feats))
 
     def score(self, messages: Messages) -> float:
         a, b = self.calibration
@@ -131,7 +133,10 @@ class LinearClassifier:
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise bad(f"not a tierwise weights file (format must be {FORMAT!r})")
         if data.get("version") != VERSION:
-            raise bad(f"weights version {data.get('version')!r} is not supported (expected {VERSION})")
+            raise bad(
+                f"weights version {data.get('version')!r} is not supported (expected {VERSION}): "
+                "retrain them with this version (`tierwise train`)"
+            )
         if data.get("dense_names") != list(DENSE_NAMES):
             raise bad("the weights were trained on other features than this version computes")
         n = len(DENSE_NAMES)

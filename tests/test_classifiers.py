@@ -113,6 +113,25 @@ def test_tampered_weights_are_rejected(tmp_path: Path) -> None:
             LinearClassifier.from_dict(json.loads(json.dumps(data)))
 
 
+def test_weights_of_an_older_feature_version_ask_for_retraining() -> None:
+    old = {**default_classifier().to_dict(), "version": 1}
+    with pytest.raises(WeightsError, match="retrain"):
+        LinearClassifier.from_dict(old)
+
+
+def test_words_are_the_same_on_the_ascii_and_unicode_paths() -> None:
+    from classifiers._features import featurize, words
+
+    text = "Janet's ducks lay 16 eggs; she sells them at $2 (each) -- HOW much?"
+    # A non-ASCII character sends the text down the byte path; typographic quotes fold to ASCII.
+    assert words(text + " \u00e9t\u00e9") == words(text) + ["\u00e9t\u00e9"]
+    assert words("Janet\u2019s \u201cducks\u201d\u2014lay") == ["janet's", "ducks", "lay"]
+    assert words("\u6771\u4eac \u00c9COLE x^2") == ["\u6771\u4eac", "\u00e9cole", "x", "2"]  # letters kept, lowered
+    # The same prompt with a curly apostrophe is featurised alike, apart from the script share.
+    plain, curly = featurize(user(text)), featurize(user(text.replace("'", "\u2019")))
+    assert plain[0] == curly[0] and plain[1][:8] == curly[1][:8]
+
+
 def test_shipped_weights_are_small_and_json(tmp_path: Path) -> None:
     from classifiers import default_weights_path
 
