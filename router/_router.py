@@ -6,7 +6,7 @@ import asyncio
 import time
 from zoneinfo import ZoneInfo
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from classifiers import Classifier, HeuristicClassifier, WeightsError, default_classifier, load
 from policies import Policy, ThresholdPolicy
@@ -20,6 +20,7 @@ from router._logging import make_logger
 from router._types import AsyncRoutedStream, RoutedResponse, RoutedStream
 
 _POLL_S = 0.05
+_T = TypeVar("_T")
 
 
 def _classifier(config: RouterConfig) -> Classifier:
@@ -40,6 +41,14 @@ def _already_billed(chunks: list[Any], completed: bool) -> None:
 async def _replay_chunks(chunks: list[Any]) -> AsyncIterator[Any]:
     for chunk in chunks:
         yield chunk
+
+
+async def _off_loop_if_judged(run: Run, step: Callable[..., _T], *args: Any) -> _T:
+    """Run a step that checks an answer; on a worker thread when a check calls a model (the judge
+    goes through the sync client), so that its call does not block the event loop."""
+    if run.checks is not None and run.checks.calls_model:
+        return await asyncio.to_thread(step, *args)
+    return step(*args)
 
 
 def _rebuild(data: dict[str, Any]) -> Any:
@@ -183,12 +192,12 @@ class AsyncRouter(_Base):
                 continue
             if run.buffer_stream:
                 chunks = [chunk async for chunk in response]
-                if run.buffered(call, chunks, tries):
+                if await _off_loop_if_judged(run, run.buffered, call, chunks, tries):
                     return AsyncRoutedStream(_replay_chunks(chunks), run.route, _already_billed)
                 continue
             if run.stream:
                 return AsyncRoutedStream(aiter(response), run.route, run.stream_started(call, tries))
-            run.succeeded(call, response, tries)
+            await _off_loop_if_judged(run, run.succeeded, call, response, tries)
         if run.buffer_stream:
             return AsyncRoutedStream(_replay_chunks(run.stream_result()), run.route, _already_billed)
         return run.result()

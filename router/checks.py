@@ -34,11 +34,16 @@ CheckFn = Callable[[list[dict[str, Any]], Any, "CheckContext | None"], Verdict]
 
 
 class QualityCheck:
-    """A named check; `a & b` needs both, `a | b` either."""
+    """A named check; `a & b` needs both, `a | b` either.
 
-    def __init__(self, name: str, fn: CheckFn) -> None:
+    `calls_model` marks a check that makes a model call (the judge): AsyncRouter runs such checks
+    on a worker thread so that the call does not block the event loop.
+    """
+
+    def __init__(self, name: str, fn: CheckFn, *, calls_model: bool = False) -> None:
         self.name = name
         self._fn = fn
+        self.calls_model = calls_model
 
     def __call__(self, messages: list[dict[str, Any]], response: Any, ctx: CheckContext | None = None) -> Verdict:
         return self._fn(messages, response, ctx)
@@ -48,7 +53,7 @@ class QualityCheck:
             first = self(messages, response, ctx)
             return first if not first.passed else other(messages, response, ctx)
 
-        return QualityCheck(f"({self.name} & {other.name})", both)
+        return QualityCheck(f"({self.name} & {other.name})", both, calls_model=self.calls_model or other.calls_model)
 
     def __or__(self, other: QualityCheck) -> QualityCheck:
         def either(messages: list[dict[str, Any]], response: Any, ctx: CheckContext | None) -> Verdict:
@@ -58,7 +63,7 @@ class QualityCheck:
             second = other(messages, response, ctx)
             return second if second.passed else Verdict(False, f"{first.reason}; {second.reason}")
 
-        return QualityCheck(f"({self.name} | {other.name})", either)
+        return QualityCheck(f"({self.name} | {other.name})", either, calls_model=self.calls_model or other.calls_model)
 
     def __repr__(self) -> str:
         return f"QualityCheck({self.name})"
@@ -190,7 +195,7 @@ def judge(model: str, rubric: str = "The answer is correct, complete and respons
         passed = reply.upper().startswith("PASS")
         return Verdict(passed, "" if passed else f"judge: {reply[:200]}")
 
-    return QualityCheck(f"judge({model})", run)
+    return QualityCheck(f"judge({model})", run, calls_model=True)
 
 
 __all__ = [

@@ -8,7 +8,7 @@ import pytest
 from pydantic import BaseModel
 
 from conftest import KeywordClassifier, local_tiers
-from router import EscalationExhausted, Router, RouterConfig
+from router import AsyncRouter, EscalationExhausted, Router, RouterConfig
 from router.checks import (
     Verdict,
     custom,
@@ -141,6 +141,31 @@ def test_judge_cost_is_its_own_ledger_entry(server: LocalOpenAIServer, ledger_ur
     judged = [e for e in entries if e.tier == "judge"]
     assert len(judged) == 2 and all(e.cost_usd > 0 for e in judged)
     assert sum(e.cost_usd for e in entries) == resp.route.cost_usd == router.ledger.spent("default")
+
+
+async def test_async_judge_does_not_block_the_event_loop(server: LocalOpenAIServer, ledger_url: str) -> None:
+    import asyncio
+
+    server.scripts["m-small"].append("an answer")
+    server.scripts["m-big"].append({"content": "PASS\nfine", "delay": 0.5})  # a slow judge
+    config = router_on(server, ledger_url).config
+    router = AsyncRouter(config, client=LiteLLMClient(config.retry, config.timeout_s, sleep=lambda s: None),
+                         classifier=KeywordClassifier())
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    task = asyncio.create_task(ticker())
+    resp = await router.acomplete(MSG, checks=[judge("openai/m-big")])
+    task.cancel()
+    assert resp.choices[0].message.content == "an answer"
+    assert [e.tier for e in router.ledger.entries()] == ["judge", "small"]
+    # While the judge took 0.5 s the loop kept running: a blocked loop would tick about once.
+    assert ticks >= 20
 
 
 def test_cascade_stops_at_the_budget(server: LocalOpenAIServer, ledger_url: str) -> None:
