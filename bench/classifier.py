@@ -84,12 +84,39 @@ def routellm_quality() -> None:
         sub = [r for r in rows if r.source.endswith(task)]
         qw = [r.outcomes[weak].quality for r in sub]
         qs = [r.outcomes[strong].quality for r in sub]
+        ours = clfs["tierwise (shipped)"].score_batch([r.messages for r in sub])
+        length = [len(str(r.messages[-1]["content"])) for r in sub]
         figures = {name: apgr(c.score_batch([r.messages for r in sub]), qw, qs) for name, c in clfs.items()}
-        figures["prompt length"] = apgr([len(str(r.messages[-1]["content"])) for r in sub], qw, qs)
+        figures["prompt length"] = apgr(length, qw, qs)
         figures["litellm complexity_router"] = apgr([judge(str(r.messages[-1]["content"])) for r in sub], qw, qs)
         rng = random.Random(0)  # random routing: the mean of 20 draws (one draw varies by about 0.03)
         figures["random"] = statistics.mean(apgr([rng.random() for _ in sub], qw, qs) for _ in range(20))
         print(f"  {task} ({len(sub)} rows): " + ", ".join(f"{k} {v:.3f}" for k, v in figures.items()))
+        print("    95% bootstrap intervals: " + ", ".join(
+            f"{name} {lo:.3f} to {hi:.3f}" for name, s in (("tierwise", ours), ("prompt length", length))
+            for lo, hi in [bootstrap_apgr(s, qw, qs)]))
+    # What knowing the subject is worth: each MMLU test row scored by the share of train/dev rows
+    # of its subject where the strong model beat the weak one. No prompt shows its subject (it is
+    # metadata), so a text router has to infer it; this is what perfect inference alone would give.
+    gaps: dict[str, list[float]] = {}
+    for r in load_rows(path):
+        if r.split != "test" and r.source.endswith("mmlu"):
+            gaps.setdefault(r.task, []).append(float(r.outcomes[strong].quality > r.outcomes[weak].quality))
+    sub = [r for r in rows if r.source.endswith("mmlu")]
+    subject = [statistics.mean(gaps[r.task]) for r in sub]
+    figure = apgr(subject, [r.outcomes[weak].quality for r in sub], [r.outcomes[strong].quality for r in sub])
+    print(f"  ceiling: the MMLU subject known exactly (not in the prompt), scored by its train/dev gap rate: APGR {figure:.3f}")
+
+
+def bootstrap_apgr(scores: list[float], qw: list[float], qs: list[float], rounds: int = 300) -> tuple[float, float]:
+    rng = random.Random(0)
+    n = len(scores)
+    draws = []
+    for _ in range(rounds):
+        idx = [rng.randrange(n) for _ in range(n)]
+        draws.append(apgr([scores[i] for i in idx], [qw[i] for i in idx], [qs[i] for i in idx]))
+    draws.sort()
+    return draws[int(rounds * 0.025)], draws[int(rounds * 0.975) - 1]
 
 
 def routerbench_quality(folds: int = 5) -> None:
