@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import html
+import io
 from pathlib import Path
+from typing import BinaryIO
 
 from router.evaluate import Report
 
@@ -46,7 +50,7 @@ def render_text(report: Report) -> str:
     return "\n".join(lines)
 
 
-def render_png(report: Report, path: str | Path, title: str = "tierwise: quality against cost") -> Path:
+def render_png(report: Report, path: str | Path | BinaryIO, title: str = "tierwise: quality against cost") -> Path | BinaryIO:
     """A PNG of the router's cost-quality curve, each tier, random routing and the oracle."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure  # no pyplot: no global state touched
@@ -70,6 +74,22 @@ def render_png(report: Report, path: str | Path, title: str = "tierwise: quality
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
-    out = Path(path)
+    out = path if hasattr(path, "write") else Path(path)  # type: ignore[arg-type]
     fig.savefig(out, format="png")
+    return out
+
+
+def render_html(report: Report, path: str | Path, title: str = "tierwise: quality against cost") -> Path:
+    """One self-contained HTML page: the table and the picture (embedded, so the file travels alone)."""
+    picture = io.BytesIO()
+    render_png(report, picture, title)
+    png = base64.b64encode(picture.getvalue()).decode("ascii")
+    page = (
+        f"<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
+        "<style>body{font-family:sans-serif;margin:2em}pre{font-size:13px}</style></head><body>\n"
+        f"<h1>{html.escape(title)}</h1>\n<pre>{html.escape(render_text(report))}</pre>\n"
+        f"<img alt=\"quality against cost\" src=\"data:image/png;base64,{png}\">\n</body></html>\n"
+    )
+    out = Path(path)
+    out.write_text(page, encoding="utf-8")
     return out

@@ -126,6 +126,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         print(f"wrote {args.json}")
     if args.plot:
         print(f"wrote {report.plot(args.plot)}")
+    if args.html:
+        print(f"wrote {report.html(args.html)}")
     return 0
 
 
@@ -190,6 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--bootstrap", type=int, default=100, help="bootstrap rounds for 95%% intervals (0: none)")
     evaluate.add_argument("--json", help="write the report as JSON")
     evaluate.add_argument("--plot", help="write the cost-quality picture as PNG")
+    evaluate.add_argument("--html", help="write the report and the picture as one HTML page")
     evaluate.set_defaults(func=_cmd_eval)
     cal = sub.choices["calibrate"]
     cal.add_argument("--target", required=True, help="quality=0.95 | cost=0.002 | frontier_share=0.2")

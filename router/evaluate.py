@@ -57,6 +57,12 @@ class Report:
 
         return render_png(self, path, title)
 
+    def html(self, path: str | Any, title: str = "tierwise: quality against cost") -> Any:
+        """Write one self-contained HTML page (the table and the picture); returns its path."""
+        from router._report import render_html
+
+        return render_html(self, path, title)
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         for key in ("least_cost_share", "quality_at_cost"):

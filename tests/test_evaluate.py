@@ -85,13 +85,17 @@ def test_cli_eval_and_calibrate(tmp_path: Path) -> None:
         hard = i % 3 == 0
         text = f"{'integrate the function' if hard else 'say hi to'} number {i}"
         split = "dev" if i % 2 else "test"
-        lines.append(json.dumps({"id": f"r{i}", "task": "demo", "split": split, "messages": [{"role": "user", "content": text}],
+        lines.append(json.dumps({"id": f"r{i}", "task": "demo" if i % 4 else "<b>demo", "split": split, "messages": [{"role": "user", "content": text}],
                                  "outcomes": {"w": {"quality": 0 if hard else 1, "cost_usd": 0.001}, "s": {"quality": 1, "cost_usd": 0.01}}}))
     data.write_text("\n".join(lines) + "\n")
-    png, js, cfg = tmp_path / "c.png", tmp_path / "r.json", tmp_path / "tierwise.yaml"
+    png, js, cfg, page = tmp_path / "c.png", tmp_path / "r.json", tmp_path / "tierwise.yaml", tmp_path / "r.html"
     assert main(["eval", "--data", str(data), "--tiers", "small=w,frontier=s", "--split", "test", "--weights", "heuristic",
-                 "--plot", str(png), "--json", str(js), "--bootstrap", "20"]) == 0
+                 "--plot", str(png), "--json", str(js), "--html", str(page), "--bootstrap", "20"]) == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
+    html = page.read_text()
+    # One page that travels alone: the table (task names escaped) and the picture embedded.
+    assert "router (thresholds" in html and "&lt;b&gt;demo" in html and "<b>demo" not in html
+    assert html.count('src="data:image/png;base64,') == 1 and "http" not in html
     report = json.loads(js.read_text())
     assert report["used"] == 30 and set(report["baselines"]) == {"w", "s", "oracle", "random"}
     assert main(["calibrate", "--data", str(data), "--tiers", "small=w,frontier=s", "--split", "dev",
