@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+from functools import lru_cache
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -125,5 +126,11 @@ def featurize(messages: Sequence[Mapping[str, Any]]) -> tuple[set[str], list[flo
     if earlier:  # prefixed words are added after dense(): they must match no mark
         toks.update("~" + w for w in words(earlier[-2000:]))
     if system:
-        toks.update("^" + w for w in words(system[:2000]))
+        toks.update(_system_words(system[:2000]))
     return toks, dense_feats
+
+
+@lru_cache(maxsize=256)
+def _system_words(system: str) -> frozenset[str]:
+    # An app sends the same system prompt with every request: its words are worked out once.
+    return frozenset("^" + w for w in words(system))
