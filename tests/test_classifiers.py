@@ -33,6 +33,22 @@ def test_default_scores_are_probabilities_and_deterministic() -> None:
     assert scores == [clf.score(user(p)) for p in prompts] == clf.score_batch([user(p) for p in prompts])
 
 
+def test_default_ranks_demanding_requests_above_trivial_ones() -> None:
+    clf = default_classifier()
+    easy = ["Hi there!", "Thanks, that's all.", "What is the capital of France?",
+            "Translate 'good morning' into Spanish.", "Format this as a list: apples, pears, plums."]
+    hard = ["Prove that there are infinitely many primes, then derive the density of primes below n and justify each step.",
+            "Design and implement a lock-free concurrent hash map in C++ with resizing; explain the memory-ordering "
+            "choices and prove linearizability.",
+            "Let f(x) = x^3 - 6x^2 + 11x - 6. Find all real roots, then compute the integral of f from 0 to 3.",
+            "Analyse the trade-offs between optimistic and pessimistic concurrency control in distributed databases "
+            "and justify which you would choose for a payments ledger.",
+            "Write a Python function that parses nested JSON with comments in constant memory, with property-based tests."]
+    e, h = [clf.score(user(t)) for t in easy], [clf.score(user(t)) for t in hard]
+    assert sum(h) / len(h) > sum(e) / len(e) + 0.03
+    assert e[0] < min(h)  # a greeting is below every demanding request
+
+
 def test_heuristic_orders_trivial_below_demanding() -> None:
     h = HeuristicClassifier()
     easy = h.score(user("hello!"))
