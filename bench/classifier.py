@@ -48,11 +48,20 @@ def litellm_complexity():  # type: ignore[no-untyped-def]
     return lambda text: router.classify(text)[1]
 
 
+def pin_to_one_core() -> str:
+    """Keep the timing loop on one core: moves between cores were most of the run-to-run spread."""
+    if not hasattr(os, "sched_setaffinity"):
+        return "not pinned"
+    core = max(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, {core})
+    return f"pinned to core {core}"
+
+
 def speed(n: int) -> None:
     clf = default_classifier()
     ours = lambda text: clf.score([{"role": "user", "content": text}])  # noqa: E731
     theirs = litellm_complexity()
-    print("speed: score() on one request, microseconds (same prompts, same run)")
+    print(f"speed: score() on one request, microseconds (same prompts, same run; {pin_to_one_core()})")
     for words in (20, 200, 2000):
         texts = [prompt(words, i) for i in range(n)]
         for fn in (ours, theirs):
