@@ -6,7 +6,7 @@ import asyncio
 import time
 from zoneinfo import ZoneInfo
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 from classifiers import Classifier, HeuristicClassifier, WeightsError, default_classifier, load
 from policies import Policy, ThresholdPolicy
@@ -102,6 +102,18 @@ class _Base:
     def close(self) -> None:
         """Close the ledger's connections."""
         self.ledger.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()
 
 
 class Router(_Base):

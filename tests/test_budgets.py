@@ -86,6 +86,7 @@ def test_same_request_id_10_times_concurrently_is_one_bill(any_ledger_url: str) 
         t.join()
     assert out == ["the one answer"] * 10 and client.calls == ["gpt-5-nano"]
     assert len(router.ledger.entries()) == 1
+    router.close()
 
 
 def test_waits_for_pending_holds_instead_of_refusing(tmp_path: Path) -> None:
@@ -159,6 +160,7 @@ def test_sigkill_mid_write_loses_nothing_and_holds_expire(backend: str, tmp_path
     assert all(e.cost_usd == Decimal("0.001") and e.tokens_out == 20 for e in ledger.entries("acme"))  # none half-written
     assert ledger.spent("acme") == Decimal("0.001") * len(billed)
     assert ledger.state("acme").reserved_usd == 0  # the dead processes' holds expired
+    ledger.close()
 
 
 def test_unreachable_postgres_is_a_clear_error() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -13,14 +14,23 @@ from router import BudgetExceeded, ConfigError, LedgerError, RouterConfig
 from router._ledger import Entry, from_nanos, open_ledger, period_start, to_nanos
 
 
+_opened: list = []
+
+
 @pytest.fixture
-def url(any_ledger_url: str) -> str:
-    return any_ledger_url
+def url(any_ledger_url: str) -> Iterator[str]:
+    yield any_ledger_url
+    # Close what the test opened, before its database is dropped: an unclosed PostgreSQL pool left
+    # to the garbage collector may be finalised on its own worker thread, which psycopg_pool reports.
+    while _opened:
+        _opened.pop().close()
 
 
 def ledger_for(url: str, tenants: dict | None = None, **kw):  # type: ignore[no-untyped-def]
     config = RouterConfig.from_dict({"tenants": tenants or {}})
-    return open_ledger(url, config.budget_for, **kw)
+    ledger = open_ledger(url, config.budget_for, **kw)
+    _opened.append(ledger)
+    return ledger
 
 
 def entry(tenant: str, cost: str, rid: str = "r", attempt: int = 1, ts: float = 0.0) -> Entry:
@@ -114,3 +124,4 @@ def test_concurrent_reservations_never_overspend(url: str) -> None:
         t.join()
     assert ledger.spent("acme") <= Decimal("1.00")
     assert len(granted) == 20 and ledger.spent("acme") == Decimal("0.05") * len(granted)
+

@@ -213,3 +213,14 @@ def test_request_id_held_by_a_live_caller_times_out_with_a_typed_error(ledger_ur
     with pytest.raises(DuplicateRequestError) as info:
         router.complete(MSG, tenant="acme", request_id="busy-id")
     assert info.value.request_id == "busy-id" and client.calls == []
+
+
+async def test_routers_close_their_ledger_as_context_managers(mock_config: RouterConfig) -> None:
+    closed: list[str] = []
+    with Router(mock_config, classifier=KeywordClassifier()) as router:
+        router.ledger.close = lambda: closed.append("sync")  # type: ignore[method-assign]
+        assert router.complete(MSG, mock_response="ok").choices[0].message.content == "ok"
+    async with AsyncRouter(mock_config, classifier=KeywordClassifier()) as arouter:
+        arouter.ledger.close = lambda: closed.append("async")  # type: ignore[method-assign]
+        assert (await arouter.acomplete(MSG, mock_response="ok")).choices[0].message.content == "ok"
+    assert closed == ["sync", "async"]

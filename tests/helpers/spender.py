@@ -40,6 +40,7 @@ def run(ledger: str, cap: str, n: int) -> dict[str, int]:
         t.start()
     for t in threads:
         t.join()
+    router.close()
     return counts
 
 
