@@ -222,7 +222,15 @@ class Run:
         """Bill the answer, judge it, and either finish or move up the plan."""
         verdict = Verdict(True)
         if self.checks is not None and (not self.stream or self.buffer_stream):
-            verdict = self.checks(self.messages, response, _Judge(self))
+            try:
+                verdict = self.checks(self.messages, response, _Judge(self))
+            except BaseException as exc:
+                # The answer is paid for whatever its check did (a bug in a custom check, a judge
+                # over budget or down): bill it, release the request id, then let the error out.
+                why = scrub(f"check raised {type(exc).__name__}: {exc}", [call.spec])[:300]
+                self._settle(call, response, "check_failed", why, tries)
+                self._finish_request("failed")
+                raise
         verdict_ok, reason = verdict.passed, verdict.reason
         self._settle(call, response, "ok" if verdict_ok else "check_failed", reason, tries)
         if verdict_ok:
@@ -342,6 +350,10 @@ class Run:
         self.result()  # raises, or settles the route as escalation_exhausted
         return self._best_chunks
 
+    def abandon(self) -> None:
+        """The caller went away between calls: release the request id (what was called is billed)."""
+        self._finish_request("failed")
+
     def _finish_request(self, status: str, response: Any = None) -> None:
         if not self.keyed:
             return
@@ -364,7 +376,10 @@ class _Judge:
         try:
             response, tries = run.core.client.complete(spec, messages, kwargs)
         except BaseException as exc:
-            run._settle(call, None, "error" if _is_provider_error(exc) else "cancelled", f"judge: {type(exc).__name__}", 1)
+            provider = _is_provider_error(exc)
+            run._settle(call, None, "error" if provider else "cancelled", f"judge: {type(exc).__name__}", 1)
+            if provider:  # typed, with the key scrubbed, like any other provider failure
+                raise run._provider_error(spec.model, exc) from exc
             raise
         run._settle(call, response, "judge", "", tries)
         return answer_text(response)

@@ -46,9 +46,16 @@ async def _replay_chunks(chunks: list[Any]) -> AsyncIterator[Any]:
 async def _off_loop_if_judged(run: Run, step: Callable[..., _T], *args: Any) -> _T:
     """Run a step that checks an answer; on a worker thread when a check calls a model (the judge
     goes through the sync client), so that its call does not block the event loop."""
-    if run.checks is not None and run.checks.calls_model:
-        return await asyncio.to_thread(step, *args)
-    return step(*args)
+    if run.checks is None or not run.checks.calls_model:
+        return step(*args)
+    task = asyncio.ensure_future(asyncio.to_thread(step, *args))
+    try:
+        return await asyncio.shield(task)  # a thread cannot be stopped: let the step end
+    except asyncio.CancelledError:
+        # The caller went away while the judge was asked. The step still ends on its thread and
+        # bills what it called; then the request id is released, as for any cancelled call.
+        task.add_done_callback(lambda t: (t.cancelled() or t.exception(), run.abandon()))
+        raise
 
 
 def _rebuild(data: dict[str, Any]) -> Any:

@@ -8,7 +8,7 @@ import pytest
 from pydantic import BaseModel
 
 from conftest import KeywordClassifier, local_tiers
-from router import AsyncRouter, EscalationExhausted, Router, RouterConfig
+from router import AsyncRouter, EscalationExhausted, ProviderError, Router, RouterConfig
 from router.checks import (
     Verdict,
     custom,
@@ -166,6 +166,54 @@ async def test_async_judge_does_not_block_the_event_loop(server: LocalOpenAIServ
     assert [e.tier for e in router.ledger.entries()] == ["judge", "small"]
     # While the judge took 0.5 s the loop kept running: a blocked loop would tick about once.
     assert ticks >= 20
+
+
+async def test_caller_cancelled_during_the_judge_still_bills_and_frees_the_request_id(
+    server: LocalOpenAIServer, ledger_url: str
+) -> None:
+    import asyncio
+
+    server.scripts["m-small"].append("an answer")
+    server.scripts["m-big"].append({"content": "PASS\nfine", "delay": 0.5})
+    config = router_on(server, ledger_url).config
+    router = AsyncRouter(config, client=LiteLLMClient(config.retry, config.timeout_s, sleep=lambda s: None),
+                         classifier=KeywordClassifier())
+    task = asyncio.create_task(router.acomplete(MSG, checks=[judge("openai/m-big")], request_id="gone-1"))
+    await asyncio.sleep(0.25)  # the answer is in, the judge is being asked
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    for _ in range(100):  # the judge's thread ends about 0.25 s later
+        stored = router.ledger.get_request("gone-1")
+        if stored is not None and stored.status == "failed":
+            break
+        await asyncio.sleep(0.02)
+    assert stored is not None and stored.status == "failed"
+    assert sorted(e.tier for e in router.ledger.entries()) == ["judge", "small"]  # both calls billed
+
+
+def test_a_check_that_raises_still_bills_the_answer(server: LocalOpenAIServer, ledger_url: str) -> None:
+    server.scripts["m-small"].append("an answer")
+    router = router_on(server, ledger_url)
+
+    def buggy(messages: list, response: object) -> bool:
+        raise RuntimeError("bug in my check")
+
+    with pytest.raises(RuntimeError, match="bug in my check"):
+        router.complete(MSG, checks=[custom(buggy)], request_id="rq-1")
+    [entry] = router.ledger.entries()
+    assert entry.outcome == "check_failed" and "RuntimeError" in entry.reason and entry.cost_usd > 0
+    stored = router.ledger.get_request("rq-1")
+    assert stored is not None and stored.status == "failed"  # the id is free for a retry
+
+
+def test_a_judge_that_fails_is_a_typed_error_and_both_calls_are_billed(server: LocalOpenAIServer, ledger_url: str) -> None:
+    server.scripts["m-small"].append("an answer")
+    server.scripts["m-big"].append({"status": 400})  # the judge's provider refuses the request
+    router = router_on(server, ledger_url)
+    with pytest.raises(ProviderError):
+        router.complete(MSG, checks=[judge("openai/m-big")])
+    assert [(e.tier, e.outcome) for e in router.ledger.entries()] == [("judge", "error"), ("small", "check_failed")]
 
 
 def test_cascade_stops_at_the_budget(server: LocalOpenAIServer, ledger_url: str) -> None:
