@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from router._errors import ConfigError
+from router._errors import BudgetExceeded, ConfigError
 
 
 @dataclass(frozen=True)
@@ -191,7 +191,12 @@ def judge(model: str, rubric: str = "The answer is correct, complete and respons
             raise ConfigError("the judge check needs the router's context; run it inside Router.complete")
         question = "\n".join(f"{m.get('role')}: {m.get('content')}" for m in messages if isinstance(m.get("content"), str))
         prompt = _JUDGE_PROMPT.format(rubric=rubric, question=question[-6000:], answer=answer_text(response)[:6000])
-        reply = ctx.ask(model, [{"role": "user", "content": prompt}]).strip()
+        try:
+            reply = ctx.ask(model, [{"role": "user", "content": prompt}]).strip()
+        except BudgetExceeded:
+            # The answer is already paid for: the cascade, not an error, decides what comes next
+            # (a stronger tier if the budget holds it, else this answer, flagged as unchecked).
+            return Verdict(False, "judge: the budget cannot hold the judge's call")
         passed = reply.upper().startswith("PASS")
         return Verdict(passed, "" if passed else f"judge: {reply[:200]}")
 

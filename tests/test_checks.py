@@ -216,6 +216,16 @@ def test_a_judge_that_fails_is_a_typed_error_and_both_calls_are_billed(server: L
     assert [(e.tier, e.outcome) for e in router.ledger.entries()] == [("judge", "error"), ("small", "check_failed")]
 
 
+def test_a_judge_the_budget_cannot_hold_returns_the_paid_answer_flagged(server: LocalOpenAIServer, ledger_url: str) -> None:
+    server.scripts["m-small"].append("an answer")
+    # The small attempt fits the cap; the judge's worst case (1,024 tokens at frontier prices) does not.
+    router = router_on(server, ledger_url, tenants={"acme": {"budget_usd": "0.001", "period": "day"}})
+    resp = router.complete(MSG, tenant="acme", max_tokens=500, checks=[judge("openai/m-big")])
+    assert resp.choices[0].message.content == "an answer" and resp.route.escalation_exhausted
+    assert [(a.outcome, a.reason) for a in resp.route.attempts] == [("check_failed", "judge: the budget cannot hold the judge's call")]
+    assert server.count("m-big") == 0 and len(router.ledger.entries("acme")) == 1
+
+
 def test_cascade_stops_at_the_budget(server: LocalOpenAIServer, ledger_url: str) -> None:
     server.scripts["m-small"].append("")
     # The small attempt fits the cap; the flash attempt's worst case (max_tokens at flash prices) does not.
