@@ -239,11 +239,13 @@ class Run:
             self._best = response
             self._tier, self._model = self._tier + 1, 0
 
-    def failed(self, call: Call, exc: BaseException) -> None:
-        """Record a failed call; fall back to the next model, or raise when no model can help."""
+    def failed(self, call: Call, exc: BaseException, partial: list[Any] | None = None) -> None:
+        """Record a failed call (billing the `partial` chunks of a stream that broke while it was read);
+        fall back to the next model, or raise when no model can help."""
         provider = _is_provider_error(exc)
         outcome = "error" if provider else "cancelled" if not isinstance(exc, Exception) else "client_error"
-        self._settle(call, None, outcome, f"{type(exc).__name__}: {scrub(str(exc), [call.spec])[:300]}", 1)
+        response = self.core.client.assemble(partial, self.messages) if partial else None
+        self._settle(call, response, outcome, f"{type(exc).__name__}: {scrub(str(exc), [call.spec])[:300]}", 1)
         if not provider:
             self._finish_request("failed")
             raise exc
@@ -330,18 +332,24 @@ class Run:
         self._best_chunks = chunks
         return False
 
-    def stream_started(self, call: Call, tries: int) -> Callable[[list[Any], bool], None]:
-        """The callback that bills a stream when it ends, fails or is closed."""
+    def stream_started(self, call: Call, tries: int) -> Callable[[list[Any], bool, BaseException | None], BaseException | None]:
+        """The callback that bills a stream when it ends, fails or is closed; a provider failure
+        while the caller reads it comes back as the ProviderError to raise instead."""
         self.route.tier, self.route.model = call.tier, call.spec.model
 
-        def on_close(chunks: list[Any], completed: bool) -> None:
+        def on_close(chunks: list[Any], completed: bool, error: BaseException | None) -> BaseException | None:
             response = self.core.client.assemble(chunks, self.messages)
-            if response is None:
-                self._settle(call, None, "cancelled", "stream closed before any chunk", tries)
+            provider = error is not None and _is_provider_error(error)
+            if provider:
+                outcome, reason = "error", f"{type(error).__name__}: {scrub(str(error), [call.spec])[:300]}"
+            elif completed:
+                outcome, reason = "ok", ""
             else:
-                self._settle(call, response, "ok" if completed else "cancelled", "" if completed else "stream closed early", tries)
+                outcome, reason = "cancelled", "stream closed early" if response is not None else "stream closed before any chunk"
+            self._settle(call, response, outcome, reason, tries)
             self.route.latency_s = self.core.clock() - self._started
             self._finish_request("done" if completed and response is not None else "failed", response)
+            return self._provider_error(call.spec.model, error) if provider and error is not None else None
 
         return on_close
 

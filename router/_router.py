@@ -34,8 +34,9 @@ def _classifier(config: RouterConfig) -> Classifier:
         raise ConfigError(f"classifier: {exc}") from None
 
 
-def _already_billed(chunks: list[Any], completed: bool) -> None:
+def _already_billed(chunks: list[Any], completed: bool, error: BaseException | None) -> None:
     """A checked stream was billed when it was read whole: replaying it costs nothing."""
+    return None
 
 
 async def _replay_chunks(chunks: list[Any]) -> AsyncIterator[Any]:
@@ -158,7 +159,12 @@ class Router(_Base):
                 run.failed(call, exc)
                 continue
             if run.buffer_stream:
-                chunks = list(response)
+                chunks: list[Any] = []
+                try:
+                    chunks.extend(response)
+                except BaseException as exc:  # the stream broke while it was read: bill what came
+                    run.failed(call, exc, chunks)
+                    continue
                 if run.buffered(call, chunks, tries):
                     return RoutedStream(iter(chunks), run.route, _already_billed)
                 continue
@@ -210,7 +216,13 @@ class AsyncRouter(_Base):
                 run.failed(call, exc)
                 continue
             if run.buffer_stream:
-                chunks = [chunk async for chunk in response]
+                chunks = []
+                try:
+                    async for chunk in response:
+                        chunks.append(chunk)
+                except BaseException as exc:  # the stream broke while it was read: bill what came
+                    run.failed(call, exc, chunks)
+                    continue
                 if await _off_loop_if_judged(run, run.buffered, call, chunks, tries):
                     return AsyncRoutedStream(_replay_chunks(chunks), run.route, _already_billed)
                 continue

@@ -82,17 +82,25 @@ class RoutedResponse:
 class _StreamBase:
     """Keeps the chunks seen and settles exactly once, whether the stream ends, fails or is closed."""
 
-    def __init__(self, chunks: Any, route: Route, on_close: Callable[[list[Any], bool], None]) -> None:
+    def __init__(
+        self, chunks: Any, route: Route, on_close: Callable[[list[Any], bool, BaseException | None], BaseException | None]
+    ) -> None:
         self._chunks = chunks
         self.route = route
         self._on_close = on_close
         self._seen: list[Any] = []
         self._closed = False
 
-    def _finish(self, *, completed: bool) -> None:
+    def _finish(self, *, completed: bool, error: BaseException | None = None) -> BaseException | None:
+        """Settle once; returns the error to raise in place of `error` (a typed one), if any."""
         if not self._closed:
             self._closed = True
-            self._on_close(self._seen, completed)
+            return self._on_close(self._seen, completed, error)
+        return None
+
+    def _failed(self, exc: BaseException) -> BaseException:
+        typed = self._finish(completed=False, error=exc)
+        return exc if typed is None else typed
 
     def __del__(self) -> None:
         # A stream dropped half-read must still be billed.
@@ -112,9 +120,11 @@ class RoutedStream(_StreamBase):
         except StopIteration:
             self._finish(completed=True)
             raise
-        except BaseException:
-            self._finish(completed=False)
-            raise
+        except BaseException as exc:
+            error = self._failed(exc)
+            if error is exc:
+                raise
+            raise error from exc
         self._seen.append(chunk)
         return chunk
 
@@ -145,9 +155,11 @@ class AsyncRoutedStream(_StreamBase):
         except StopAsyncIteration:
             self._finish(completed=True)
             raise
-        except BaseException:
-            self._finish(completed=False)
-            raise
+        except BaseException as exc:
+            error = self._failed(exc)
+            if error is exc:
+                raise
+            raise error from exc
         self._seen.append(chunk)
         return chunk
 

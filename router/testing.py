@@ -78,7 +78,8 @@ class LocalOpenAIServer:
 
     Script items: a reply text; or a dict with any of `status` (an error status to answer),
     `headers`, `body` (raw text to send, e.g. malformed JSON), `delay` (seconds before
-    answering), `content`, `finish_reason`. When a model's script is empty, `responder(model,
+    answering), `content`, `finish_reason`, `cut_after` (a stream that breaks after this many
+    chunks). When a model's script is empty, `responder(model,
     messages)` gives the reply (default: "ok").
     """
 
@@ -165,9 +166,11 @@ def _handler(server: LocalOpenAIServer) -> type[BaseHTTPRequestHandler]:
             if "body" in item:
                 self._send(200, item["body"].encode())
                 return
-            self._reply(model, messages, str(item.get("content", "")), item.get("finish_reason", "stop"), bool(request.get("stream")))
+            self._reply(model, messages, str(item.get("content", "")), item.get("finish_reason", "stop"), bool(request.get("stream")),
+                        item.get("cut_after"))
 
-        def _reply(self, model: str, messages: list[dict[str, Any]], content: str, finish: str, stream: bool) -> None:
+        def _reply(self, model: str, messages: list[dict[str, Any]], content: str, finish: str, stream: bool,
+                   cut_after: int | None = None) -> None:
             prompt = sum(approx_tokens(json.dumps(m.get("content", ""))) for m in messages)
             usage = {"prompt_tokens": prompt, "completion_tokens": approx_tokens(content) if content else 0}
             usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
@@ -183,6 +186,16 @@ def _handler(server: LocalOpenAIServer) -> type[BaseHTTPRequestHandler]:
             events.append({**base, "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})
             events.append({**base, "object": "chat.completion.chunk", "choices": [], "usage": usage})
             payload = "".join(f"data: {json.dumps(e)}\n\n" for e in events) + "data: [DONE]\n\n"
-            self._send(200, payload.encode(), ctype="text/event-stream")
+            if cut_after is None:
+                self._send(200, payload.encode(), ctype="text/event-stream")
+                return
+            # A stream that breaks: promise the whole body, send the first events, drop the connection.
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Content-Length", str(len(payload.encode())))
+            self.end_headers()
+            self.wfile.write("".join(f"data: {json.dumps(e)}\n\n" for e in events[:cut_after]).encode())
+            self.wfile.flush()
+            self.close_connection = True
 
     return Handler

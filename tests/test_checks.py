@@ -7,7 +7,7 @@ import json
 import pytest
 from pydantic import BaseModel
 
-from conftest import KeywordClassifier, local_tiers
+from conftest import SECRET, KeywordClassifier, local_tiers
 from router import AsyncRouter, EscalationExhausted, ProviderError, Router, RouterConfig
 from router.checks import (
     Verdict,
@@ -250,6 +250,49 @@ def test_streams_pass_unchecked_by_default_and_checked_when_enabled(server: Loca
     assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == "streamed and checked"
     assert [a.outcome for a in stream.route.attempts] == ["check_failed", "ok"]
     assert checked.ledger.spent("default") == stream.route.cost_usd
+
+
+async def test_a_checked_stream_that_breaks_is_billed_and_falls_back(server: LocalOpenAIServer, ledger_url: str) -> None:
+    for name in ("sync", "async"):
+        server.scripts["m-small"].append({"content": "one two three four five six", "cut_after": 3})
+        server.scripts["m-flash"].append(f"whole {name} answer")
+        url = ledger_url.replace(".db", f"-{name}.db")
+        router = router_on(server, url, checks=["non_empty"], check_streams=True)
+        if name == "sync":
+            stream = router.complete(MSG, stream=True)
+            text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+        else:
+            arouter = AsyncRouter(router.config, client=LiteLLMClient(router.config.retry, router.config.timeout_s,
+                                                                       sleep=lambda s: None), classifier=KeywordClassifier())
+            stream = await arouter.acomplete(MSG, stream=True)
+            text = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+        assert text == f"whole {name} answer"
+        # The broken stream is billed for what arrived (its input and the first words), then flash answers.
+        entries = router.ledger.entries()
+        assert [(e.tier, e.outcome) for e in entries] == [("small", "error"), ("flash", "ok")]
+        assert entries[0].cost_usd > 0 and entries[0].tokens_out > 0
+        assert sum(e.cost_usd for e in entries) == stream.route.cost_usd == router.ledger.spent("default")
+
+
+async def test_an_unchecked_stream_that_breaks_is_billed_and_raises_a_typed_error(server: LocalOpenAIServer, ledger_url: str) -> None:
+    for name in ("sync", "async"):
+        server.scripts["m-small"].append({"content": "one two three four five six", "cut_after": 3})
+        router = router_on(server, ledger_url.replace(".db", f"-{name}.db"))
+        got: list[str] = []
+        with pytest.raises(ProviderError) as info:
+            if name == "sync":
+                for chunk in router.complete(MSG, stream=True, request_id="s1"):
+                    got.append(chunk.choices[0].delta.content)
+            else:
+                arouter = AsyncRouter(router.config, client=LiteLLMClient(router.config.retry, router.config.timeout_s,
+                                                                           sleep=lambda s: None), classifier=KeywordClassifier())
+                async for chunk in await arouter.acomplete(MSG, stream=True, request_id="s1"):
+                    got.append(chunk.choices[0].delta.content)
+        assert got == ["one", " two", " three"] and SECRET not in str(info.value)
+        [entry] = router.ledger.entries()
+        assert entry.outcome == "error" and entry.tokens_out > 0 and entry.cost_usd > 0  # what arrived is billed
+        stored = router.ledger.get_request("s1")
+        assert stored is not None and stored.status == "failed"
 
 
 def test_each_attempt_is_one_ledger_entry_with_its_verdict(server: LocalOpenAIServer, ledger_url: str) -> None:
