@@ -177,6 +177,7 @@ def custom(fn: Callable[[list[dict[str, Any]], Any], bool | Verdict], name: str 
     return QualityCheck(name or getattr(fn, "__name__", "custom"), run)
 
 
+_VERDICT = re.compile(r"\b(PASS|FAIL)(?:ED|ES)?\b", re.I)
 _JUDGE_PROMPT = (
     "You grade an assistant's answer. Rubric: {rubric}\n\nConversation:\n{question}\n\nAnswer:\n{answer}\n\n"
     "Reply with PASS or FAIL on the first line, then one short reason."
@@ -197,7 +198,10 @@ def judge(model: str, rubric: str = "The answer is correct, complete and respons
             # The answer is already paid for: the cascade, not an error, decides what comes next
             # (a stronger tier if the budget holds it, else this answer, flagged as unchecked).
             return Verdict(False, "judge: the budget cannot hold the judge's call")
-        passed = reply.upper().startswith("PASS")
+        # Judges dress their verdict ("**PASS**", "Verdict: pass"): read the first PASS or FAIL
+        # word of the first line; a reply with neither counts as a fail, so quality is never assumed.
+        found = _VERDICT.search(reply.split("\n", 1)[0])
+        passed = found is not None and found.group(1).upper() == "PASS"
         return Verdict(passed, "" if passed else f"judge: {reply[:200]}")
 
     return QualityCheck(f"judge({model})", run, calls_model=True)

@@ -226,6 +226,20 @@ def test_a_judge_the_budget_cannot_hold_returns_the_paid_answer_flagged(server: 
     assert server.count("m-big") == 0 and len(router.ledger.entries("acme")) == 1
 
 
+def test_judge_verdicts_are_read_through_formatting(server: LocalOpenAIServer, ledger_url: str) -> None:
+    router = router_on(server, ledger_url)
+    for reply, passed in (("**PASS** - correct", True), ("Verdict: pass", True), ("FAIL\nwrong", False), ("It is fine.", False)):
+        server.scripts["m-small"].append("an answer")
+        server.scripts["m-big"].append(reply)
+        server.scripts["m-flash"].append("flash answer")
+        server.scripts["m-big"].append("PASS")  # the flash answer's judge, when there is one
+        resp = router.complete(MSG, checks=[judge("openai/m-big")])
+        small = next(a for a in resp.route.attempts if a.tier == "small")
+        assert (small.outcome == "ok") is passed, reply
+        server.scripts["m-big"].clear()
+        server.scripts["m-flash"].clear()
+
+
 def test_cascade_stops_at_the_budget(server: LocalOpenAIServer, ledger_url: str) -> None:
     server.scripts["m-small"].append("")
     # The small attempt fits the cap; the flash attempt's worst case (max_tokens at flash prices) does not.
