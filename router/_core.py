@@ -359,8 +359,13 @@ class Run:
         return self._best_chunks
 
     def abandon(self) -> None:
-        """The caller went away between calls: release the request id (what was called is billed)."""
-        self._finish_request("failed")
+        """The caller went away between calls. An answer that already passed is stored, so a retry
+        with the same request id replays it instead of paying again; else the id is released."""
+        if self._final is not None:
+            self.route.latency_s = self.core.clock() - self._started
+            self._finish_request("done", self._final)
+        else:
+            self._finish_request("failed")
 
     def _finish_request(self, status: str, response: Any = None) -> None:
         if not self.keyed:
