@@ -27,6 +27,11 @@ def _is_provider_error(exc: BaseException) -> bool:
     return any(cls.__name__ in _PROVIDER_BASES for cls in type(exc).__mro__)
 
 
+def _why(exc: BaseException, spec: ModelSpec) -> str:
+    """An attempt's reason for an exception: its type and message, keys scrubbed, bounded."""
+    return f"{type(exc).__name__}: {scrub(str(exc), [spec])[:300]}"
+
+
 @dataclass
 class Call:
     """One model call the driver must make."""
@@ -227,8 +232,7 @@ class Run:
             except BaseException as exc:
                 # The answer is paid for whatever its check did (a bug in a custom check, a judge
                 # over budget or down): bill it, release the request id, then let the error out.
-                why = scrub(f"check raised {type(exc).__name__}: {exc}", [call.spec])[:300]
-                self._settle(call, response, "check_failed", why, tries)
+                self._settle(call, response, "check_failed", "check raised " + _why(exc, call.spec), tries)
                 self._finish_request("failed")
                 raise
         verdict_ok, reason = verdict.passed, verdict.reason
@@ -240,12 +244,11 @@ class Run:
             self._tier, self._model = self._tier + 1, 0
 
     def failed(self, call: Call, exc: BaseException, partial: list[Any] | None = None) -> None:
-        """Record a failed call (billing the `partial` chunks of a stream that broke while it was read);
-        fall back to the next model, or raise when no model can help."""
+        """Record a failed call (and the chunks a broken stream gave); fall back, or raise."""
         provider = _is_provider_error(exc)
         outcome = "error" if provider else "cancelled" if not isinstance(exc, Exception) else "client_error"
         response = self.core.client.assemble(partial, self.messages) if partial else None
-        self._settle(call, response, outcome, f"{type(exc).__name__}: {scrub(str(exc), [call.spec])[:300]}", 1)
+        self._settle(call, response, outcome, _why(exc, call.spec), 1)
         if not provider:
             self._finish_request("failed")
             raise exc
@@ -333,15 +336,14 @@ class Run:
         return False
 
     def stream_started(self, call: Call, tries: int) -> Callable[[list[Any], bool, BaseException | None], BaseException | None]:
-        """The callback that bills a stream when it ends, fails or is closed; a provider failure
-        while the caller reads it comes back as the ProviderError to raise instead."""
+        """The callback that bills a stream when it ends, fails or is closed (returns the typed error to raise)."""
         self.route.tier, self.route.model = call.tier, call.spec.model
 
         def on_close(chunks: list[Any], completed: bool, error: BaseException | None) -> BaseException | None:
             response = self.core.client.assemble(chunks, self.messages)
             provider = error is not None and _is_provider_error(error)
             if provider:
-                outcome, reason = "error", f"{type(error).__name__}: {scrub(str(error), [call.spec])[:300]}"
+                outcome, reason = "error", _why(error, call.spec)
             elif completed:
                 outcome, reason = "ok", ""
             else:
@@ -359,8 +361,7 @@ class Run:
         return self._best_chunks
 
     def abandon(self) -> None:
-        """The caller went away between calls. An answer that already passed is stored, so a retry
-        with the same request id replays it instead of paying again; else the id is released."""
+        """The caller went away: store a passed answer (a retry replays it, unpaid), else release the id."""
         if self._final is not None:
             self.route.latency_s = self.core.clock() - self._started
             self._finish_request("done", self._final)

@@ -54,7 +54,7 @@ async def _off_loop_if_judged(run: Run, step: Callable[..., _T], *args: Any) -> 
         return await asyncio.shield(task)  # a thread cannot be stopped: let the step end
     except asyncio.CancelledError:
         # The caller went away while the judge was asked. The step still ends on its thread and
-        # bills what it called; then the request id is released, as for any cancelled call.
+        # bills what it called; then run.abandon() stores a passed answer or releases the id.
         task.add_done_callback(lambda t: (t.cancelled() or t.exception(), run.abandon()))
         raise
 
