@@ -19,11 +19,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 DATA = ROOT.parent / "shared" / "data"
 
-from classifiers import HeuristicClassifier, default_classifier, default_weights_path, load, load_rows, train  # noqa: E402
-from router._metrics import apgr, least_cost_for_quality, random_least_cost  # noqa: E402
+from classifiers import HeuristicClassifier, default_classifier, default_weights_path, load, load_rows, train
+from router.evaluate import apgr, least_cost_for_quality, random_least_cost
 
-WORDS = ("the model should explain why a function returns wrong values when the input list is empty and "
-         "propose a fix with tests while keeping the interface stable for existing callers").split()
+WORDS = ["the", "model", "should", "explain", "why", "a", "function", "returns", "wrong", "values", "when", "the", "input", "list", "is", "empty", "and", "propose", "a", "fix", "with", "tests", "while", "keeping", "the", "interface", "stable", "for", "existing", "callers"]
 
 
 def prompt(n_words: int, seed: int) -> str:
@@ -59,7 +58,7 @@ def pin_to_one_core() -> str:
 
 def speed(n: int) -> None:
     clf = default_classifier()
-    ours = lambda text: clf.score([{"role": "user", "content": text}])  # noqa: E731
+    ours = lambda text: clf.score([{"role": "user", "content": text}])
     theirs = litellm_complexity()
     print(f"speed: score() on one request, microseconds (same prompts, same run; {pin_to_one_core()})")
     for words in (20, 200, 2000):

@@ -18,8 +18,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from classifiers import Outcome, Row, default_classifier, load_rows  # noqa: E402
-from router.evaluate import evaluate  # noqa: E402
+from classifiers import Outcome, Row, default_classifier, load_rows
+from router.evaluate import evaluate
 
 TIERS = ["mistralai/mistral-7b-chat", "gpt-3.5-turbo-1106", "gpt-4-1106-preview"]
 

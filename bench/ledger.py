@@ -19,8 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from router import RouterConfig  # noqa: E402
-from router._ledger import Entry, open_ledger  # noqa: E402
+from router import RouterConfig
+from router.ledger import Entry, open_ledger
 
 
 def throughput(url: str, writers: int, seconds: float, shared_tenant: bool = True) -> float:

@@ -86,10 +86,10 @@ def main() -> None:
             router = Router(config)
             model = router.config.tiers[0].models[0].model
 
-            def bare() -> None:
+            def bare(model: str = model) -> None:
                 litellm.completion(model=model, messages=messages, mock_response="ok")
 
-            def routed() -> None:
+            def routed(router: Router = router) -> None:
                 router.complete(messages, tenant="acme", mock_response="ok")
 
             block(bare, 50), block(routed, 50)  # warm-up

@@ -11,6 +11,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from classifiers._data import DataError, Outcome, Row, iter_rows, iter_wide_rows, load_rows
+from classifiers._features import featurize, words
 from classifiers._model import Classifier, HeuristicClassifier, LinearClassifier, RandomClassifier, WeightsError, load
 
 if TYPE_CHECKING:
@@ -27,11 +28,13 @@ __all__ = [
     "WeightsError",
     "default_classifier",
     "default_weights_path",
+    "featurize",
     "iter_rows",
     "iter_wide_rows",
     "load",
     "load_rows",
     "train",
+    "words",
 ]
 
 
@@ -54,4 +57,4 @@ def train(*args: Any, **kwargs: Any) -> LinearClassifier:
 
 
 if TYPE_CHECKING:
-    train = _train_fn  # noqa: F811  (precise signature for type checkers)
+    train = _train_fn

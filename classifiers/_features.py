@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import math
 import re
-from functools import lru_cache
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
+from itertools import pairwise
 from typing import Any
 
 from classifiers._text import split_turns
@@ -28,14 +29,13 @@ _TYPOGRAPHIC = (("\u2019", "'"), ("\u2018", "'"), ("\u201c", " "), ("\u201d", " 
 _DROP = bytes(b for b in range(256) if chr(b).isalpha() or b in b" \t\r" or b >= 128)
 _DIGITS = b"0123456789"
 _ARITH = re.compile(rb"\d[-+*/=<>^]\d")  # "3+4", "x^2=9" once letters and spaces are gone
-_CHOICE = re.compile(r"^\s*(?:\(?[A-Da-d][).:]|[A-D]\s*-)\s+\S", re.M)
+_CHOICE = re.compile(r"^\s*(?:\(?[A-Da-d][).:]|[A-D]\s*-)\s+\S", re.MULTILINE)
 _CODE_MARKS = (b"```", b"{", b"}", b"=>", b";\n", b"()")
 _CODE_WORDS = frozenset({"def", "class", "return", "import", "function", "include", "const", "elif", "println"})
 _MATH_MARKS = (b"^", b"$", b"\\")
 _MATH_WORDS = frozenset({"sqrt", "integral", "derivative", "prove", "equation", "theorem", "polynomial", "frac"})
 _CONSTRAINT_WORDS = frozenset(
-    "must should exactly explain justify prove derive analyze analyse compare design implement optimize optimise why "
-    "at_least at_most step_by no_more".split()
+    ["must", "should", "exactly", "explain", "justify", "prove", "derive", "analyze", "analyse", "compare", "design", "implement", "optimize", "optimise", "why", "at_least", "at_most", "step_by", "no_more"]
 )
 
 _WINDOW = 6000  # characters of the last turn whose words are features
@@ -120,8 +120,8 @@ def featurize(messages: Sequence[Mapping[str, Any]]) -> tuple[set[str], list[flo
     # Word pairs ("prove_that", "how_many", "step_by") from the two ends only: measured on RouteLLM,
     # pairs from the middle of long prompts added nothing and cost most of the time.
     head, tail = ws[:_EDGE], ws[-_EDGE:] if len(ws) > 2 * _EDGE else ws[_EDGE:]
-    toks.update(map("_".join, zip(head, head[1:])))
-    toks.update(map("_".join, zip(tail, tail[1:])))
+    toks.update(map("_".join, pairwise(head)))
+    toks.update(map("_".join, pairwise(tail)))
     dense_feats = dense(last, ws, toks, len(last) + len(earlier) + len(system), n_user, bool(system))
     if earlier:  # prefixed words are added after dense(): they must match no mark
         toks.update("~" + w for w in words(earlier[-2000:]))

@@ -6,9 +6,9 @@ import json
 import math
 import os
 import zlib
+from collections.abc import Mapping, Sequence
 from itertools import repeat
 from operator import mul
-from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -95,8 +95,9 @@ class LinearClassifier:
     def logit(self, messages: Messages) -> float:
         toks, feats = featurize(messages)
         # map() and sum() run in C: no Python loop over the request's words.
-        words = sum(map(self.vocab.get, toks, repeat(0.0))) / math.sqrt(len(toks)) if toks else 0.0
-        return self._b + words + sum(map(mul, self._dw, feats))
+        words: float = sum(map(self.vocab.get, toks, repeat(0.0))) / math.sqrt(len(toks)) if toks else 0.0
+        dense: float = sum(map(mul, self._dw, feats))
+        return self._b + words + dense
 
     def score(self, messages: Messages) -> float:
         a, b = self.calibration
@@ -140,10 +141,12 @@ class LinearClassifier:
         if data.get("dense_names") != list(DENSE_NAMES):
             raise bad("the weights were trained on other features than this version computes")
         n = len(DENSE_NAMES)
-        arrays = {k: data.get(k) for k in ("dense_weights", "dense_mean", "dense_scale")}
-        for key, arr in arrays.items():
+        arrays: dict[str, list[float]] = {}
+        for key in ("dense_weights", "dense_mean", "dense_scale"):
+            arr = data.get(key)
             if not isinstance(arr, list) or len(arr) != n or not all(_finite(x) for x in arr):
                 raise bad(f"{key} must be a list of {n} finite numbers")
+            arrays[key] = [float(x) for x in arr]
         if any(x <= 0 for x in arrays["dense_scale"]):
             raise bad("dense_scale must be positive")
         cal = data.get("calibration")
@@ -157,9 +160,11 @@ class LinearClassifier:
         meta = data.get("meta", {})
         return cls(
             {k: float(v) for k, v in vocab.items()},
-            *(arrays[k] for k in ("dense_weights", "dense_mean", "dense_scale")),
-            bias=data["bias"],
-            calibration=(cal[0], cal[1]),
+            arrays["dense_weights"],
+            arrays["dense_mean"],
+            arrays["dense_scale"],
+            bias=float(data["bias"]),
+            calibration=(float(cal[0]), float(cal[1])),
             meta=meta if isinstance(meta, dict) else {},
         )
 

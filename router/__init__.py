@@ -5,7 +5,9 @@
     resp.choices[0].message.content, resp.route
 
 Importing this package does no work: each name loads its module on first use (PEP 562), and
-litellm and scikit-learn are imported only when a call or a training needs them.
+litellm and scikit-learn are imported only when a call or a training needs them. The wings have
+doors of their own: `router.ledger` (the spend ledger), `router.evaluate` (offline evaluation),
+`router.checks` (quality checks), `router.testing` (helpers for your tests).
 """
 
 from __future__ import annotations
@@ -38,8 +40,42 @@ _HOMES = {
     "LedgerError": "router._errors",
     "ProviderError": "router._errors",
     "TierwiseError": "router._errors",
+    "AttemptOutcome": "router._types",
+    "RequestStatus": "router._types",
+    "LLMClient": "router._client",
+    "LiteLLMClient": "router._client",
 }
-__all__ = sorted(_HOMES)
+# Written out, not computed, so that tools and readers see the public API; a test keeps it in step.
+__all__ = [
+    "AsyncRouter",
+    "Attempt",
+    "AttemptOutcome",
+    "BudgetExceeded",
+    "BudgetState",
+    "ConfigError",
+    "DuplicateRequestError",
+    "EscalationExhausted",
+    "InvalidMessagesError",
+    "InvalidRequestError",
+    "LLMClient",
+    "LedgerError",
+    "LiteLLMClient",
+    "ModelSpec",
+    "ProviderError",
+    "QualityCheck",
+    "RequestStatus",
+    "RetryConfig",
+    "Route",
+    "RoutedResponse",
+    "Router",
+    "RouterConfig",
+    "TenantBudget",
+    "TierConfig",
+    "TierwiseError",
+    "Verdict",
+    "non_empty",
+    "not_truncated",
+]
 __version__ = "0.1.0"
 
 
@@ -57,7 +93,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from router.checks import QualityCheck, Verdict, non_empty, not_truncated
+    from router._client import LiteLLMClient, LLMClient
     from router._config import ModelSpec, RetryConfig, RouterConfig, TenantBudget, TierConfig
     from router._errors import (
         BudgetExceeded,
@@ -72,4 +108,5 @@ if TYPE_CHECKING:
         TierwiseError,
     )
     from router._router import AsyncRouter, Router
-    from router._types import Attempt, Route, RoutedResponse
+    from router._types import Attempt, AttemptOutcome, RequestStatus, Route, RoutedResponse
+    from router.checks import QualityCheck, Verdict, non_empty, not_truncated

@@ -127,7 +127,7 @@ class LiteLLMClient:
         if info is None:
             try:
                 info = dict(litellm_module().get_model_info(spec.model))
-            except Exception:  # litellm raises a bare Exception for an unmapped model
+            except Exception:  # noqa: BLE001 - litellm raises a bare Exception for an unmapped model
                 info = {}
             self._info[spec.model] = info
         return info

@@ -23,9 +23,11 @@ PROMPTS = [
     "Fix the bug: def mean(xs): return sum(xs) / len(xs) - it crashes on an empty list. Explain the fix and write tests.",
     "Prove that the square root of 2 is irrational, step by step, and explain why the proof by contradiction works.",
     "Let f(x) = x^3 - 6x^2 + 11x - 6. Find all real roots, prove there are no others, and sketch the derivative's sign.",
-    "Analyse the trade-offs between optimistic and pessimistic concurrency control for a multi-region payments ledger: "
-    "compare latency, throughput, failure modes and auditability, justify a recommendation, and design the schema and "
-    "the retry policy. The system must handle 5,000 writes per second, at least three regions, and exactly-once billing.",
+    (
+        "Analyse the trade-offs between optimistic and pessimistic concurrency control for a multi-region payments ledger: "
+        "compare latency, throughput, failure modes and auditability, justify a recommendation, and design the schema and "
+        "the retry policy. The system must handle 5,000 writes per second, at least three regions, and exactly-once billing."
+    ),
 ]
 MODELS = {"small": "gpt-5-nano", "flash": "gpt-5-mini", "frontier": "gpt-5"}
 # The simulated small model gives up on long, demanding requests: the router's check catches it.

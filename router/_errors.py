@@ -44,11 +44,12 @@ class BudgetState:
 
 
 class BudgetExceeded(TierwiseError):
-    """The tenant's budget cannot cover the request."""
+    """The tenant's budget cannot cover the request: `.state` at the refusal, `.requested_usd` the hold asked for."""
 
-    def __init__(self, message: str, state: BudgetState) -> None:
+    def __init__(self, message: str, state: BudgetState, requested_usd: Decimal | None = None) -> None:
         super().__init__(message)
         self.state = state
+        self.requested_usd = requested_usd
 
 
 class EscalationExhausted(TierwiseError):

@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import time
-from zoneinfo import ZoneInfo
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, Self, TypeVar
+from zoneinfo import ZoneInfo
 
 from classifiers import Classifier, HeuristicClassifier, WeightsError, default_classifier, load
 from policies import Policy, ThresholdPolicy
-from router.checks import QualityCheck, all_of
 from router._client import LiteLLMClient, LLMClient, litellm_module
 from router._config import RouterConfig
-from router._core import Core, Replay, Run
+from router._core import Core, Replay
 from router._errors import ConfigError, DuplicateRequestError
-from router._ledger import Ledger, open_ledger
 from router._logging import make_logger
+from router._plan import Sleep
+from router._run import Run, replayed, start
 from router._types import AsyncRoutedStream, RoutedResponse, RoutedStream
+from router.checks import QualityCheck, all_of
+from router.ledger import Ledger, open_ledger
 
 _POLL_S = 0.05
 _T = TypeVar("_T")
@@ -36,7 +38,7 @@ def _classifier(config: RouterConfig) -> Classifier:
 
 def _already_billed(chunks: list[Any], completed: bool, error: BaseException | None) -> None:
     """A checked stream was billed when it was read whole: replaying it costs nothing."""
-    return None
+    return
 
 
 async def _replay_chunks(chunks: list[Any]) -> AsyncIterator[Any]:
@@ -55,8 +57,15 @@ async def _off_loop_if_judged(run: Run, step: Callable[..., _T], *args: Any) -> 
     except asyncio.CancelledError:
         # The caller went away while the judge was asked. The step still ends on its thread and
         # bills what it called; then run.abandon() stores a passed answer or releases the id.
-        task.add_done_callback(lambda t: (t.cancelled() or t.exception(), run.abandon()))
+        task.add_done_callback(lambda _task: _abandon_after(_task, run))
         raise
+
+
+def _abandon_after(task: asyncio.Future[Any], run: Run) -> None:
+    """Once the judged step has ended on its thread: store a passed answer or release the id."""
+    if not task.cancelled():
+        task.exception()  # read, so asyncio does not log it as never retrieved
+    run.abandon()
 
 
 def _rebuild(data: dict[str, Any]) -> Any:
@@ -95,11 +104,11 @@ class _Base:
         )
 
     def _start(self, messages: Any, tenant: str, request_id: str | None, checks: Any, strict: bool, kwargs: dict[str, Any]) -> Run | Replay:
-        return self._core.start(messages, tenant, request_id, checks, strict, kwargs)
+        return start(self._core, messages, tenant=tenant, request_id=request_id, checks=checks, strict=strict, kwargs=kwargs)
 
     def _poll(self, replay: Replay, deadline: float) -> tuple[RoutedResponse | None, Replay]:
         """One look at a request id another caller serves: its stored answer, or None to wait more."""
-        done = self._core.replayed(replay, _rebuild)
+        done = replayed(replay, _rebuild)
         if done is not None:
             return done, replay
         stored = self.ledger.get_request(replay.request_id)
@@ -150,19 +159,19 @@ class Router(_Base):
         if isinstance(run, Replay):
             return self._replay(run)
         while (call := run.next_call()) is not None:
-            if isinstance(call, float):
-                self._sleep(call)
+            if isinstance(call, Sleep):
+                self._sleep(call.seconds)
                 continue
             try:
                 response, tries = self.client.complete(call.spec, run.messages, call.kwargs)
-            except BaseException as exc:  # run.failed records it, then re-raises what it cannot handle
+            except BaseException as exc:  # noqa: BLE001 - run.failed records it, then re-raises what it cannot handle
                 run.failed(call, exc)
                 continue
             if run.buffer_stream:
                 chunks: list[Any] = []
                 try:
                     chunks.extend(response)
-                except BaseException as exc:  # the stream broke while it was read: bill what came
+                except BaseException as exc:  # noqa: BLE001 - the stream broke while it was read: bill what came
                     run.failed(call, exc, chunks)
                     continue
                 if run.buffered(call, chunks, tries):
@@ -207,12 +216,12 @@ class AsyncRouter(_Base):
         if isinstance(run, Replay):
             return await self._replay(run)
         while (call := run.next_call()) is not None:
-            if isinstance(call, float):
-                await self._asleep(call)
+            if isinstance(call, Sleep):
+                await self._asleep(call.seconds)
                 continue
             try:
                 response, tries = await self.client.acomplete(call.spec, run.messages, call.kwargs)
-            except BaseException as exc:  # includes CancelledError: billed, then re-raised
+            except BaseException as exc:  # noqa: BLE001 - includes CancelledError: billed, then re-raised
                 run.failed(call, exc)
                 continue
             if run.buffer_stream:
@@ -220,7 +229,7 @@ class AsyncRouter(_Base):
                 try:
                     async for chunk in response:
                         chunks.append(chunk)
-                except BaseException as exc:  # the stream broke while it was read: bill what came
+                except BaseException as exc:  # noqa: BLE001 - the stream broke while it was read: bill what came
                     run.failed(call, exc, chunks)
                     continue
                 if await _off_loop_if_judged(run, run.buffered, call, chunks, tries):

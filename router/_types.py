@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal, Self
+
+# What became of one attempt: "ok" (passed its checks), "check_failed", "error" (the provider
+# failed), "client_error" (our side raised, e.g. a bug in a callback), "cancelled" (the caller went
+# away or a stream was closed early), "judge" (a call a quality check made).
+AttemptOutcome = Literal["ok", "check_failed", "error", "client_error", "cancelled", "judge"]
+# A request id's state in the ledger: served now, answered (its answer stored), or given up.
+RequestStatus = Literal["pending", "done", "failed"]
 
 
 @dataclass(frozen=True)
@@ -14,7 +21,7 @@ class Attempt:
 
     tier: str
     model: str
-    outcome: str  # "ok", "check_failed", "error", "cancelled"
+    outcome: AttemptOutcome
     cost_usd: Decimal
     latency_s: float
     tokens_in: int = 0
@@ -135,7 +142,7 @@ class RoutedStream(_StreamBase):
             closer()
         self._finish(completed=False)
 
-    def __enter__(self) -> RoutedStream:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -169,7 +176,7 @@ class AsyncRoutedStream(_StreamBase):
             await closer()
         self._finish(completed=False)
 
-    async def __aenter__(self) -> AsyncRoutedStream:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -109,7 +109,7 @@ _REFUSAL = re.compile(
     r"|\bi (?:do not|don['’]t) (?:know|have (?:enough )?information)"
     r"|\bi['’]?m not (?:sure|certain)\b.{0,40}\b(?:answer|know)\b"
     r"|\bbeyond my (?:knowledge|capabilities)\b",
-    re.I | re.S,
+    re.IGNORECASE | re.DOTALL,
 )
 
 
@@ -174,10 +174,10 @@ def custom(fn: Callable[[list[dict[str, Any]], Any], bool | Verdict], name: str 
         out = fn(messages, response)
         return out if isinstance(out, Verdict) else Verdict(bool(out), "" if out else f"{name or fn.__name__} failed")
 
-    return QualityCheck(name or getattr(fn, "__name__", "custom"), run)
+    return QualityCheck(name or str(getattr(fn, "__name__", "custom")), run)
 
 
-_VERDICT = re.compile(r"\b(PASS|FAIL)(?:ED|ES)?\b", re.I)
+_VERDICT = re.compile(r"\b(PASS|FAIL)(?:ED|ES)?\b", re.IGNORECASE)
 _JUDGE_PROMPT = (
     "You grade an assistant's answer. Rubric: {rubric}\n\nConversation:\n{question}\n\nAnswer:\n{answer}\n\n"
     "Reply with PASS or FAIL on the first line, then one short reason."

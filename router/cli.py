@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import sys
@@ -37,13 +38,9 @@ def _cmd_score(args: argparse.Namespace) -> int:
     if args.text is not None:
         print(f"{clf.score([{'role': 'user', 'content': args.text}]):.4f}")
         return 0
-    out = open(args.out, "w", encoding="utf-8") if args.out else sys.stdout
-    try:
+    with open(args.out, "w", encoding="utf-8") if args.out else contextlib.nullcontext(sys.stdout) as out:
         for row in iter_rows(args.data):
             out.write(json.dumps({"id": row.id, "score": round(clf.score(row.messages), 6)}) + "\n")
-    finally:
-        if out is not sys.stdout:
-            out.close()
     return 0
 
 
@@ -58,7 +55,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 def _cmd_ledger(args: argparse.Namespace) -> int:
     from router._config import RouterConfig
-    from router._ledger import open_ledger
+    from router.ledger import open_ledger
 
     config = RouterConfig.from_file(args.config) if args.config else RouterConfig.from_env()
     ledger = open_ledger(args.url or config.ledger, config.budget_for)

@@ -15,10 +15,12 @@ import time
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 
 from router._client import LiteLLMClient, litellm_module
 from router._config import ModelSpec
+
+__all__ = ["LocalOpenAIServer", "ScriptedClient", "approx_tokens"]
 
 Reply = str | dict[str, Any] | BaseException
 Responder = Callable[[str, list[dict[str, Any]]], str]
@@ -95,15 +97,16 @@ class LocalOpenAIServer:
     @property
     def url(self) -> str:
         host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}/v1"
+        return f"http://{host!s}:{port}/v1"
 
     def count(self, model: str) -> int:
         """How many requests named this model."""
         with self._lock:
             return sum(1 for r in self.requests if r.get("model") == model)
 
-    def start(self) -> LocalOpenAIServer:
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="tierwise-test-server", daemon=True)
+    def start(self) -> Self:
+        # A short poll: stop() returns within 20 ms instead of the default half second.
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.02,), name="tierwise-test-server", daemon=True)
         self._thread.start()
         return self
 
@@ -111,7 +114,7 @@ class LocalOpenAIServer:
         self._httpd.shutdown()
         self._httpd.server_close()
 
-    def __enter__(self) -> LocalOpenAIServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -141,7 +144,7 @@ def _handler(server: LocalOpenAIServer) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(body)
 
-        def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+        def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             try:
                 request = json.loads(self.rfile.read(length) or b"{}")

@@ -9,9 +9,9 @@ import pytest
 # Tests never fetch litellm's price map from the network.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-from classifiers import Classifier  # noqa: E402
-from router import RouterConfig  # noqa: E402
-from router.testing import LocalOpenAIServer  # noqa: E402
+from classifiers import Classifier
+from router import RouterConfig
+from router.testing import LocalOpenAIServer
 
 SECRET = "sk-test-abcdefghijklmnopqrstuvwxyz0123456789"
 

@@ -17,7 +17,7 @@ import pytest
 
 from classifiers import HeuristicClassifier
 from router import BudgetExceeded, ConfigError, Router, RouterConfig
-from router._ledger import Entry, open_ledger
+from router.ledger import Entry, open_ledger
 from router.testing import ScriptedClient
 
 HELPERS = Path(__file__).parent / "helpers"
@@ -177,8 +177,8 @@ def test_time_zone_sets_the_day_boundary(tmp_path: Path) -> None:
     now = datetime(2026, 11, 19, 1, 0, tzinfo=tz).timestamp()  # 06:00 UTC
     config = RouterConfig.from_dict({"tenants": {"acme": {"budget_usd": "5", "period": "day"}}, "timezone": "America/New_York"})
     ledger = open_ledger(f"sqlite:///{tmp_path / 'l.db'}", config.budget_for, clock=lambda: now, tz=tz)
-    ledger.settle(None, Entry("a", 1, "acme", "s", "m", 0, 0, Decimal("1"), 0.0, "ok", ts=now - 2 * 3600))  # 23:00 the day before
-    ledger.settle(None, Entry("b", 1, "acme", "s", "m", 0, 0, Decimal("2"), 0.0, "ok", ts=now - 600))
-    assert ledger.spent("acme") == Decimal("2")
+    ledger.settle(None, Entry("a", 1, "acme", "s", "m", 0, 0, Decimal(1), 0.0, "ok", ts=now - 2 * 3600))  # 23:00 the day before
+    ledger.settle(None, Entry("b", 1, "acme", "s", "m", 0, 0, Decimal(2), 0.0, "ok", ts=now - 600))
+    assert ledger.spent("acme") == Decimal(2)
     with pytest.raises(ConfigError):
         RouterConfig.from_dict({"timezone": "Mars/Olympus"})

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from policies import ThresholdPolicy, calibrate, sweep
-from policies._policy import BudgetView
+from policies import BudgetView, ThresholdPolicy, calibrate, sweep
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "routellm-mmlu-gsm8k.jsonl"
 

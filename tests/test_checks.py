@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import SECRET, KeywordClassifier, local_tiers
 from pydantic import BaseModel
 
-from conftest import SECRET, KeywordClassifier, local_tiers
-from router import AsyncRouter, EscalationExhausted, ProviderError, Router, RouterConfig
+from router import AsyncRouter, EscalationExhausted, LiteLLMClient, ProviderError, Router, RouterConfig
 from router.checks import (
     Verdict,
     custom,
@@ -22,7 +22,6 @@ from router.checks import (
     regex,
     valid_json,
 )
-from router._client import LiteLLMClient
 from router.testing import LocalOpenAIServer, ScriptedClient
 
 MSG = [{"role": "user", "content": "Give me the answer"}]
@@ -34,9 +33,9 @@ class Person(BaseModel):
 
 
 def reply(text: str, finish: str = "stop"):  # type: ignore[no-untyped-def]
-    from router._client import litellm_module
+    import litellm
 
-    return litellm_module().ModelResponse(choices=[{"index": 0, "finish_reason": finish, "message": {"role": "assistant", "content": text}}])
+    return litellm.ModelResponse(choices=[{"index": 0, "finish_reason": finish, "message": {"role": "assistant", "content": text}}])
 
 
 @pytest.mark.parametrize(
@@ -103,9 +102,8 @@ def test_invalid_json_under_schema_escalates(server: LocalOpenAIServer, ledger_u
 
 
 def test_context_window_error_moves_to_a_larger_window_model(ledger_url: str) -> None:
-    from router._client import litellm_module
+    import litellm
 
-    litellm = litellm_module()
     overflow = litellm.ContextWindowExceededError("prompt too long", model="gpt-4o-mini", llm_provider="openai")
     tiers = [
         {"name": "small", "models": ["gpt-4o-mini", "gpt-4.1-nano"]},  # 128k window, then 1M
@@ -118,13 +116,13 @@ def test_context_window_error_moves_to_a_larger_window_model(ledger_url: str) ->
 
 
 def test_context_window_skips_models_known_to_be_too_small(ledger_url: str) -> None:
-    from router._client import litellm_module
+    import litellm
 
-    overflow = litellm_module().ContextWindowExceededError("too long", model="gpt-4.1-nano", llm_provider="openai")
+    overflow = litellm.ContextWindowExceededError("too long", model="gpt-4.1-nano", llm_provider="openai")
     tiers = [{"name": "small", "models": ["gpt-4.1-nano"]}, {"name": "flash", "models": ["gpt-4o-mini"]}, {"name": "frontier", "models": ["gemini/gemini-2.5-pro"]}]
     config = RouterConfig.from_dict({"tiers": tiers, "ledger": ledger_url})
     client = ScriptedClient({"gpt-4.1-nano": [overflow]})
-    resp = Router(config, client=client, classifier=KeywordClassifier()).complete(MSG)
+    Router(config, client=client, classifier=KeywordClassifier()).complete(MSG)
     assert client.calls == ["gpt-4.1-nano", "gemini/gemini-2.5-pro"]  # gpt-4o-mini (128k) is skipped: too small
 
 

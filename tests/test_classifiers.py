@@ -38,11 +38,11 @@ def test_default_ranks_demanding_requests_above_trivial_ones() -> None:
     easy = ["Hi there!", "Thanks, that's all.", "What is the capital of France?",
             "Translate 'good morning' into Spanish.", "Format this as a list: apples, pears, plums."]
     hard = ["Prove that there are infinitely many primes, then derive the density of primes below n and justify each step.",
-            "Design and implement a lock-free concurrent hash map in C++ with resizing; explain the memory-ordering "
-            "choices and prove linearizability.",
+            ("Design and implement a lock-free concurrent hash map in C++ with resizing; explain the memory-ordering "
+             "choices and prove linearizability."),
             "Let f(x) = x^3 - 6x^2 + 11x - 6. Find all real roots, then compute the integral of f from 0 to 3.",
-            "Analyse the trade-offs between optimistic and pessimistic concurrency control in distributed databases "
-            "and justify which you would choose for a payments ledger.",
+            ("Analyse the trade-offs between optimistic and pessimistic concurrency control in distributed databases "
+             "and justify which you would choose for a payments ledger."),
             "Write a Python function that parses nested JSON with comments in constant memory, with property-based tests."]
     e, h = [clf.score(user(t)) for t in easy], [clf.score(user(t)) for t in hard]
     assert sum(h) / len(h) > sum(e) / len(e) + 0.03
@@ -136,7 +136,7 @@ def test_weights_of_an_older_feature_version_ask_for_retraining() -> None:
 
 
 def test_words_are_the_same_on_the_ascii_and_unicode_paths() -> None:
-    from classifiers._features import featurize, words
+    from classifiers import featurize, words
 
     text = "Janet's ducks lay 16 eggs; she sells them at $2 (each) -- HOW much?"
     # A non-ASCII character sends the text down the byte path; typographic quotes fold to ASCII.

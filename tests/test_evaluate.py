@@ -67,7 +67,7 @@ def test_single_tier_and_no_costs() -> None:
 def test_escalation_replay_pays_every_attempt() -> None:
     rows = [Row(id="a", messages=[{"role": "user", "content": "a"}], outcomes={
         "weak": Outcome(quality=0.0, cost_usd=1.0, response=""), "strong": Outcome(quality=1.0, cost_usd=10.0, response="42")})]
-    quality, cost, unit, stats = matrices(rows, ["weak", "strong"], {}, non_empty)
+    quality, cost, _unit, stats = matrices(rows, ["weak", "strong"], {}, non_empty)
     assert quality == [[1.0, 1.0]] and cost == [[11.0, 10.0]] and stats["failed_checks_share"] == 1.0
 
 

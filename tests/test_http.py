@@ -6,10 +6,9 @@ import json
 import logging
 
 import pytest
-
 from conftest import SECRET, KeywordClassifier, local_tiers
-from router import ProviderError, Router, RouterConfig
-from router._client import LiteLLMClient
+
+from router import LiteLLMClient, ProviderError, Router, RouterConfig
 from router.testing import LocalOpenAIServer
 
 MSG = [{"role": "user", "content": "hello there"}]
@@ -137,11 +136,10 @@ def test_no_secret_in_errors_logs_or_ledger(server: LocalOpenAIServer, ledger_ur
 
 
 def test_content_logged_only_when_turned_on(server: LocalOpenAIServer, ledger_url: str, caplog: pytest.LogCaptureFixture) -> None:
-    from router._logging import make_logger
-
-    router, _ = make(server, ledger_url)
     caplog.set_level(logging.INFO, logger="tierwise")
-    make_logger(log_content=True).info("x", content="visible")
-    make_logger(log_content=False).info("y", content="hidden-text")
+    quiet, _ = make(server, ledger_url)
+    quiet.complete([{"role": "user", "content": "hidden-text"}])
+    loud, _ = make(server, ledger_url, log_content=True)
+    loud.complete([{"role": "user", "content": "visible"}])
     logs = "\n".join(r.getMessage() for r in caplog.records)
     assert "visible" in logs and "hidden-text" not in logs

@@ -6,13 +6,11 @@ import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
 from router import BudgetExceeded, ConfigError, LedgerError, RouterConfig
-from router._ledger import Entry, from_nanos, open_ledger, period_start, to_nanos
-
+from router.ledger import Entry, from_nanos, open_ledger, period_start, to_nanos
 
 _opened: list = []
 
@@ -65,7 +63,7 @@ def test_reserve_then_settle_releases(url: str) -> None:
 def test_expired_reservations_are_released(url: str) -> None:
     now = [1000.0]
     ledger = ledger_for(url, {"acme": {"budget_usd": "1", "period": "total"}}, clock=lambda: now[0])
-    ledger.reserve("acme", "dead-process", Decimal("1"))
+    ledger.reserve("acme", "dead-process", Decimal(1))
     with pytest.raises(BudgetExceeded):
         ledger.reserve("acme", "r2", Decimal("0.5"))
     now[0] += 601  # past the reservation TTL
@@ -87,7 +85,7 @@ def test_spent_counts_only_the_current_period(url: str) -> None:
     ledger = ledger_for(url, {"acme": {"budget_usd": "5", "period": "day"}}, clock=lambda: now)
     ledger.settle(None, entry("acme", "1", rid="old", ts=now - 86400))
     ledger.settle(None, entry("acme", "2", rid="new", ts=now))
-    assert ledger.spent("acme") == Decimal("2")
+    assert ledger.spent("acme") == Decimal(2)
 
 
 def test_an_attempt_is_billed_once(url: str) -> None:
@@ -95,7 +93,7 @@ def test_an_attempt_is_billed_once(url: str) -> None:
     ledger.settle(None, entry("acme", "1", rid="same"))
     with pytest.raises(LedgerError, match="already billed"):
         ledger.settle(None, entry("acme", "1", rid="same"))
-    assert ledger.spent("acme") == Decimal("1")
+    assert ledger.spent("acme") == Decimal(1)
 
 
 def test_tenant_names_are_data_not_sql(url: str) -> None:

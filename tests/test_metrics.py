@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from router._metrics import apgr, cpt, strong_share_curve
+from router.evaluate import apgr, cpt, strong_share_curve
 
 
 def test_hand_computed_apgr() -> None:

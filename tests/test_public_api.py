@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 import subprocess
 import sys
@@ -11,12 +12,14 @@ import classifiers
 import policies
 import router
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+PACKAGES = ("router", "classifiers", "policies")
 
 
 def _documented(package: str) -> set[str]:
     text = README.read_text(encoding="utf-8")
-    match = re.search(rf"<!-- api:{re.escape(package)} -->\s*```text\n(.*?)```", text, re.S)
+    match = re.search(rf"<!-- api:{re.escape(package)} -->\s*```text\n(.*?)```", text, re.DOTALL)
     assert match, f"README has no api:{package} block"
     return set(match.group(1).split())
 
@@ -26,10 +29,22 @@ def test_router_all_is_what_readme_documents() -> None:
     assert all(hasattr(router, name) for name in router.__all__)
 
 
+def test_router_all_is_written_out_for_tools() -> None:
+    tree = ast.parse((ROOT / "router" / "__init__.py").read_text(encoding="utf-8"))
+    assigned = [n.value for n in tree.body if isinstance(n, ast.Assign) and any(getattr(t, "id", "") == "__all__" for t in n.targets)]
+    assert len(assigned) == 1 and isinstance(assigned[0], ast.List)
+    assert all(isinstance(e, ast.Constant) for e in assigned[0].elts)
+
+
 def test_classifiers_checks_and_policies_all_are_documented() -> None:
     import router.checks
+    import router.evaluate
+    import router.ledger
+    import router.testing
 
-    assert set(router.checks.__all__) == _documented("router.checks")
+    for module in (router.checks, router.ledger, router.evaluate, router.testing):
+        assert set(module.__all__) == _documented(module.__name__), module.__name__
+        assert all(hasattr(module, name) for name in module.__all__)
     assert set(classifiers.__all__) == _documented("classifiers")
     assert set(policies.__all__) == _documented("policies")
 
@@ -52,4 +67,60 @@ def test_packages_do_not_import_each_other_against_the_architecture() -> None:
         for path in (root / package).glob("*.py"):
             text = path.read_text(encoding="utf-8")
             for name in banned:
-                assert not re.search(rf"^\s*(from|import) {name}\b", text, re.M), f"{path} imports {name}"
+                assert not re.search(rf"^\s*(from|import) {name}\b", text, re.MULTILINE), f"{path} imports {name}"
+
+
+def _module_of(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports(path: Path, known: set[str]) -> set[str]:
+    """The project modules a file imports, anywhere in it (functions and TYPE_CHECKING blocks too)."""
+    found: set[str] = set()
+    package = _module_of(path) if path.name == "__init__.py" else _module_of(path).rpartition(".")[0]
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
+            found.add(base)
+            found.update(f"{base}.{alias.name}" for alias in node.names if f"{base}.{alias.name}" in known)
+    return found & known
+
+
+def _graph() -> dict[str, set[str]]:
+    files = [p for pkg in PACKAGES for p in (ROOT / pkg).rglob("*.py")]
+    known = {_module_of(p) for p in files}
+    return {_module_of(p): _imports(p, known) - {_module_of(p)} for p in files}
+
+
+def test_no_import_circles() -> None:
+    graph = _graph()
+    assert "router.ledger._base" in graph and graph["router._run"]  # the walk sees the packages
+    done: set[str] = set()
+
+    def visit(module: str, path: list[str]) -> None:
+        if module in path:
+            raise AssertionError("import circle: " + " -> ".join(path[path.index(module) :] + [module]))
+        if module in done:
+            return
+        for target in sorted(graph[module]):
+            visit(target, [*path, module])
+        done.add(module)
+
+    for module in sorted(graph):
+        visit(module, [])
+
+
+def test_tests_bench_and_examples_use_public_doors_only() -> None:
+    private = re.compile(r"^\s*(?:from|import)\s+((?:router|classifiers|policies)(?:\.\w+)*\._\w+)", re.MULTILINE)
+    offenders = [
+        f"{path.relative_to(ROOT)}: {match}"
+        for folder in ("tests", "bench", "examples")
+        for path in (ROOT / folder).rglob("*.py")
+        for match in private.findall(path.read_text(encoding="utf-8"))
+    ]
+    assert not offenders, offenders

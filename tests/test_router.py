@@ -7,8 +7,8 @@ import threading
 from decimal import Decimal
 
 import pytest
-
 from conftest import KeywordClassifier
+
 from router import (
     AsyncRouter,
     BudgetExceeded,
@@ -18,7 +18,7 @@ from router import (
     Router,
     RouterConfig,
 )
-from router._ledger import Entry
+from router.ledger import Entry
 from router.testing import ScriptedClient
 
 MSG = [{"role": "user", "content": "What is 2+2?"}]
@@ -55,7 +55,7 @@ def test_mock_response_passes_through_to_litellm(mock_config: RouterConfig) -> N
 
 
 def test_empty_answer_escalates_and_every_attempt_is_billed(mock_config: RouterConfig) -> None:
-    router, client = make(mock_config, {"gpt-5-nano": [""], "gpt-5-mini": ["a real answer"]})
+    router, _client = make(mock_config, {"gpt-5-nano": [""], "gpt-5-mini": ["a real answer"]})
     resp = router.complete(MSG, tenant="acme")
     assert resp.choices[0].message.content == "a real answer"
     assert [(a.tier, a.outcome) for a in resp.route.attempts] == [("small", "check_failed"), ("flash", "ok")]
@@ -83,7 +83,7 @@ def test_max_escalations_bounds_the_cascade(ledger_url: str) -> None:
 
 
 def test_per_call_checks_override(mock_config: RouterConfig) -> None:
-    router, client = make(mock_config, {"gpt-5-nano": [""]})
+    router, _client = make(mock_config, {"gpt-5-nano": [""]})
     resp = router.complete(MSG, tenant="acme", checks=[])
     assert resp.route.tier == "small" and resp.choices[0].message.content == ""
 
@@ -205,6 +205,7 @@ def test_dropped_stream_is_still_billed(mock_config: RouterConfig) -> None:
 
 def test_request_id_held_by_a_live_caller_times_out_with_a_typed_error(ledger_url: str) -> None:
     from conftest import MOCK_TIERS
+
     from router import DuplicateRequestError
 
     config = RouterConfig.from_dict({"tiers": MOCK_TIERS, "ledger": ledger_url, "timeout_s": 0.2})

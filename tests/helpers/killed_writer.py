@@ -9,7 +9,7 @@ import sys
 from decimal import Decimal
 
 from router import RouterConfig
-from router._ledger import Entry, open_ledger
+from router.ledger import Entry, open_ledger
 
 config = RouterConfig.from_dict({"tenants": {"acme": {"budget_usd": "1000000", "period": "total"}}})
 ledger = open_ledger(sys.argv[1], config.budget_for)

@@ -15,7 +15,8 @@ from decimal import Decimal
 from typing import Any
 
 from router._errors import ConfigError
-from router._ledger import (
+from router._types import RequestStatus
+from router.ledger._base import (
     ENTRY_COLUMNS,
     BudgetLookup,
     Entry,
@@ -194,7 +195,7 @@ class PostgresLedger(LedgerBase):
                 return None
         return stored(row)
 
-    def finish_request(self, request_id: str, status: str, response: dict[str, Any] | None, route: dict[str, Any] | None) -> None:
+    def finish_request(self, request_id: str, status: RequestStatus, response: dict[str, Any] | None, route: dict[str, Any] | None) -> None:
         self._run(
             "UPDATE tierwise_requests SET status = %s, updated = %s, response = %s, route = %s WHERE request_id = %s",
             (status, self._clock(), dumps(response), dumps(route), request_id),

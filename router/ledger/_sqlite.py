@@ -7,8 +7,6 @@ logging threads.
 
 from __future__ import annotations
 
-import json
-import math
 import sqlite3
 import time
 import uuid
@@ -20,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from router._errors import ConfigError
-from router._ledger import (
+from router._types import RequestStatus
+from router.ledger._base import (
     ENTRY_COLUMNS,
     BudgetLookup,
     Entry,
@@ -199,7 +198,7 @@ class SQLiteLedger(LedgerBase):
                 return None
         return stored(row)
 
-    def finish_request(self, request_id: str, status: str, response: dict[str, Any] | None, route: dict[str, Any] | None) -> None:
+    def finish_request(self, request_id: str, status: RequestStatus, response: dict[str, Any] | None, route: dict[str, Any] | None) -> None:
         with self._tx() as conn:
             conn.execute(
                 "UPDATE requests SET status = ?, updated = ?, response = ?, route = ? WHERE request_id = ?",

@@ -1,73 +1,20 @@
-"""Offline evaluation: replay a labelled prompt set through the classifier and policy, and report
-cost against quality with the metrics the field publishes.
-
-    report = evaluate(rows, tiers=["mistral-7b", "gpt-3.5", "gpt-4"], classifier=default_classifier())
-    report.least_cost_share[0.95], report.apgr, report.to_dict()
-"""
+"""Replay a labelled prompt set through the classifier and a threshold policy: per row and tier,
+the quality obtained and the cost paid, escalation included; then the report's figures."""
 
 from __future__ import annotations
 
-import random
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from classifiers import Classifier, Row
 from policies import sweep
-from router._metrics import apgr, cpt
 from router.checks import QualityCheck
+from router.evaluate._metrics import aiq, apgr, cpt, interp, upper_hull
+from router.evaluate._report import Report
 
 Prices = Mapping[str, tuple[Decimal, Decimal]]
-
-
-@dataclass
-class Report:
-    """Cost (mean USD per request, or share of top-tier calls when the set has no costs) against quality."""
-
-    tiers: list[str]
-    rows: int
-    used: int
-    missing: dict[str, int]
-    cost_unit: str
-    thresholds: list[float]
-    router: dict[str, float]
-    baselines: dict[str, dict[str, float]]
-    curve: list[tuple[float, float]]
-    least_cost_share: dict[float, float | None]
-    quality_at_cost: dict[float, float]
-    aiq: float
-    apgr: float | None = None
-    cpt50: float | None = None
-    cpt80: float | None = None
-    ci95: dict[str, tuple[float, float]] = field(default_factory=dict)
-    per_task: dict[str, dict[str, float]] = field(default_factory=dict)
-    checks: dict[str, float] = field(default_factory=dict)
-
-    def text(self) -> str:
-        """The report as a terminal table."""
-        from router._report import render_text
-
-        return render_text(self)
-
-    def plot(self, path: str | Any, title: str = "tierwise: quality against cost") -> Any:
-        """Write the cost-quality picture as a PNG; returns its path."""
-        from router._report import render_png
-
-        return render_png(self, path, title)
-
-    def html(self, path: str | Any, title: str = "tierwise: quality against cost") -> Any:
-        """Write one self-contained HTML page (the table and the picture); returns its path."""
-        from router._report import render_html
-
-        return render_html(self, path, title)
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        for key in ("least_cost_share", "quality_at_cost"):
-            data[key] = {str(k): v for k, v in data[key].items()}
-        return data
 
 
 class _Answer:
@@ -104,7 +51,7 @@ def matrices(
     priced = all(c is not None for row in raw_cost for c in row)
     unit = "usd" if priced else "top-tier call share"
     base_q = [[r.outcomes[t].quality for t in tiers] for r in rows]
-    base_c = [[float(c) for c in row] if priced else [0.0] * (len(tiers) - 1) + [1.0] for row in raw_cost]
+    base_c = [[float(c or 0.0) for c in row] if priced else [0.0] * (len(tiers) - 1) + [1.0] for row in raw_cost]
     if check is None:
         return base_q, base_c, unit, {}
     quality, cost, failed = [], [], 0
@@ -168,37 +115,6 @@ def score_all(classifier: Classifier, batch: list[Any], progress: Callable[[int,
     return scores
 
 
-def _upper_hull(points: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
-    """The non-decreasing upper convex hull of (cost, quality) points, cheapest first."""
-    hull: list[tuple[float, float]] = []
-    for p in sorted(set(points)):
-        if hull and p[1] <= hull[-1][1]:
-            continue
-        while len(hull) >= 2 and (hull[-1][0] - hull[-2][0]) * (p[1] - hull[-2][1]) >= (hull[-1][1] - hull[-2][1]) * (p[0] - hull[-2][0]):
-            hull.pop()
-        hull.append(p)
-    return hull
-
-
-def _interp(hull: Sequence[tuple[float, float]], x: float) -> float:
-    if x <= hull[0][0]:
-        return hull[0][1]
-    for (x0, y0), (x1, y1) in zip(hull, hull[1:]):
-        if x <= x1:
-            return y0 + (y1 - y0) * (x - x0) / (x1 - x0)
-    return hull[-1][1]
-
-
-def aiq(curve: Sequence[tuple[float, float]], low: float, high: float) -> float:
-    """RouterBench's AIQ: mean quality of the router's non-decreasing convex hull over [low, high] cost."""
-    hull = _upper_hull(curve)
-    if high <= low:
-        return hull[-1][1]
-    xs = sorted({low, high, *(x for x, _ in hull if low < x < high)})
-    area = sum((x1 - x0) * (_interp(hull, x0) + _interp(hull, x1)) / 2 for x0, x1 in zip(xs, xs[1:]))
-    return area / (high - low)
-
-
 def _headline(scores: list[float], quality: list[list[float]], cost: list[list[float]]) -> dict[str, Any]:
     points = sweep(scores, quality, cost)
     q_top = sum(q[-1] for q in quality) / len(quality)
@@ -246,13 +162,13 @@ def evaluate(
     best_q = [max(q) for q in quality]
     oracle_k = [next(k for k in range(len(tiers)) if quality[i][k] >= best_q[i]) for i in range(n)]
     baselines["oracle"] = {"quality": sum(best_q) / n, "cost": sum(cost[i][k] for i, k in enumerate(oracle_k)) / n}
-    tier_hull = _upper_hull([(b["cost"], b["quality"]) for name, b in baselines.items() if name != "oracle"])
-    baselines["random"] = {"quality": _interp(tier_hull, router["cost"]), "cost": router["cost"]}
+    tier_hull = upper_hull([(b["cost"], b["quality"]) for name, b in baselines.items() if name != "oracle"])
+    baselines["random"] = {"quality": interp(tier_hull, router["cost"]), "cost": router["cost"]}
     curve = [(p.cost, p.quality) for p in head["points"]]
     costs = [b["cost"] for name, b in baselines.items() if name in tiers]
     report = Report(
         tiers=list(tiers), rows=len(rows), used=n, missing=dict(missing), cost_unit=unit, thresholds=ths,
-        router=router, baselines=baselines, curve=_upper_hull(curve), least_cost_share=head["least"],
+        router=router, baselines=baselines, curve=upper_hull(curve), least_cost_share=head["least"],
         quality_at_cost=head["at_cost"], aiq=aiq(curve, min(costs), max(costs)), checks=check_stats,
     )
     if len(tiers) == 2 and head["q_top"] != baselines[tiers[0]]["quality"]:
@@ -297,7 +213,7 @@ def _bootstrap(scores: list[float], quality: list[list[float]], cost: list[list[
     bounds = np.hstack([np.zeros((len(combos), 1), dtype=int), combos, np.full((len(combos), 1), n)])
     least, gaps = [], []
     for _ in range(rounds):
-        w = rng.poisson(1.0, n).astype(float)
+        w = np.asarray(rng.poisson(1.0, n), dtype=float)
         total = w.sum()
         pq = np.vstack([np.zeros(tiers), np.cumsum(w[:, None] * q, axis=0)])
         pc = np.vstack([np.zeros(tiers), np.cumsum(w[:, None] * c, axis=0)])

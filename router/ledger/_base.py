@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from router._config import TenantBudget
 from router._errors import BudgetExceeded, BudgetState, ConfigError, LedgerError
+from router._types import AttemptOutcome, RequestStatus
 
 NANOS = Decimal(1_000_000_000)
 BudgetLookup = Callable[[str], TenantBudget | None]
@@ -54,7 +55,7 @@ class Entry:
     tokens_out: int
     cost_usd: Decimal
     latency_s: float
-    outcome: str
+    outcome: AttemptOutcome
     reason: str = ""
     ts: float = 0.0
 
@@ -73,7 +74,7 @@ class Reservation:
 class StoredRequest:
     """A request id seen before: its status and, once done, the stored response and route."""
 
-    status: str  # "pending", "done", "failed"
+    status: RequestStatus
     response: dict[str, Any] | None
     route: dict[str, Any] | None
 
@@ -93,7 +94,7 @@ class Ledger(Protocol):
 
     def claim_request(self, request_id: str, tenant: str) -> StoredRequest | None: ...
 
-    def finish_request(self, request_id: str, status: str, response: dict[str, Any] | None, route: dict[str, Any] | None) -> None: ...
+    def finish_request(self, request_id: str, status: RequestStatus, response: dict[str, Any] | None, route: dict[str, Any] | None) -> None: ...
 
     def get_request(self, request_id: str) -> StoredRequest | None: ...
 
@@ -167,6 +168,7 @@ class LedgerBase:
             f"tenant {tenant!r}: ${amount_usd} more would pass its {state.period} budget of "
             f"${state.cap_usd} (spent ${state.spent_usd}, held ${state.reserved_usd})",
             state,
+            amount_usd,
         )
 
 
@@ -184,23 +186,3 @@ def entry_from_row(r: Any) -> Entry:
 
 
 ENTRY_COLUMNS = "request_id, attempt, tenant, tier, model, tokens_in, tokens_out, cost_nanos, latency_s, outcome, reason, ts"
-
-
-def open_ledger(url: str, budgets: BudgetLookup, clock: Callable[[], float] | None = None, tz: tzinfo = UTC) -> Ledger:
-    """A ledger from a URL: `sqlite:///path`, `sqlite://:memory:`, a plain path, or `postgresql://...`."""
-    kwargs: dict[str, Any] = {"tz": tz, **({"clock": clock} if clock is not None else {})}
-    if url.startswith(("postgresql://", "postgres://")):
-        from router._postgres import PostgresLedger
-
-        return PostgresLedger(url, budgets, **kwargs)
-    from router._sqlite import SQLiteLedger
-
-    if url.startswith("sqlite://"):
-        # sqlite:///rel.db -> rel.db; sqlite:////abs.db -> /abs.db; sqlite://:memory: -> :memory:
-        rest = url[len("sqlite://") :]
-        path = (rest[1:] if rest.startswith("/") else rest) or ":memory:"
-    elif "://" in url:
-        raise ConfigError(f"unsupported ledger URL {url!r}: use sqlite:///path or postgresql://...")
-    else:
-        path = url
-    return SQLiteLedger(path, budgets, **kwargs)

@@ -1,14 +1,55 @@
-"""Rendering an evaluation report: a terminal table and a PNG of quality against cost."""
+"""The evaluation report: its figures, and their renderings (a terminal table, a PNG, one HTML page)."""
 
 from __future__ import annotations
 
 import base64
 import html
 import io
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
-from router.evaluate import Report
+
+@dataclass
+class Report:
+    """Cost (mean USD per request, or share of top-tier calls when the set has no costs) against quality."""
+
+    tiers: list[str]
+    rows: int
+    used: int
+    missing: dict[str, int]
+    cost_unit: str
+    thresholds: list[float]
+    router: dict[str, float]
+    baselines: dict[str, dict[str, float]]
+    curve: list[tuple[float, float]]
+    least_cost_share: dict[float, float | None]
+    quality_at_cost: dict[float, float]
+    aiq: float
+    apgr: float | None = None
+    cpt50: float | None = None
+    cpt80: float | None = None
+    ci95: dict[str, tuple[float, float]] = field(default_factory=dict)
+    per_task: dict[str, dict[str, float]] = field(default_factory=dict)
+    checks: dict[str, float] = field(default_factory=dict)
+
+    def text(self) -> str:
+        """The report as a terminal table."""
+        return render_text(self)
+
+    def plot(self, path: str | Any, title: str = "tierwise: quality against cost") -> Any:
+        """Write the cost-quality picture as a PNG; returns its path."""
+        return render_png(self, path, title)
+
+    def html(self, path: str | Any, title: str = "tierwise: quality against cost") -> Any:
+        """Write one self-contained HTML page (the table and the picture); returns its path."""
+        return render_html(self, path, title)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        for key in ("least_cost_share", "quality_at_cost"):
+            data[key] = {str(k): v for k, v in data[key].items()}
+        return data
 
 
 def _cost(value: float, unit: str) -> str:
@@ -74,7 +115,7 @@ def render_png(report: Report, path: str | Path | BinaryIO, title: str = "tierwi
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
-    out = path if hasattr(path, "write") else Path(path)  # type: ignore[arg-type]
+    out: Path | BinaryIO = Path(path) if isinstance(path, (str, Path)) else path
     fig.savefig(out, format="png")
     return out
 

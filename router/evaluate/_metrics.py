@@ -1,8 +1,10 @@
-"""Routing metrics the field publishes: the cost-quality curve of a two-model router, APGR, CPT."""
+"""Routing metrics the field publishes: APGR and CPT of a two-model router, AIQ and the convex hull
+of a cost-quality curve, least costs for a quality target."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import pairwise
 
 
 def strong_share_curve(
@@ -41,7 +43,7 @@ def apgr(scores: Sequence[float], q_weak: Sequence[float], q_strong: Sequence[fl
     if strong == weak:
         raise ValueError("the two models have equal mean quality: PGR is undefined")
     area = 0.0
-    for (x0, y0), (x1, y1) in zip(curve, curve[1:]):
+    for (x0, y0), (x1, y1) in pairwise(curve):
         area += (x1 - x0) * ((y0 - weak) + (y1 - weak)) / 2
     return area / (strong - weak)
 
@@ -55,7 +57,7 @@ def cpt(
     if strong == weak:
         raise ValueError("the two models have equal mean quality: PGR is undefined")
     goal = weak + pgr_target * (strong - weak)
-    for (x0, y0), (x1, y1) in zip(curve, curve[1:]):
+    for (x0, y0), (x1, y1) in pairwise(curve):
         if y1 >= goal - 1e-12:
             if y0 >= goal - 1e-12:
                 return x0
@@ -88,3 +90,34 @@ def random_least_cost(quality: Sequence[Sequence[float]], cost: Sequence[Sequenc
             mean_cost = sum(s * ck for s, ck in zip(shares, c))
             best = mean_cost if best is None else min(best, mean_cost)
     return best
+
+
+def upper_hull(points: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The non-decreasing upper convex hull of (cost, quality) points, cheapest first."""
+    hull: list[tuple[float, float]] = []
+    for p in sorted(set(points)):
+        if hull and p[1] <= hull[-1][1]:
+            continue
+        while len(hull) >= 2 and (hull[-1][0] - hull[-2][0]) * (p[1] - hull[-2][1]) >= (hull[-1][1] - hull[-2][1]) * (p[0] - hull[-2][0]):
+            hull.pop()
+        hull.append(p)
+    return hull
+
+
+def interp(hull: Sequence[tuple[float, float]], x: float) -> float:
+    if x <= hull[0][0]:
+        return hull[0][1]
+    for (x0, y0), (x1, y1) in pairwise(hull):
+        if x <= x1:
+            return y0 + (y1 - y0) * (x - x0) / (x1 - x0)
+    return hull[-1][1]
+
+
+def aiq(curve: Sequence[tuple[float, float]], low: float, high: float) -> float:
+    """RouterBench's AIQ: mean quality of the router's non-decreasing convex hull over [low, high] cost."""
+    hull = upper_hull(curve)
+    if high <= low:
+        return hull[-1][1]
+    xs = sorted({low, high, *(x for x, _ in hull if low < x < high)})
+    area = sum((x1 - x0) * (interp(hull, x0) + interp(hull, x1)) / 2 for x0, x1 in pairwise(xs))
+    return area / (high - low)

@@ -1,0 +1,312 @@
+"""One request's way through its plan: it plans, books and judges; the drivers only call.
+
+    run = start(core, messages, ...)          # validated, scored, planned; nothing billed yet
+    while (call := run.next_call()) is not None:
+        Sleep -> sleep, ask again; Call -> make it, then run.succeeded(...) or run.failed(...)
+    run.result()
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from typing import Any
+
+from policies import BudgetView, Plan
+from router._config import ModelSpec
+from router._core import Call, Core, Replay, Request, is_provider_error
+from router._errors import BudgetExceeded, EscalationExhausted, InvalidRequestError
+from router._messages import validate_messages
+from router._plan import BudgetWait, PlanCursor, Sleep
+from router._retry import is_caller_error, is_context_window
+from router._types import Attempt, AttemptOutcome, RequestStatus, Route, RoutedResponse, route_from_dict, route_to_dict
+from router.checks import QualityCheck, Verdict, all_of, answer_text
+from router.ledger import Entry, Reservation
+
+StreamCloser = Callable[[list[Any], bool, BaseException | None], BaseException | None]
+
+
+def start(
+    core: Core, messages: Any, *, tenant: str, request_id: str | None, checks: Any, strict: bool, kwargs: Mapping[str, Any]
+) -> Run | Replay:
+    """Validate, claim the request id, score and plan; nothing is called or billed yet."""
+    msgs = validate_messages(messages)
+    if not isinstance(tenant, str) or not tenant:
+        raise InvalidRequestError("tenant must be a non-empty string")
+    if request_id is not None and (not isinstance(request_id, str) or not request_id):
+        raise InvalidRequestError("request_id must be a non-empty string")
+    for reserved in ("model", "messages"):
+        if reserved in kwargs:
+            raise InvalidRequestError(f"{reserved!r} is chosen by the router; pass it in the config instead")
+    rid = request_id or uuid.uuid4().hex
+    if request_id is not None:
+        stored = core.ledger.claim_request(rid, tenant)
+        if stored is not None:
+            return Replay(rid, stored)
+    score = float(core.classifier.score(msgs))
+    state = core.ledger.state(tenant) if core.config.budget_for(tenant) else None
+    view = BudgetView(state.cap_usd, state.remaining_usd) if state else BudgetView()
+    plan = core.policy.plan(score, view)
+    core.logger.info(
+        "tierwise.decision", request_id=rid, tenant=tenant, score=round(score, 4), plan=list(plan.tiers), reason=plan.reason,
+        messages=msgs,  # dropped from the log unless log_content is on
+    )
+    request = Request(
+        messages=msgs, tenant=tenant, request_id=rid, keyed=request_id is not None,
+        checks=core.checks if checks is None else all_of(checks), strict=strict, kwargs=dict(kwargs),
+    )
+    return Run(core=core, request=request, plan=plan, score=score)
+
+
+def replayed(replay: Replay, rebuild: Callable[[dict[str, Any]], Any]) -> RoutedResponse | None:
+    """The stored answer of a finished request id, or None while it is still pending."""
+    stored = replay.stored
+    if stored.status != "done" or stored.response is None or stored.route is None:
+        return None
+    route = route_from_dict(stored.route)
+    route.replayed = True
+    return RoutedResponse(rebuild(stored.response), route)
+
+
+class Run:
+    """One request's way through its plan. Drivers loop: next_call(), make the call, report back."""
+
+    def __init__(self, *, core: Core, request: Request, plan: Plan, score: float) -> None:
+        self.core = core
+        self.request = request
+        self.plan = plan
+        self.cursor = PlanCursor(list(plan.tiers))
+        self.budget_wait = BudgetWait(core.config.budget_wait_s, core.clock)
+        self.route = Route(request_id=request.request_id, tenant=request.tenant, score=score, planned_tiers=list(plan.tiers))
+        self._attempt = core.ledger.next_attempt(request.request_id) if request.keyed else 1
+        self._started = core.clock()
+        self._final: Any = None  # the answer that passed
+        self._best: Any = None  # the last answer that failed its checks, returned if none passes
+        self._best_chunks: list[Any] = []
+        self._last_error: BaseException | None = None
+        self._stopped = False
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        return self.request.messages
+
+    @property
+    def checks(self) -> QualityCheck | None:
+        return self.request.checks
+
+    @property
+    def stream(self) -> bool:
+        return self.request.stream
+
+    @property
+    def buffer_stream(self) -> bool:
+        """A checked stream is read whole, judged, then replayed; an unchecked one passes through."""
+        return self.stream and self.core.config.check_streams and self.checks is not None
+
+    # ---- the loop ------------------------------------------------------------------------------
+    def next_call(self) -> Call | Sleep | None:
+        """The next model to call with its budget held; `Sleep` to wait for the budget; None when over."""
+        cursor = self.cursor
+        while not self._stopped and self._final is None and (name := cursor.current) is not None:
+            if cursor.moves > self.core.config.max_escalations:
+                break
+            tier = self.core.tiers[name]
+            if cursor.model >= len(tier.models):
+                cursor.escalate()
+                continue
+            spec = tier.models[cursor.model]
+            if cursor.min_window and (self.core.client.max_input_tokens(spec) or cursor.min_window) < cursor.min_window:
+                cursor.next_model()  # this model's window is known to be too small for the request
+                continue
+            try:
+                reservation = self._reserve(spec, tier.max_output_tokens, self.request.kwargs)
+            except BudgetExceeded as exc:
+                if self.route.attempts:
+                    self._stopped = True  # budget ends the cascade: return the best answer so far
+                    break
+                wait = self._budget_blocked(exc)
+                if wait is not None:
+                    return wait
+                continue
+            return self._call(tier.name, spec, reservation, self.request.kwargs)
+        return None
+
+    def _call(self, tier: str, spec: ModelSpec, reservation: Reservation | None, kwargs: Mapping[str, Any]) -> Call:
+        call = Call(tier, spec, self._attempt, reservation, kwargs, self.core.clock())
+        self._attempt += 1
+        return call
+
+    def _budget_blocked(self, exc: BudgetExceeded) -> Sleep | None:
+        """The first attempt does not fit: wait for pending holds, else try a cheaper tier, else raise."""
+        wait = self.budget_wait(exc)
+        if wait is not None:
+            return wait
+        if self.cursor.step_down([t.name for t in self.core.config.tiers]):
+            return None
+        self._finish_request("failed")
+        raise exc
+
+    def _reserve(self, spec: ModelSpec, out_cap: int | None, kwargs: Mapping[str, Any]) -> Reservation | None:
+        """Hold the attempt's worst case: its input plus the most output it may produce."""
+        if self.core.config.budget_for(self.request.tenant) is None:
+            return None
+        client = self.core.client
+        out = kwargs.get("max_tokens") or kwargs.get("max_completion_tokens")
+        out = out or out_cap or client.max_output_tokens(spec)
+        worst = client.prices(spec).cost(client.count_tokens(spec, self.messages), int(out))
+        return self.core.ledger.reserve(self.request.tenant, self.request.request_id, worst)
+
+    def succeeded(self, call: Call, response: Any, tries: int) -> None:
+        """Bill the answer, judge it, and either finish or move up the plan."""
+        verdict = Verdict(True)
+        if self.checks is not None and (not self.stream or self.buffer_stream):
+            try:
+                verdict = self.checks(self.messages, response, self)
+            except BaseException as exc:
+                # The answer is paid for whatever its check did (a bug in a custom check, a judge
+                # over budget or down): bill it, release the request id, then let the error out.
+                self._settle(call, response, "check_failed", "check raised " + self.core.why(exc), tries)
+                self._finish_request("failed")
+                raise
+        self._settle(call, response, "ok" if verdict.passed else "check_failed", verdict.reason, tries)
+        if verdict.passed:
+            self._final = response
+        else:
+            self._best = response
+            self.cursor.escalate()
+
+    def failed(self, call: Call, exc: BaseException, partial: list[Any] | None = None) -> None:
+        """Record a failed call (and the chunks a broken stream gave); fall back, or raise."""
+        provider = is_provider_error(exc)
+        outcome: AttemptOutcome = "error" if provider else "cancelled" if not isinstance(exc, Exception) else "client_error"
+        response = self.core.client.assemble(partial, self.messages) if partial else None
+        self._settle(call, response, outcome, self.core.why(exc), 1)
+        if not provider:
+            self._finish_request("failed")
+            raise exc
+        self._last_error = exc
+        if is_caller_error(exc):
+            self._finish_request("failed")
+            raise self.core.provider_error(call.spec.model, exc, self.route.attempts) from exc
+        if is_context_window(exc):
+            # Move on to a model with a larger window (litellm's model map knows them), in any tier.
+            window = (self.core.client.max_input_tokens(call.spec) or 0) + 1
+            self.cursor.min_window = max(self.cursor.min_window, window)
+        self.cursor.next_model()
+
+    def ask(self, model: str, messages: list[dict[str, Any]]) -> str:
+        """A check's own model call (the judge): budgeted and billed as its own entry, tier `judge`."""
+        spec = self.core.spec_for(model)
+        kwargs = {"max_tokens": 1024}
+        call = self._call("judge", spec, self._reserve(spec, None, kwargs), kwargs)
+        try:
+            response, tries = self.core.client.complete(spec, messages, kwargs)
+        except BaseException as exc:
+            provider = is_provider_error(exc)
+            self._settle(call, None, "error" if provider else "cancelled", f"judge: {type(exc).__name__}", 1)
+            if provider:  # typed, with the key scrubbed, like any other provider failure
+                raise self.core.provider_error(spec.model, exc, self.route.attempts) from exc
+            raise
+        self._settle(call, response, "judge", "", tries)
+        return answer_text(response)
+
+    def _settle(self, call: Call, response: Any, outcome: AttemptOutcome, reason: str, tries: int) -> Attempt:
+        client = self.core.client
+        if response is not None:
+            usage = client.usage(response)
+            cost = client.prices(call.spec).cost(usage.tokens_in, usage.tokens_out, usage.cached_in)
+            t_in, t_out = usage.tokens_in, usage.tokens_out
+        elif outcome == "cancelled":
+            # The provider may bill a request we stopped waiting for: at least its input.
+            t_in, t_out = client.count_tokens(call.spec, self.messages), 0
+            cost = client.prices(call.spec).cost(t_in, 0)
+        else:
+            t_in, t_out, cost = 0, 0, Decimal(0)  # an error response is not billed
+        latency = self.core.clock() - call.started
+        attempt = Attempt(call.tier, call.spec.model, outcome, cost, latency, t_in, t_out, reason, tries)
+        rid, tenant = self.request.request_id, self.request.tenant
+        entry = Entry(rid, call.attempt, tenant, call.tier, call.spec.model, t_in, t_out, cost, latency, outcome, reason)
+        self.core.ledger.settle(call.reservation, entry)
+        self.route.attempts.append(attempt)
+        self.route.cost_usd += cost
+        self.core.logger.info(
+            "tierwise.attempt", request_id=rid, tenant=tenant, tier=call.tier, model=call.spec.model,
+            score=round(self.route.score, 4), tokens_in=t_in, tokens_out=t_out, cost_usd=str(cost),
+            latency_s=round(latency, 4), outcome=outcome, reason=reason, tries=tries,
+        )
+        if outcome in ("ok", "check_failed"):
+            self.route.tier, self.route.model = call.tier, call.spec.model
+        return attempt
+
+    def result(self) -> RoutedResponse:
+        """The answer once next_call() returned None; raises when there is none to give."""
+        self.route.latency_s = self.core.clock() - self._started
+        if self._final is not None:
+            self._finish_request("done", self._final)
+            return RoutedResponse(self._final, self.route)
+        if self._best is not None:
+            self.route.escalation_exhausted = True
+            if self.request.strict:
+                self._finish_request("failed")
+                raise EscalationExhausted(
+                    f"no tier of {list(self.plan.tiers)} gave an answer that passed the checks", list(self.route.attempts)
+                )
+            self._finish_request("done", self._best)
+            return RoutedResponse(self._best, self.route)
+        self._finish_request("failed")
+        if self._last_error is None:
+            raise EscalationExhausted("the plan allowed no call", list(self.route.attempts))
+        model = self.route.attempts[-1].model if self.route.attempts else "?"
+        raise self.core.provider_error(model, self._last_error, self.route.attempts) from self._last_error
+
+    # ---- streams -------------------------------------------------------------------------------
+    def buffered(self, call: Call, chunks: list[Any], tries: int) -> bool:
+        """Judge a stream read whole; True when it passed (or is the best there will be)."""
+        self.succeeded(call, self.core.client.assemble(chunks, self.messages), tries)
+        if self._final is not None:
+            self._finish_request("done", self._final)
+            return True
+        self._best_chunks = chunks
+        return False
+
+    def stream_started(self, call: Call, tries: int) -> StreamCloser:
+        """The callback that bills a stream when it ends, fails or is closed (returns the typed error to raise)."""
+        self.route.tier, self.route.model = call.tier, call.spec.model
+
+        def on_close(chunks: list[Any], completed: bool, error: BaseException | None) -> BaseException | None:
+            response = self.core.client.assemble(chunks, self.messages)
+            outcome: AttemptOutcome
+            if error is not None and is_provider_error(error):
+                outcome, reason = "error", self.core.why(error)
+            elif completed:
+                outcome, reason = "ok", ""
+            else:
+                outcome, reason = "cancelled", "stream closed early" if response is not None else "stream closed before any chunk"
+            self._settle(call, response, outcome, reason, tries)
+            self.route.latency_s = self.core.clock() - self._started
+            self._finish_request("done" if completed and response is not None else "failed", response)
+            if outcome == "error" and error is not None:
+                return self.core.provider_error(call.spec.model, error, self.route.attempts)
+            return None
+
+        return on_close
+
+    def stream_result(self) -> list[Any]:
+        """The chunks to replay for a checked stream whose plan ran out (its best answer)."""
+        self.result()  # raises, or settles the route as escalation_exhausted
+        return self._best_chunks
+
+    def abandon(self) -> None:
+        """The caller went away: store a passed answer (a retry replays it, unpaid), else release the id."""
+        if self._final is not None:
+            self.route.latency_s = self.core.clock() - self._started
+            self._finish_request("done", self._final)
+        else:
+            self._finish_request("failed")
+
+    def _finish_request(self, status: RequestStatus, response: Any = None) -> None:
+        if not self.request.keyed:
+            return
+        dumped = response.model_dump() if status == "done" and hasattr(response, "model_dump") else None
+        self.core.ledger.finish_request(self.request.request_id, status, dumped, route_to_dict(self.route) if dumped else None)

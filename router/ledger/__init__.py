@@ -1,0 +1,29 @@
+"""The spend ledger: holds before a call, one entry per attempt after it, the stored answer of
+each request id. SQLite by default; PostgreSQL when app instances share budgets.
+
+    from router.ledger import open_ledger
+    ledger = open_ledger("sqlite:///spend.db", config.budget_for)
+    ledger.spent("acme"), ledger.entries("acme")
+"""
+
+from router.ledger._base import (
+    Entry,
+    Ledger,
+    Reservation,
+    StoredRequest,
+    from_nanos,
+    period_start,
+    to_nanos,
+)
+from router.ledger._open import open_ledger
+
+__all__ = [
+    "Entry",
+    "Ledger",
+    "Reservation",
+    "StoredRequest",
+    "from_nanos",
+    "open_ledger",
+    "period_start",
+    "to_nanos",
+]
