@@ -15,7 +15,8 @@ from tenacity import AsyncRetrying, Retrying
 
 from router._config import ModelSpec, RetryConfig, is_secret, mask_keys
 from router._errors import ConfigError
-from router._retry import retry_kwargs
+from router._quiet import quiet
+from router._retry import TRIES_ATTR, retry_kwargs
 
 _litellm: ModuleType | None = None
 # Output bound when neither the call, the tier nor litellm's model map gives one.
@@ -102,24 +103,36 @@ class LiteLLMClient:
         params["max_retries"] = 0  # the provider SDK's own retries: ours are the only ones
         params.pop("num_retries", None)
         params.setdefault("timeout", self.timeout_s)
+        if params.get("stream") and "stream_options" not in params:
+            params["stream_options"] = {"include_usage": True}  # bill what the provider counts, not our estimate
         return params
 
     def complete(self, spec: ModelSpec, messages: list[dict[str, Any]], kwargs: Mapping[str, Any]) -> tuple[Any, int]:
         litellm = litellm_module()
         params = self._params(spec, messages, kwargs)
         retrying = Retrying(sleep=self._sleep, **retry_kwargs(self.retry))
-        for attempt in retrying:
-            with attempt:
-                response = litellm.completion(**params)
+        try:
+            with quiet():
+                for attempt in retrying:
+                    with attempt:
+                        response = litellm.completion(**params)
+        except BaseException as exc:
+            _count_tries(exc, retrying.statistics)
+            raise
         return response, retrying.statistics.get("attempt_number", 1)
 
     async def acomplete(self, spec: ModelSpec, messages: list[dict[str, Any]], kwargs: Mapping[str, Any]) -> tuple[Any, int]:
         litellm = litellm_module()
         params = self._params(spec, messages, kwargs)
         retrying = AsyncRetrying(sleep=self._asleep, **retry_kwargs(self.retry))
-        async for attempt in retrying:
-            with attempt:
-                response = await litellm.acompletion(**params)
+        try:
+            with quiet():
+                async for attempt in retrying:
+                    with attempt:
+                        response = await litellm.acompletion(**params)
+        except BaseException as exc:
+            _count_tries(exc, retrying.statistics)
+            raise
         return response, retrying.statistics.get("attempt_number", 1)
 
     def _model_info(self, spec: ModelSpec) -> dict[str, Any]:
@@ -177,7 +190,26 @@ class LiteLLMClient:
         """One ModelResponse (with usage) from streamed chunks; None when nothing arrived."""
         if not chunks:
             return None
-        return litellm_module().stream_chunk_builder(chunks, messages=messages)
+        with quiet():
+            return litellm_module().stream_chunk_builder(chunks, messages=messages)
+
+
+def missing_keys(model: str) -> list[str]:
+    """The environment variables litellm says this model's provider reads its key from, if unset."""
+    try:
+        found = litellm_module().validate_environment(model=model)
+    except Exception:  # noqa: BLE001 - only a hint for an error message; litellm raises bare errors
+        return []
+    keys = found.get("missing_keys") if isinstance(found, dict) else None
+    return [str(k) for k in keys] if isinstance(keys, list) else []
+
+
+def _count_tries(exc: BaseException, statistics: Mapping[str, Any]) -> None:
+    """Record on the exception how many requests the provider received, so the attempt says so."""
+    try:
+        setattr(exc, TRIES_ATTR, int(statistics.get("attempt_number", 1)))
+    except (AttributeError, TypeError):  # an exception type with __slots__: the count stays 1
+        pass
 
 
 def scrub(text: str, specs: Sequence[ModelSpec] = ()) -> str:

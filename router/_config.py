@@ -138,6 +138,7 @@ class RouterConfig(_Strict):
     timezone: str = "UTC"
     downgrade: dict[float, int] = Field(default_factory=dict)
     budget_wait_s: float = Field(default=5.0, ge=0)
+    auth_errors: Literal["raise", "fallback"] = "raise"  # a refused or missing key: raise at once, or try the next model
 
     @field_validator("timezone")
     @classmethod

@@ -9,10 +9,10 @@ from typing import Any
 
 from classifiers import Classifier
 from policies import Policy
-from router._client import LLMClient, scrub
+from router._client import LLMClient, missing_keys, scrub
 from router._config import ModelSpec, RouterConfig, TierConfig
 from router._errors import ProviderError
-from router._retry import status_of
+from router._retry import is_auth_error, is_missing_key, status_of
 from router._types import Attempt
 from router.checks import QualityCheck
 from router.ledger import Ledger, Reservation, StoredRequest
@@ -54,9 +54,18 @@ class Core:
         """An attempt's reason for an exception: its type and message, keys scrubbed, bounded."""
         return f"{type(exc).__name__}: {scrub(str(exc), self.specs())[:300]}"
 
-    def provider_error(self, model: str, exc: BaseException, attempts: list[Attempt]) -> ProviderError:
+    def provider_error(self, model: str, exc: BaseException, attempts: list[Attempt], tier: str | None = None) -> ProviderError:
         """The typed error for a provider failure, with every configured key scrubbed."""
-        message = scrub(f"{model}: {type(exc).__name__}: {exc}", self.specs())
+        where = f"tier {tier!r}, model {model}" if tier else model
+        if is_missing_key(exc):
+            needs = missing_keys(model)
+            hint = f"set {' or '.join(needs)}" if needs else "set the provider's API key"
+            message = f"{where}: no API key: {hint}, or api_key on the model in the config"
+        elif is_auth_error(exc):
+            message = f"{where}: the provider refused the API key ({type(exc).__name__}); check the key of this model"
+        else:
+            message = f"{where}: {type(exc).__name__}: {exc}"
+        message = scrub(message, self.specs())
         return ProviderError(message[:500], model=model, status_code=status_of(exc), attempts=list(attempts))
 
 

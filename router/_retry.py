@@ -36,6 +36,27 @@ def is_quota_exhausted(exc: BaseException) -> bool:
     return status_of(exc) == 429 and any(w in str(exc).lower() for w in _QUOTA_WORDS)
 
 
+_MISSING_KEY = ("missing credentials", "api_key client option must be set", "api key not found", "no api key")
+TRIES_ATTR = "tierwise_tries"  # set on an exception by the client: how many requests the provider got
+
+
+def tries_of(exc: BaseException) -> int:
+    """How many times the call behind this exception was sent (retries included)."""
+    tries = getattr(exc, TRIES_ATTR, 1)
+    return tries if isinstance(tries, int) and tries > 0 else 1
+
+
+def is_missing_key(exc: BaseException) -> bool:
+    """The provider SDK found no API key (litellm reports it as a 500): no retry will fix it."""
+    text = str(exc).lower()
+    return any(words in text for words in _MISSING_KEY)
+
+
+def is_auth_error(exc: BaseException) -> bool:
+    """401/403 or a missing key: the same key fails every time, so it raises instead of escalating."""
+    return status_of(exc) in (401, 403) or "AuthenticationError" in _class_names(exc) or is_missing_key(exc)
+
+
 def is_context_window(exc: BaseException) -> bool:
     return "ContextWindowExceededError" in _class_names(exc)
 
@@ -43,7 +64,7 @@ def is_context_window(exc: BaseException) -> bool:
 def is_retryable(exc: BaseException) -> bool:
     """True for transient failures: connection errors, timeouts, 408/409/429/5xx/529."""
     names = _class_names(exc)
-    if "ContextWindowExceededError" in names or "ContentPolicyViolationError" in names:
+    if "ContextWindowExceededError" in names or "ContentPolicyViolationError" in names or is_missing_key(exc):
         return False
     status = status_of(exc)
     if status in NEVER_RETRY_STATUS:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import Any, Self, TypeVar
+from typing import Any, Literal, Self, TypeVar, overload
 from zoneinfo import ZoneInfo
 
 from classifiers import Classifier, HeuristicClassifier, WeightsError, default_classifier, load
@@ -145,17 +145,30 @@ class Router(_Base):
         super().__init__(config, **strategies)
         self._sleep = sleep
 
+    @overload
+    def complete(
+        self, messages: Any, *, stream: Literal[False] = False, tenant: str = ..., request_id: str | None = ...,
+        checks: Sequence[QualityCheck | str] | None = ..., strict: bool = ..., **kwargs: Any,
+    ) -> RoutedResponse: ...
+
+    @overload
+    def complete(
+        self, messages: Any, *, stream: Literal[True], tenant: str = ..., request_id: str | None = ...,
+        checks: Sequence[QualityCheck | str] | None = ..., strict: bool = ..., **kwargs: Any,
+    ) -> RoutedStream: ...
+
     def complete(
         self,
         messages: Any,
         *,
+        stream: bool = False,
         tenant: str = "default",
         request_id: str | None = None,
         checks: Sequence[QualityCheck | str] | None = None,
         strict: bool = False,
         **kwargs: Any,
     ) -> RoutedResponse | RoutedStream:
-        run = self._start(messages, tenant, request_id, checks, strict, kwargs)
+        run = self._start(messages, tenant, request_id, checks, strict, {**kwargs, "stream": True} if stream else kwargs)
         if isinstance(run, Replay):
             return self._replay(run)
         while (call := run.next_call()) is not None:
@@ -202,17 +215,30 @@ class AsyncRouter(_Base):
         super().__init__(config, **strategies)
         self._asleep = asleep
 
+    @overload
+    async def acomplete(
+        self, messages: Any, *, stream: Literal[False] = False, tenant: str = ..., request_id: str | None = ...,
+        checks: Sequence[QualityCheck | str] | None = ..., strict: bool = ..., **kwargs: Any,
+    ) -> RoutedResponse: ...
+
+    @overload
+    async def acomplete(
+        self, messages: Any, *, stream: Literal[True], tenant: str = ..., request_id: str | None = ...,
+        checks: Sequence[QualityCheck | str] | None = ..., strict: bool = ..., **kwargs: Any,
+    ) -> AsyncRoutedStream: ...
+
     async def acomplete(
         self,
         messages: Any,
         *,
+        stream: bool = False,
         tenant: str = "default",
         request_id: str | None = None,
         checks: Sequence[QualityCheck | str] | None = None,
         strict: bool = False,
         **kwargs: Any,
     ) -> RoutedResponse | AsyncRoutedStream:
-        run = self._start(messages, tenant, request_id, checks, strict, kwargs)
+        run = self._start(messages, tenant, request_id, checks, strict, {**kwargs, "stream": True} if stream else kwargs)
         if isinstance(run, Replay):
             return await self._replay(run)
         while (call := run.next_call()) is not None:

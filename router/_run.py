@@ -19,8 +19,8 @@ from router._core import Call, Core, Replay, Request, is_provider_error
 from router._errors import BudgetExceeded, EscalationExhausted, InvalidRequestError
 from router._messages import validate_messages
 from router._plan import BudgetWait, PlanCursor, Sleep
-from router._retry import is_caller_error, is_context_window
-from router._types import Attempt, AttemptOutcome, RequestStatus, Route, RoutedResponse, route_from_dict, route_to_dict
+from router._retry import is_auth_error, is_caller_error, is_context_window, tries_of
+from router._types import Attempt, AttemptOutcome, RequestStatus, Route, RoutedResponse, attach_route, route_from_dict, route_to_dict
 from router.checks import QualityCheck, Verdict, all_of, answer_text
 from router.ledger import Entry, Reservation
 
@@ -66,7 +66,7 @@ def replayed(replay: Replay, rebuild: Callable[[dict[str, Any]], Any]) -> Routed
         return None
     route = route_from_dict(stored.route)
     route.replayed = True
-    return RoutedResponse(rebuild(stored.response), route)
+    return attach_route(rebuild(stored.response), route)
 
 
 class Run:
@@ -78,7 +78,9 @@ class Run:
         self.plan = plan
         self.cursor = PlanCursor(list(plan.tiers))
         self.budget_wait = BudgetWait(core.config.budget_wait_s, core.clock)
-        self.route = Route(request_id=request.request_id, tenant=request.tenant, score=score, planned_tiers=list(plan.tiers))
+        self.route = Route(
+            request_id=request.request_id, tenant=request.tenant, score=score, planned_tiers=list(plan.tiers), reason=plan.reason
+        )
         self._attempt = core.ledger.next_attempt(request.request_id) if request.keyed else 1
         self._started = core.clock()
         self._final: Any = None  # the answer that passed
@@ -110,6 +112,7 @@ class Run:
         cursor = self.cursor
         while not self._stopped and self._final is None and (name := cursor.current) is not None:
             if cursor.moves > self.core.config.max_escalations:
+                self.route.note(f"max_escalations ({self.core.config.max_escalations}) reached")
                 break
             tier = self.core.tiers[name]
             if cursor.model >= len(tier.models):
@@ -124,8 +127,9 @@ class Run:
             except BudgetExceeded as exc:
                 if self.route.attempts:
                     self._stopped = True  # budget ends the cascade: return the best answer so far
+                    self.route.note(f"the budget cannot hold {name} ({self._hold_text(exc, spec, tier.max_output_tokens)}): stopped")
                     break
-                wait = self._budget_blocked(exc)
+                wait = self._budget_blocked(exc, self._hold_text(exc, spec, tier.max_output_tokens))
                 if wait is not None:
                     return wait
                 continue
@@ -137,25 +141,36 @@ class Run:
         self._attempt += 1
         return call
 
-    def _budget_blocked(self, exc: BudgetExceeded) -> Sleep | None:
+    def _budget_blocked(self, exc: BudgetExceeded, hold: str) -> Sleep | None:
         """The first attempt does not fit: wait for pending holds, else try a cheaper tier, else raise."""
         wait = self.budget_wait(exc)
         if wait is not None:
             return wait
+        tier = self.cursor.current
         if self.cursor.step_down([t.name for t in self.core.config.tiers]):
+            self.route.note(f"the budget cannot hold {tier} ({hold}): stepped down to {self.cursor.current}")
             return None
         self._finish_request("failed")
         raise exc
+
+    def _out_tokens(self, spec: ModelSpec, out_cap: int | None, kwargs: Mapping[str, Any]) -> int:
+        """The most output an attempt may produce: the call's max_tokens, the tier's cap, the model's limit."""
+        out = kwargs.get("max_tokens") or kwargs.get("max_completion_tokens")
+        return int(out or out_cap or self.core.client.max_output_tokens(spec))
 
     def _reserve(self, spec: ModelSpec, out_cap: int | None, kwargs: Mapping[str, Any]) -> Reservation | None:
         """Hold the attempt's worst case: its input plus the most output it may produce."""
         if self.core.config.budget_for(self.request.tenant) is None:
             return None
         client = self.core.client
-        out = kwargs.get("max_tokens") or kwargs.get("max_completion_tokens")
-        out = out or out_cap or client.max_output_tokens(spec)
-        worst = client.prices(spec).cost(client.count_tokens(spec, self.messages), int(out))
+        worst = client.prices(spec).cost(client.count_tokens(spec, self.messages), self._out_tokens(spec, out_cap, kwargs))
         return self.core.ledger.reserve(self.request.tenant, self.request.request_id, worst)
+
+    def _hold_text(self, exc: BudgetExceeded, spec: ModelSpec, out_cap: int | None) -> str:
+        """Why a hold did not fit, for route.reason: pass max_tokens to make the worst case smaller."""
+        out = self._out_tokens(spec, out_cap, self.request.kwargs)
+        left = exc.state.remaining_usd
+        return f"{spec.model}'s worst case ${exc.requested_usd} with {out} output tokens, ${left} left"
 
     def succeeded(self, call: Call, response: Any, tries: int) -> None:
         """Bill the answer, judge it, and either finish or move up the plan."""
@@ -174,6 +189,7 @@ class Run:
             self._final = response
         else:
             self._best = response
+            self.route.note(f"{call.tier} ({call.spec.model}) failed its check: {verdict.reason or 'no reason given'}; moved up")
             self.cursor.escalate()
 
     def failed(self, call: Call, exc: BaseException, partial: list[Any] | None = None) -> None:
@@ -181,18 +197,21 @@ class Run:
         provider = is_provider_error(exc)
         outcome: AttemptOutcome = "error" if provider else "cancelled" if not isinstance(exc, Exception) else "client_error"
         response = self.core.client.assemble(partial, self.messages) if partial else None
-        self._settle(call, response, outcome, self.core.why(exc), 1)
+        self._settle(call, response, outcome, self.core.why(exc), tries_of(exc))
         if not provider:
             self._finish_request("failed")
             raise exc
         self._last_error = exc
-        if is_caller_error(exc):
+        if is_caller_error(exc) or (is_auth_error(exc) and self.core.config.auth_errors == "raise"):
             self._finish_request("failed")
-            raise self.core.provider_error(call.spec.model, exc, self.route.attempts) from exc
+            raise self.core.provider_error(call.spec.model, exc, self.route.attempts, tier=call.tier) from exc
         if is_context_window(exc):
             # Move on to a model with a larger window (litellm's model map knows them), in any tier.
             window = (self.core.client.max_input_tokens(call.spec) or 0) + 1
             self.cursor.min_window = max(self.cursor.min_window, window)
+            self.route.note(f"{call.spec.model}'s input window is too small: moved to a larger one")
+        else:
+            self.route.note(f"{call.spec.model} failed ({type(exc).__name__}): fell back")
         self.cursor.next_model()
 
     def ask(self, model: str, messages: list[dict[str, Any]]) -> str:
@@ -244,7 +263,7 @@ class Run:
         self.route.latency_s = self.core.clock() - self._started
         if self._final is not None:
             self._finish_request("done", self._final)
-            return RoutedResponse(self._final, self.route)
+            return attach_route(self._final, self.route)
         if self._best is not None:
             self.route.escalation_exhausted = True
             if self.request.strict:
@@ -253,7 +272,7 @@ class Run:
                     f"no tier of {list(self.plan.tiers)} gave an answer that passed the checks", list(self.route.attempts)
                 )
             self._finish_request("done", self._best)
-            return RoutedResponse(self._best, self.route)
+            return attach_route(self._best, self.route)
         self._finish_request("failed")
         if self._last_error is None:
             raise EscalationExhausted("the plan allowed no call", list(self.route.attempts))

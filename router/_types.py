@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
-from typing import Any, Literal, Self
+from typing import Any, Literal, Protocol, Self, runtime_checkable
+
+from router._quiet import quiet
 
 # What became of one attempt: "ok" (passed its checks), "check_failed", "error" (the provider
 # failed), "client_error" (our side raised, e.g. a bug in a callback), "cancelled" (the caller went
@@ -45,6 +47,15 @@ class Route:
     attempts: list[Attempt] = field(default_factory=list)
     escalation_exhausted: bool = False
     replayed: bool = False
+    reason: str = ""  # why the plan was what it was, and every change of it, in order
+
+    def note(self, why: str) -> None:
+        """Add one change of plan to `reason`."""
+        self.reason = f"{self.reason}; {why}" if self.reason else why
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe dict (money as decimal strings): `json.dumps(resp.route.to_dict())` works."""
+        return route_to_dict(self)
 
     def __str__(self) -> str:
         tries = ", ".join(f"{a.tier}/{a.model}:{a.outcome}" for a in self.attempts)
@@ -70,20 +81,28 @@ def route_from_dict(data: dict[str, Any]) -> Route:
     return Route(**fields)
 
 
-class RoutedResponse:
-    """A litellm ModelResponse with `.route` added; every other attribute is the response's own."""
+@runtime_checkable
+class RoutedResponse(Protocol):
+    """What `complete()` returns: the litellm `ModelResponse` itself, with `.route` attached.
 
-    __slots__ = ("response", "route")
+    `isinstance(resp, litellm.ModelResponse)` holds, `resp["choices"]` and `resp.choices` work, and
+    `resp.model_dump()` is the provider's answer alone (the route is not one of its fields).
+    """
 
-    def __init__(self, response: Any, route: Route) -> None:
-        self.response = response
-        self.route = route
+    route: Route
+    id: str
+    choices: list[Any]
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.response, name)
+    def model_dump(self, *args: Any, **kwargs: Any) -> dict[str, Any]: ...
 
-    def __repr__(self) -> str:
-        return f"RoutedResponse(route={self.route}, response={self.response!r})"
+    def __getitem__(self, key: str) -> Any: ...
+
+
+def attach_route(response: Any, route: Route) -> RoutedResponse:
+    """The response itself with `.route` set; set outside pydantic's fields so dumps are unchanged."""
+    object.__setattr__(response, "route", route)
+    routed: RoutedResponse = response
+    return routed
 
 
 class _StreamBase:
@@ -123,7 +142,8 @@ class RoutedStream(_StreamBase):
 
     def __next__(self) -> Any:
         try:
-            chunk = next(self._chunks)
+            with quiet():
+                chunk = next(self._chunks)
         except StopIteration:
             self._finish(completed=True)
             raise
@@ -158,7 +178,8 @@ class AsyncRoutedStream(_StreamBase):
 
     async def __anext__(self) -> Any:
         try:
-            chunk = await self._chunks.__anext__()
+            with quiet():
+                chunk = await self._chunks.__anext__()
         except StopAsyncIteration:
             self._finish(completed=True)
             raise

@@ -80,8 +80,9 @@ class LocalOpenAIServer:
 
     Script items: a reply text; or a dict with any of `status` (an error status to answer),
     `headers`, `body` (raw text to send, e.g. malformed JSON), `delay` (seconds before
-    answering), `content`, `finish_reason`, `cut_after` (a stream that breaks after this many
-    chunks). When a model's script is empty, `responder(model,
+    answering), `content`, `finish_reason`, `prompt_tokens` and `completion_tokens` (the usage
+    reported), `cut_after` (a stream that breaks after this many chunks). A stream ends with a
+    usage chunk only when the request asks for it (`stream_options.include_usage`), as OpenAI does. When a model's script is empty, `responder(model,
     messages)` gives the reply (default: "ok").
     """
 
@@ -155,7 +156,8 @@ def _handler(server: LocalOpenAIServer) -> type[BaseHTTPRequestHandler]:
                 self._send(404, b'{"error": {"message": "not found"}}')
                 return
             with server._lock:
-                server.requests.append({"model": request.get("model"), "stream": bool(request.get("stream"))})
+                server.requests.append({"model": request.get("model"), "stream": bool(request.get("stream")),
+                                        "stream_options": request.get("stream_options"), "body": request})
             model = str(request.get("model", ""))
             messages = request.get("messages") or []
             item = server.next_item(model, messages)
@@ -169,13 +171,14 @@ def _handler(server: LocalOpenAIServer) -> type[BaseHTTPRequestHandler]:
             if "body" in item:
                 self._send(200, item["body"].encode())
                 return
-            self._reply(model, messages, str(item.get("content", "")), item.get("finish_reason", "stop"), bool(request.get("stream")),
-                        item.get("cut_after"))
+            self._reply(model, messages, item, request)
 
-        def _reply(self, model: str, messages: list[dict[str, Any]], content: str, finish: str, stream: bool,
-                   cut_after: int | None = None) -> None:
+        def _reply(self, model: str, messages: list[dict[str, Any]], item: dict[str, Any], request: dict[str, Any]) -> None:
+            content, finish, cut_after = str(item.get("content", "")), item.get("finish_reason", "stop"), item.get("cut_after")
+            stream = bool(request.get("stream"))
             prompt = sum(approx_tokens(json.dumps(m.get("content", ""))) for m in messages)
-            usage = {"prompt_tokens": prompt, "completion_tokens": approx_tokens(content) if content else 0}
+            usage = {"prompt_tokens": int(item.get("prompt_tokens", prompt)),
+                     "completion_tokens": int(item.get("completion_tokens", approx_tokens(content) if content else 0))}
             usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
             base = {"id": f"chatcmpl-{time.time_ns()}", "created": int(time.time()), "model": model}
             if not stream:
@@ -187,7 +190,8 @@ def _handler(server: LocalOpenAIServer) -> type[BaseHTTPRequestHandler]:
             events = [{**base, "object": "chat.completion.chunk", "choices": [
                 {"index": 0, "delta": {"content": w if i == 0 else " " + w}, "finish_reason": None}]} for i, w in enumerate(words)]
             events.append({**base, "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})
-            events.append({**base, "object": "chat.completion.chunk", "choices": [], "usage": usage})
+            if (request.get("stream_options") or {}).get("include_usage"):  # as OpenAI: usage only when asked for
+                events.append({**base, "object": "chat.completion.chunk", "choices": [], "usage": usage})
             payload = "".join(f"data: {json.dumps(e)}\n\n" for e in events) + "data: [DONE]\n\n"
             if cut_after is None:
                 self._send(200, payload.encode(), ctype="text/event-stream")

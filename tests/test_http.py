@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from decimal import Decimal
 
 import pytest
 from conftest import SECRET, KeywordClassifier, local_tiers
@@ -48,13 +49,51 @@ def test_500s_use_full_jitter_then_fall_back_within_the_tier(server: LocalOpenAI
     assert [e.outcome for e in router.ledger.entries()] == ["error", "ok"]
 
 
-@pytest.mark.parametrize("status", [401, 403, 404])
-def test_auth_and_not_found_are_not_retried_but_fall_back(server: LocalOpenAIServer, ledger_url: str, status: int) -> None:
-    server.scripts["m-small"].append({"status": status})
+def test_not_found_is_not_retried_but_falls_back(server: LocalOpenAIServer, ledger_url: str) -> None:
+    server.scripts["m-small"].append({"status": 404})
     router, sleeps = make(server, ledger_url)
     resp = router.complete(MSG)
     assert server.count("m-small") == 1 and sleeps == []
     assert resp.route.tier == "flash"  # the tier's only model failed: the next tier answers
+    assert "m-small failed (NotFoundError): fell back" in resp.route.reason
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_a_refused_key_raises_at_once_instead_of_escalating(server: LocalOpenAIServer, ledger_url: str, status: int) -> None:
+    server.scripts["m-small"].append({"status": status})
+    router, sleeps = make(server, ledger_url)
+    with pytest.raises(ProviderError) as info:
+        router.complete(MSG)
+    assert server.count("m-small") == 1 and server.count("m-flash") == 0 and sleeps == []
+    assert info.value.status_code == status and "tier 'small'" in str(info.value) and "key" in str(info.value)
+    assert SECRET not in str(info.value)
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_a_refused_key_falls_back_when_configured(server: LocalOpenAIServer, ledger_url: str, status: int) -> None:
+    server.scripts["m-small"].append({"status": status})
+    router, _ = make(server, ledger_url, auth_errors="fallback")
+    assert router.complete(MSG).route.tier == "flash"
+
+
+def test_a_missing_key_names_the_tier_and_the_variable_and_is_not_retried(ledger_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    tiers = [{"name": "small", "models": ["gpt-5-nano"]}, {"name": "frontier", "models": ["gpt-5"]}]
+    config = RouterConfig.from_dict({"tiers": tiers, "ledger": ledger_url, "thresholds": [0.5]})
+    sleeps: list[float] = []
+    router = Router(config, client=LiteLLMClient(config.retry, config.timeout_s, sleep=sleeps.append), classifier=KeywordClassifier())
+    with pytest.raises(ProviderError) as info:
+        router.complete(MSG)
+    assert "tier 'small'" in str(info.value) and "OPENAI_API_KEY" in str(info.value), str(info.value)
+    assert sleeps == [] and [a.tier for a in info.value.attempts] == ["small"]
+
+
+def test_attempt_tries_count_every_request_the_provider_received(server: LocalOpenAIServer, ledger_url: str) -> None:
+    server.scripts["m-small"].extend([{"status": 503}] * 3)
+    router, _ = make(server, ledger_url)
+    resp = router.complete(MSG)
+    assert server.count("m-small") == 3
+    assert resp.route.attempts[0].outcome == "error" and resp.route.attempts[0].tries == 3
 
 
 @pytest.mark.parametrize("status", [400, 422])
@@ -107,7 +146,6 @@ def test_token_usage_and_cost_come_from_the_server_reply(server: LocalOpenAIServ
     usage = resp.usage
     attempt = resp.route.attempts[0]
     assert (attempt.tokens_in, attempt.tokens_out) == (usage.prompt_tokens, usage.completion_tokens)
-    from decimal import Decimal
 
     assert resp.route.cost_usd == Decimal("0.0000001") * usage.prompt_tokens + Decimal("0.0000004") * usage.completion_tokens
 
@@ -143,3 +181,32 @@ def test_content_logged_only_when_turned_on(server: LocalOpenAIServer, ledger_ur
     loud.complete([{"role": "user", "content": "visible"}])
     logs = "\n".join(r.getMessage() for r in caplog.records)
     assert "visible" in logs and "hidden-text" not in logs
+
+
+def test_streams_ask_for_usage_and_are_billed_on_what_the_provider_reports(server: LocalOpenAIServer, ledger_url: str) -> None:
+    server.scripts["m-small"].append({"content": "three words here", "prompt_tokens": 1234, "completion_tokens": 77})
+    router, _ = make(server, ledger_url)
+    stream = router.complete(MSG, stream=True)
+    assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == "three words here"
+    assert server.requests[-1]["stream_options"] == {"include_usage": True}
+    attempt = stream.route.attempts[0]
+    assert (attempt.tokens_in, attempt.tokens_out) == (1234, 77)  # not our estimate of a 2-word prompt
+    assert stream.route.cost_usd == Decimal("0.0000001") * 1234 + Decimal("0.0000004") * 77
+
+
+def test_litellm_console_noise_is_silenced_for_our_calls_only(server: LocalOpenAIServer, ledger_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    import litellm
+
+    server.scripts["m-small"].extend([{"status": 404}, "fine"])
+    router, _ = make(server, ledger_url)
+    router.complete(MSG)
+    for chunk in router.complete(MSG, stream=True):
+        pass
+    assert "Give Feedback" not in capsys.readouterr().out
+    with pytest.raises(litellm.NotFoundError):  # litellm's own callers still get its messages
+        litellm.completion(model="openai/m-small", api_base=server.url, api_key="x", messages=MSG, max_retries=0,
+                           mock_response=litellm.NotFoundError("gone", model="m-small", llm_provider="openai"))
+    server.scripts["m-small"].append({"status": 404})
+    with pytest.raises(litellm.NotFoundError):
+        litellm.completion(model="openai/m-small", api_base=server.url, api_key="x", messages=MSG, max_retries=0)
+    assert "Give Feedback" in capsys.readouterr().out

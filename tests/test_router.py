@@ -51,7 +51,7 @@ def test_mock_response_passes_through_to_litellm(mock_config: RouterConfig) -> N
     router = Router(mock_config, classifier=KeywordClassifier())
     resp = router.complete(MSG, tenant="t", mock_response="four", temperature=1, max_tokens=50, user="u-1")
     assert resp.choices[0].message.content == "four"
-    assert resp.response.__class__.__name__ == "ModelResponse"
+    assert resp.__class__.__name__ == "ModelResponse"
 
 
 def test_empty_answer_escalates_and_every_attempt_is_billed(mock_config: RouterConfig) -> None:
@@ -225,3 +225,18 @@ async def test_routers_close_their_ledger_as_context_managers(mock_config: Route
         arouter.ledger.close = lambda: closed.append("async")  # type: ignore[method-assign]
         assert (await arouter.acomplete(MSG, mock_response="ok")).choices[0].message.content == "ok"
     assert closed == ["sync", "async"]
+
+
+def test_complete_returns_the_litellm_response_itself_with_its_route(mock_config: RouterConfig) -> None:
+    import json
+
+    import litellm
+
+    router, _ = make(mock_config, {"gpt-5-nano": ["four"]})
+    resp = router.complete(MSG, tenant="acme")
+    assert isinstance(resp, litellm.ModelResponse)
+    assert resp["choices"][0]["message"]["content"] == resp.choices[0].message.content == "four"
+    assert "route" not in resp.model_dump() and "route" not in resp.model_dump_json()
+    data = json.loads(json.dumps(resp.route.to_dict()))
+    assert data["tier"] == "small" and data["cost_usd"] == str(resp.route.cost_usd)
+    assert data["reason"].startswith("score ")
