@@ -6,7 +6,7 @@ import os
 import random
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from classifiers._data import Row, load_rows
@@ -73,13 +73,15 @@ def train(
     max_vocab: int = 40_000,
     c_grid: Sequence[float] = (0.25, 0.5, 1.0, 2.0, 4.0),
     seed: int = 0,
+    progress: Callable[[str], None] | None = None,
 ) -> LinearClassifier:
     """Fit a classifier on labelled prompt sets (never on `test` rows); deterministic given `seed`.
 
     `weak` names the cheapest model (or several: the first present in a row is used); the target
     is 1 where its quality is below `bar`. C is chosen and the scores calibrated on `dev` rows, or on
-    a seeded 15% of the training rows when the sets have no dev split.
+    a seeded 15% of the training rows when the sets have no dev split. `progress` hears each stage.
     """
+    say = progress or (lambda _stage: None)
     import numpy as np
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import log_loss
@@ -104,6 +106,7 @@ def train(
         cut = max(1, len(shuffled) * 15 // 100)
         dev_rows, fit_rows = shuffled[:cut], shuffled[cut:]
 
+    say(f"read {len(rows)} rows: {len(fit_rows)} to fit, {len(dev_rows)} to choose C and calibrate")
     fit_feats = [featurize(r.messages) for r, _ in fit_rows]
     dev_feats = [featurize(r.messages) for r, _ in dev_rows]
     df = Counter(t for toks, _ in fit_feats for t in toks)
@@ -117,6 +120,7 @@ def train(
     x_dev = _matrix(dev_feats, index, mean, scale)
     y_fit = np.array([y for _, y in fit_rows])
     y_dev = np.array([y for _, y in dev_rows])
+    say(f"featurised: {len(index)} words in the vocabulary")
 
     best: tuple[float, float, Any] | None = None
     for c in c_grid:
@@ -124,11 +128,13 @@ def train(
         loss = log_loss(y_dev, model.predict_proba(x_dev)[:, 1], labels=[0, 1])
         if best is None or loss < best[0]:
             best = (loss, c, model)
+        say(f"fitted C={c}: dev log-loss {loss:.4f}")
     assert best is not None
     _, c_best, model = best
     # Platt scaling on dev logits corrects the over- or under-confidence of the regularised fit.
     dev_logits = model.decision_function(x_dev).reshape(-1, 1)
     platt = LogisticRegression(C=1e6, max_iter=1000).fit(dev_logits, y_dev)
+    say(f"calibrated on {len(dev_rows)} dev rows (C={c_best})")
     coef = model.coef_[0]
     n_words = len(index)
     vocab = {t: round(float(coef[i]), 6) for t, i in index.items() if abs(coef[i]) >= 1e-5}

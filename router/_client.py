@@ -103,6 +103,9 @@ class LiteLLMClient:
         params["max_retries"] = 0  # the provider SDK's own retries: ours are the only ones
         params.pop("num_retries", None)
         params.setdefault("timeout", self.timeout_s)
+        # A parameter one model of a tier does not take (temperature on a reasoning model) is dropped
+        # for that model, per call, rather than failing the request; litellm's global stays as it is.
+        params.setdefault("drop_params", True)
         if params.get("stream") and "stream_options" not in params:
             params["stream_options"] = {"include_usage": True}  # bill what the provider counts, not our estimate
         return params

@@ -127,7 +127,7 @@ class RouterConfig(_Strict):
     thresholds: list[float] | None = None
     tenants: dict[str, TenantBudget] = Field(default_factory=dict)
     default_budget: TenantBudget | None = None
-    ledger: str = "sqlite:///tierwise-ledger.db"
+    ledger: str | None = None  # None: ledger.db in the per-user data directory (see ledger_url())
     classifier: str | None = None
     checks: list[str] = Field(default_factory=lambda: ["non_empty"])
     max_escalations: int = Field(default=2, ge=0)
@@ -189,17 +189,32 @@ class RouterConfig(_Strict):
         n = len(self.tiers)
         return DEFAULT_THRESHOLDS.get(n, [round(i / n, 4) for i in range(1, n)])
 
+    def ledger_url(self) -> str:
+        """The ledger's URL: the configured one, else `$TIERWISE_HOME/ledger.db`, else the per-user data
+        directory (`$XDG_DATA_HOME/tierwise`, by default `~/.local/share/tierwise`), created if needed."""
+        if self.ledger:
+            return self.ledger
+        home = os.environ.get("TIERWISE_HOME") or str(Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "tierwise")
+        try:
+            Path(home).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"cannot create the ledger directory {home}: {exc.strerror}; set ledger: in the config") from None
+        return f"sqlite:///{Path(home).resolve() / 'ledger.db'}"
+
     def budget_for(self, tenant: str) -> TenantBudget | None:
         return self.tenants.get(tenant, self.default_budget)
 
     # ---- loaders -------------------------------------------------------------------------------
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RouterConfig:
-        """Validate a mapping; every problem is reported in one ConfigError."""
+        """Validate a mapping; every problem is reported in one ConfigError.
+
+        `${VAR}` (or `${VAR:-default}`) in a string value is replaced by that environment variable.
+        """
         if not isinstance(data, Mapping):
             raise ConfigError(f"configuration must be a mapping, got {type(data).__name__}")
         try:
-            return cls.model_validate(dict(data))
+            return cls.model_validate(interpolate(dict(data)))
         except ValidationError as exc:
             raise ConfigError(_describe(exc)) from None
 
@@ -238,6 +253,29 @@ class RouterConfig(_Strict):
         """The file named by TIERWISE_CONFIG, or the defaults when it is unset."""
         path = os.environ.get("TIERWISE_CONFIG")
         return cls.from_file(path) if path else cls()
+
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def interpolate(value: Any, where: str = "config") -> Any:
+    """`${VAR}` and `${VAR:-default}` in string values, from the environment; an unset one without a
+    default is a ConfigError naming the variable (never its value)."""
+    if isinstance(value, str):
+
+        def repl(match: re.Match[str]) -> str:
+            name, default = match.group(1), match.group(2)
+            found = os.environ.get(name, default)
+            if found is None:
+                raise ConfigError(f"{where}: environment variable {name} is not set")
+            return found
+
+        return _ENV_REF.sub(repl, value)
+    if isinstance(value, Mapping):
+        return {k: interpolate(v, f"{where}.{k}" if where != "config" else str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [interpolate(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    return value
 
 
 def _describe(exc: ValidationError) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, Literal, Self, TypeVar, overload
@@ -92,7 +93,12 @@ class _Base:
         for tier in cfg.tiers:  # an unpriced model would make every bill a guess: refuse it now
             for spec in tier.models:
                 self.client.prices(spec)
-        self.ledger: Ledger = ledger or open_ledger(cfg.ledger, cfg.budget_for, tz=ZoneInfo(cfg.timezone))
+        if ledger is None:
+            url = cfg.ledger_url()
+            ledger = open_ledger(url, cfg.budget_for, tz=ZoneInfo(cfg.timezone))
+            if cfg.ledger is None:  # say where the default ledger lives, so no file appears unexplained
+                logging.getLogger("tierwise").info("tierwise: spend ledger at %s (set ledger: in the config to move it)", url)
+        self.ledger: Ledger = ledger
         self._core = Core(
             config=cfg,
             classifier=classifier or _classifier(cfg),

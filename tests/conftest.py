@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from typing import Any
 
@@ -8,6 +9,8 @@ import pytest
 
 # Tests never fetch litellm's price map from the network.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+# A Router built without a ledger URL writes to the per-user data directory: keep tests out of it.
+os.environ.setdefault("TIERWISE_HOME", tempfile.mkdtemp(prefix="tierwise-tests-"))
 
 from classifiers import Classifier
 from router import RouterConfig

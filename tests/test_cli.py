@@ -43,8 +43,16 @@ def test_score_train_and_ledger(tmp_path: Path) -> None:
     hard = tierwise("score", "--text", "Please evaluate the integral of cos x number 3", "--weights", str(weights)).stdout
     easy = tierwise("score", "--text", "Please say hello to my dog number 3", "--weights", str(weights)).stdout
     assert float(hard) > 0.5 > float(easy)
-    result = tierwise("ledger", "--url", f"sqlite:///{tmp_path / 'empty.db'}")
-    assert result.returncode == 0 and "tenant" in result.stdout
+    assert "train: read 401 rows" in result.stderr and "calibrated on" in result.stderr  # a line a stage when not a TTY
+    result = tierwise("ledger", "--url", f"sqlite:///{tmp_path / 'mistyped.db'}")
+    assert result.returncode == 2 and "no ledger at" in result.stderr and not (tmp_path / "mistyped.db").exists()
+
+
+def test_version() -> None:
+    from router import __version__
+
+    result = tierwise("--version")
+    assert result.returncode == 0 and result.stdout.strip() == f"tierwise {__version__}"
 
 
 def test_errors_are_one_line_not_tracebacks(tmp_path: Path) -> None:

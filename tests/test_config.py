@@ -97,3 +97,37 @@ def test_bad_ledger_url_is_config_error(tmp_path: Path) -> None:
 def test_nan_threshold_rejected() -> None:
     with pytest.raises(ConfigError):
         RouterConfig.from_dict({"thresholds": [math.nan, 0.5]})
+
+
+def test_env_references_in_string_values(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    monkeypatch.setenv("TW_TEST_KEY", "sk-from-env-0123456789abcdef")
+    path = tmp_path / "c.yaml"
+    path.write_text("tiers:\n  - name: small\n    models:\n      - model: openai/m\n        api_key: ${TW_TEST_KEY}\n"
+                    "        api_base: ${TW_TEST_BASE:-http://127.0.0.1:9/v1}\n        input_cost_per_token: 0\n        output_cost_per_token: 0\n")
+    spec = RouterConfig.from_file(path).tiers[0].models[0]
+    assert spec.params == {"api_key": "sk-from-env-0123456789abcdef", "api_base": "http://127.0.0.1:9/v1"}
+    assert "sk-from-env" not in repr(spec)
+    monkeypatch.delenv("TW_TEST_KEY")
+    with pytest.raises(ConfigError, match=r"tiers\[0\].models\[0\].api_key: environment variable TW_TEST_KEY is not set"):
+        RouterConfig.from_file(path)
+
+
+def test_default_ledger_lives_in_the_user_data_directory(monkeypatch: pytest.MonkeyPatch, tmp_path, caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("TIERWISE_HOME", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    caplog.set_level(logging.INFO, logger="tierwise")
+    with Router(RouterConfig()) as router:
+        router.complete([{"role": "user", "content": "hi"}], mock_response="hello")
+    assert (tmp_path / "data" / "tierwise" / "ledger.db").is_file()
+    assert not list(tmp_path.glob("*.db"))  # nothing appears in the working directory
+    assert f"spend ledger at sqlite:///{tmp_path / 'data' / 'tierwise' / 'ledger.db'}" in caplog.text
+
+
+def test_a_parameter_one_model_does_not_take_is_dropped_for_it(tmp_path) -> None:
+    config = RouterConfig.from_dict({"ledger": f"sqlite:///{tmp_path / 'l.db'}"})  # the default tiers: gpt-5 models
+    with Router(config) as router:
+        resp = router.complete([{"role": "user", "content": "hi"}], temperature=0.2, mock_response="hello")
+    assert resp.choices[0].message.content == "hello"

@@ -98,11 +98,22 @@ def test_cli_eval_and_calibrate(tmp_path: Path) -> None:
     assert html.count('src="data:image/png;base64,') == 1 and "http" not in html
     report = json.loads(js.read_text())
     assert report["used"] == 30 and set(report["baselines"]) == {"w", "s", "oracle", "random"}
-    assert main(["calibrate", "--data", str(data), "--tiers", "small=w,frontier=s", "--split", "dev",
-                 "--weights", "heuristic", "--target", "quality=0.9", "--out", str(cfg)]) == 0
-    from router import RouterConfig
+    calibrate = ["calibrate", "--data", str(data), "--tiers", "small=w,frontier=s", "--split", "dev", "--weights", "heuristic"]
+    # The set's names are not priced models: a file a Router cannot load is refused, not written.
+    assert main([*calibrate, "--target", "quality=0.9", "--out", str(cfg)]) == 2 and not cfg.exists()
+    base = tmp_path / "base.yaml"
+    base.write_text("# our tiers\ntiers:\n  - name: small   # cheap\n    models: [gpt-5-nano]\n"
+                    "  - name: frontier\n    models: [gpt-5]\nthresholds: [0.5]  # tuned below\n")
+    for bad in ("quality=95", "quality", "quality=abc", "speed=1"):
+        assert main([*calibrate, "--target", bad, "--config", str(base), "--out", str(cfg)]) == 2
+    assert main([*calibrate, "--target", "quality=90%", "--config", str(base), "--out", str(cfg)]) == 0
+    from router import Router, RouterConfig
 
-    assert len(RouterConfig.from_file(cfg).thresholds or []) == 1
+    text = cfg.read_text()
+    assert "# our tiers" in text and "# cheap" in text  # the user's comments survive
+    config = RouterConfig.from_file(cfg)
+    assert len(config.thresholds or []) == 1 and config.thresholds != [0.5]
+    Router(config.model_copy(update={"ledger": f"sqlite:///{tmp_path / 'l.db'}"})).close()  # what calibrate writes, a Router loads
     assert main(["eval", "--data", str(data), "--tiers", "nonsense"]) == 2
 
 

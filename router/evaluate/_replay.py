@@ -137,6 +137,7 @@ def evaluate(
     bootstrap: int = 100,
     seed: int = 0,
     progress: Callable[[int, int], None] | None = None,
+    dataset: str = "",
 ) -> Report:
     """Replay `rows` through the classifier and a threshold policy over `tiers` (cheapest first)."""
     if not tiers:
@@ -169,7 +170,7 @@ def evaluate(
     report = Report(
         tiers=list(tiers), rows=len(rows), used=n, missing=dict(missing), cost_unit=unit, thresholds=ths,
         router=router, baselines=baselines, curve=upper_hull(curve), least_cost_share=head["least"],
-        quality_at_cost=head["at_cost"], aiq=aiq(curve, min(costs), max(costs)), checks=check_stats,
+        quality_at_cost=head["at_cost"], aiq=aiq(curve, min(costs), max(costs)), checks=check_stats, dataset=dataset,
     )
     if len(tiers) == 2 and head["q_top"] != baselines[tiers[0]]["quality"]:
         q_weak, q_strong = [q[0] for q in quality], [q[1] for q in quality]

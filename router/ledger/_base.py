@@ -79,6 +79,24 @@ class StoredRequest:
     route: dict[str, Any] | None
 
 
+@dataclass(frozen=True)
+class SpendRow:
+    """Spend of one tenant on one tier and model in one UTC hour (epoch seconds // 3600)."""
+
+    tenant: str
+    hour: int
+    tier: str
+    model: str
+    attempts: int
+    requests: int  # requests whose first attempt falls here (so rows add up without counting one twice)
+    answers: int  # attempts whose answer passed its checks ("ok")
+    tokens_in: int
+    tokens_out: int
+    answer_tokens_in: int  # tokens of those answers: what an always-frontier router would have paid for
+    answer_tokens_out: int
+    cost_usd: Decimal
+
+
 class Ledger(Protocol):
     """Every backend keeps this contract; the contract tests run against each."""
 
@@ -91,6 +109,8 @@ class Ledger(Protocol):
     def spent(self, tenant: str) -> Decimal: ...
 
     def entries(self, tenant: str | None = None) -> list[Entry]: ...
+
+    def spend(self, since: float | None = None, until: float | None = None, tenant: str | None = None) -> list[SpendRow]: ...
 
     def claim_request(self, request_id: str, tenant: str) -> StoredRequest | None: ...
 
@@ -170,6 +190,26 @@ class LedgerBase:
             state,
             amount_usd,
         )
+
+
+# One GROUP BY for reports, the same on both backends (the hour expression differs).
+SPEND_SQL = (
+    "SELECT tenant, {hour} AS h, tier, model, COUNT(*), SUM(CASE WHEN attempt = 1 THEN 1 ELSE 0 END),"
+    " SUM(CASE WHEN outcome = 'ok' THEN 1 ELSE 0 END), SUM(tokens_in), SUM(tokens_out),"
+    " SUM(CASE WHEN outcome = 'ok' THEN tokens_in ELSE 0 END),"
+    " SUM(CASE WHEN outcome = 'ok' THEN tokens_out ELSE 0 END), SUM(cost_nanos)"
+    " FROM {table} WHERE ts >= {since} AND ts < {until} AND ({tenant} IS NULL OR tenant = {tenant})"
+    " GROUP BY tenant, h, tier, model ORDER BY tenant, h, tier, model"
+)
+
+
+def spend_params(since: float | None, until: float | None, tenant: str | None) -> dict[str, Any]:
+    return {"since": -1e18 if since is None else since, "until": 1e18 if until is None else until, "tenant": tenant}
+
+
+def spend_row(r: Any) -> SpendRow:
+    n = [int(v or 0) for v in r[4:12]]
+    return SpendRow(str(r[0]), int(r[1]), str(r[2]), str(r[3]), n[0], n[1], n[2], n[3], n[4], n[5], n[6], from_nanos(n[7]))
 
 
 def dumps(value: dict[str, Any] | None) -> str | None:

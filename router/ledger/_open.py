@@ -4,14 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, tzinfo
+from pathlib import Path
 from typing import Any
 
 from router._errors import ConfigError
 from router.ledger._base import BudgetLookup, Ledger
 
 
-def open_ledger(url: str, budgets: BudgetLookup, clock: Callable[[], float] | None = None, tz: tzinfo = UTC) -> Ledger:
-    """A ledger from a URL: `sqlite:///path`, `sqlite://:memory:`, a plain path, or `postgresql://...`."""
+def open_ledger(
+    url: str, budgets: BudgetLookup, clock: Callable[[], float] | None = None, tz: tzinfo = UTC, *, must_exist: bool = False
+) -> Ledger:
+    """A ledger from a URL: `sqlite:///path`, `sqlite://:memory:`, a plain path, or `postgresql://...`.
+
+    With `must_exist` (reports), a SQLite file that is not there is a ConfigError, not a new empty ledger.
+    """
     kwargs: dict[str, Any] = {"tz": tz, **({"clock": clock} if clock is not None else {})}
     if url.startswith(("postgresql://", "postgres://")):
         from router.ledger._postgres import PostgresLedger  # psycopg only when asked for
@@ -27,4 +33,6 @@ def open_ledger(url: str, budgets: BudgetLookup, clock: Callable[[], float] | No
         raise ConfigError(f"unsupported ledger URL {url!r}: use sqlite:///path or postgresql://...")
     else:
         path = url
+    if must_exist and path != ":memory:" and not Path(path).expanduser().is_file():
+        raise ConfigError(f"no ledger at {path}: check the URL (sqlite:///relative.db, sqlite:////absolute.db)")
     return SQLiteLedger(path, budgets, **kwargs)

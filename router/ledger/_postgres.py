@@ -18,13 +18,17 @@ from router._errors import ConfigError
 from router._types import RequestStatus
 from router.ledger._base import (
     ENTRY_COLUMNS,
+    SPEND_SQL,
     BudgetLookup,
     Entry,
     LedgerBase,
     Reservation,
+    SpendRow,
     StoredRequest,
     dumps,
     entry_from_row,
+    spend_params,
+    spend_row,
     stored,
     to_nanos,
 )
@@ -176,6 +180,13 @@ class PostgresLedger(LedgerBase):
     def entries(self, tenant: str | None = None) -> list[Entry]:
         sql = f"SELECT {ENTRY_COLUMNS} FROM tierwise_entries" + (" WHERE tenant = %s" if tenant else "") + " ORDER BY id"
         return [entry_from_row(r) for r in self._run(sql, (tenant,) if tenant else (), "all")]
+
+    def spend(self, since: float | None = None, until: float | None = None, tenant: str | None = None) -> list[SpendRow]:
+        """Spend grouped by tenant, hour, tier and model, computed in SQL."""
+        sql = SPEND_SQL.format(
+            hour="floor(ts / 3600)::bigint", table="tierwise_entries", since="%(since)s", until="%(until)s", tenant="%(tenant)s::text"
+        )
+        return [spend_row(r) for r in self._run(sql, spend_params(since, until, tenant), "all")]
 
     def claim_request(self, request_id: str, tenant: str) -> StoredRequest | None:
         """None when this caller now owns the request id; else what is stored for it."""

@@ -21,13 +21,17 @@ from router._errors import ConfigError
 from router._types import RequestStatus
 from router.ledger._base import (
     ENTRY_COLUMNS,
+    SPEND_SQL,
     BudgetLookup,
     Entry,
     LedgerBase,
     Reservation,
+    SpendRow,
     StoredRequest,
     dumps,
     entry_from_row,
+    spend_params,
+    spend_row,
     stored,
     to_nanos,
 )
@@ -183,6 +187,11 @@ class SQLiteLedger(LedgerBase):
     def entries(self, tenant: str | None = None) -> list[Entry]:
         sql = f"SELECT {ENTRY_COLUMNS} FROM entries" + (" WHERE tenant = ?" if tenant else "") + " ORDER BY id"
         return [entry_from_row(r) for r in self._conn().execute(sql, (tenant,) if tenant else ()).fetchall()]
+
+    def spend(self, since: float | None = None, until: float | None = None, tenant: str | None = None) -> list[SpendRow]:
+        """Spend grouped by tenant, hour, tier and model, computed in SQL."""
+        sql = SPEND_SQL.format(hour="CAST(ts / 3600 AS INTEGER)", table="entries", since=":since", until=":until", tenant=":tenant")
+        return [spend_row(r) for r in self._conn().execute(sql, spend_params(since, until, tenant)).fetchall()]
 
     # ---- idempotency ---------------------------------------------------------------------------
     def claim_request(self, request_id: str, tenant: str) -> StoredRequest | None:

@@ -1,0 +1,100 @@
+"""The `tierwise` command: demo, score, train, eval, calibrate, ledger."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from router._errors import TierwiseError
+from router.cli._data import cmd_calibrate, cmd_eval, cmd_score, cmd_train
+from router.cli._ledger import cmd_ledger, mask_url
+
+__all__ = ["build_parser", "main", "mask_url"]
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from router._demo import run_demo
+
+    run_demo()
+    return 0
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("tierwise")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        from router import __version__
+
+        return __version__
+
+
+def _add_eval_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    for name, helptext in (("eval", "replay a labelled set: cost against quality"), ("calibrate", "choose thresholds for a target")):
+        cmd = sub.add_parser(name, help=helptext)
+        cmd.add_argument("--data", action="append", required=True, type=Path, help="labelled prompt set (JSONL); repeatable")
+        cmd.add_argument("--tiers", required=True, help="small=MODEL_A,flash=MODEL_B,frontier=MODEL_C (the sets' model names)")
+        cmd.add_argument("--weights", help="classifier weights (default: the shipped model; 'heuristic'; 'random' as a baseline)")
+        cmd.add_argument("--split", help="only rows of this split (train, dev, test)")
+        cmd.add_argument("--config", help="config file: thresholds to evaluate / to update (its comments are kept)")
+        cmd.add_argument("--drop-contaminated", action="store_true", help="leave out rows marked contaminated")
+    evaluate = sub.choices["eval"]
+    evaluate.add_argument("--checks", help="built-in checks to replay on recorded answers, e.g. non_empty,not_refusal")
+    evaluate.add_argument("--bootstrap", type=int, default=100, help="bootstrap rounds for 95%% intervals (0: none)")
+    evaluate.add_argument("--json", help="write the report as JSON")
+    evaluate.add_argument("--plot", help="write the cost-quality picture as PNG")
+    evaluate.add_argument("--html", help="write the report as one HTML page (tables, picture, what each metric means)")
+    evaluate.set_defaults(func=cmd_eval)
+    cal = sub.choices["calibrate"]
+    cal.add_argument("--target", required=True, help="quality=0.95 (or 95%%) | cost=0.002 (USD per request) | frontier_share=0.2")
+    cal.add_argument("--out", required=True, help="config file to write (YAML)")
+    cal.set_defaults(func=cmd_calibrate)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tierwise", description="Route LLM requests to the cheapest adequate model.")
+    parser.add_argument("--version", action="version", version=f"tierwise {_version()}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("demo", help="route a dozen prompts offline and print the savings").set_defaults(func=_cmd_demo)
+
+    score = sub.add_parser("score", help="score prompts with the classifier")
+    src = score.add_mutually_exclusive_group(required=True)
+    src.add_argument("--data", type=Path, help="labelled prompt set (JSONL)")
+    src.add_argument("--text", help="one prompt to score")
+    score.add_argument("--out", type=Path, help="write {id, score} lines here (default: stdout)")
+    score.add_argument("--weights", help="weights file (default: the shipped model; 'heuristic'; 'random')")
+    score.set_defaults(func=cmd_score)
+
+    train = sub.add_parser("train", help="train a classifier on labelled prompt sets")
+    train.add_argument("--data", action="append", required=True, help="labelled prompt set (JSONL); repeatable")
+    train.add_argument("--weak", action="append", required=True, help="the cheap model's name in the sets; repeatable")
+    train.add_argument("--strong", action="append", help="the strong model's name: target is the quality gap; repeatable")
+    train.add_argument("--bar", type=float, default=0.5, help="adequacy bar (default 0.5)")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--out", type=Path, required=True, help="weights file to write (JSON)")
+    train.set_defaults(func=cmd_train)
+
+    _add_eval_commands(sub)
+
+    ledger = sub.add_parser("ledger", help="spend by tenant, day, tier and model; --csv exports every entry")
+    ledger.add_argument("--config", help="config file (default: TIERWISE_CONFIG or defaults): ledger URL, budgets, prices")
+    ledger.add_argument("--url", help="ledger URL, overriding the config's")
+    ledger.add_argument("--since", help="from this ISO date or time (in the config's time zone when it has none)")
+    ledger.add_argument("--until", help="up to (not including) this ISO date or time")
+    ledger.add_argument("--tenant", help="only this tenant")
+    ledger.add_argument("--json", action="store_true", help="print the report as JSON")
+    ledger.add_argument("--csv", help="write every entry to this CSV file")
+    ledger.set_defaults(func=cmd_ledger)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (TierwiseError, ValueError, OSError) as exc:  # user-facing errors: one line, no traceback
+        print(f"tierwise {args.command}: error: {exc}", file=sys.stderr)
+        return 2

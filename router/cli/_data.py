@@ -1,0 +1,191 @@
+"""`tierwise score`, `train`, `eval` and `calibrate`: the commands that read labelled prompt sets."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import math
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from router._errors import TierwiseError
+
+
+def _load_classifier(weights: str | None):  # type: ignore[no-untyped-def]
+    from classifiers import HeuristicClassifier, RandomClassifier, default_classifier, load
+
+    if weights == "heuristic":
+        return HeuristicClassifier()
+    if weights == "random":
+        return RandomClassifier()
+    return load(weights) if weights else default_classifier()
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from classifiers import iter_rows
+
+    clf = _load_classifier(args.weights)
+    if args.text is not None:
+        print(f"{clf.score([{'role': 'user', 'content': args.text}]):.4f}")
+        return 0
+    with open(args.out, "w", encoding="utf-8") if args.out else contextlib.nullcontext(sys.stdout) as out:
+        for row in iter_rows(args.data):
+            out.write(json.dumps({"id": row.id, "score": round(clf.score(row.messages), 6)}) + "\n")
+    return 0
+
+
+class _Stages:
+    """Training progress: a bar on a terminal (tqdm), else one line a stage on stderr."""
+
+    def __init__(self) -> None:
+        self._bar: Any = None
+        if sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=None, unit=" stage", file=sys.stderr, leave=False)
+
+    def __call__(self, stage: str) -> None:
+        if self._bar is not None:
+            self._bar.set_description(stage)
+            self._bar.update(1)
+        else:
+            print(f"train: {stage}", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from classifiers import train
+
+    stages = _Stages()
+    try:
+        clf = train(args.data, weak=args.weak, strong=args.strong or (), bar=args.bar, seed=args.seed, progress=stages)
+    finally:
+        stages.close()
+    path = clf.save(args.out)
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB): {json.dumps(clf.meta)}")
+    return 0
+
+
+def _tiers(text: str) -> list[tuple[str, str]]:
+    pairs = [part.split("=", 1) for part in text.split(",") if part.strip()]
+    if not pairs or any(len(p) != 2 or not p[0].strip() or not p[1].strip() for p in pairs):
+        raise ValueError(f"--tiers must look like small=MODEL_A,flash=MODEL_B,frontier=MODEL_C, got {text!r}")
+    return [(a.strip(), b.strip()) for a, b in pairs]
+
+
+def _eval_inputs(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from classifiers import load_rows
+
+    tiers = _tiers(args.tiers)
+    rows = [r for r in load_rows(args.data) if (args.split is None or r.split == args.split) and not (args.drop_contaminated and r.contaminated)]
+    if not rows:
+        raise ValueError(f"no rows{' in split ' + args.split if args.split else ''} in {', '.join(map(str, args.data))}")
+    return tiers, rows, _load_classifier(args.weights)
+
+
+def _progress(done: int, total: int) -> None:
+    if sys.stderr.isatty():
+        width = 30
+        filled = width * done // max(total, 1)
+        print(f"\rscoring [{'#' * filled}{'.' * (width - filled)}] {done}/{total}", end="" if done < total else "\n", file=sys.stderr)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from router._config import RouterConfig
+    from router.checks import all_of
+    from router.evaluate import evaluate
+
+    tiers, rows, clf = _eval_inputs(args)
+    thresholds = None
+    if args.config:
+        config = RouterConfig.from_file(args.config)
+        if len(config.tiers) == len(tiers):
+            thresholds = config.effective_thresholds()
+    check = all_of(args.checks.split(",")) if args.checks else None
+    report = evaluate(rows, [m for _, m in tiers], clf, thresholds=thresholds, check=check, bootstrap=args.bootstrap, progress=_progress,
+                      dataset=", ".join(Path(d).name for d in args.data))
+    print(report.text())
+    if args.json:
+        Path(args.json).write_text(json.dumps(report.to_dict(), indent=2))
+        print(f"wrote {args.json}")
+    if args.plot:
+        print(f"wrote {report.plot(args.plot)}")
+    if args.html:
+        print(f"wrote {report.html(args.html)}")
+    return 0
+
+
+_TARGETS = {"quality": "a share of top-tier quality in (0, 1], e.g. quality=0.95 or quality=95%",
+            "cost": "a mean cost per request in USD, e.g. cost=0.002",
+            "frontier_share": "a share of top-tier calls in [0, 1], e.g. frontier_share=0.2"}
+
+
+def parse_target(text: str) -> tuple[str, float]:
+    """`quality=0.95` (or `95%`), `cost=0.002`, `frontier_share=0.2`: a clear error for anything else."""
+    name, sep, raw = text.partition("=")
+    name, raw = name.strip(), raw.strip()
+    if name not in _TARGETS or not sep or not raw:
+        raise ValueError(f"--target must be one of: {'; '.join(_TARGETS.values())}; got {text!r}")
+    try:
+        value = float(raw[:-1]) / 100 if raw.endswith("%") else float(raw)
+    except ValueError:
+        raise ValueError(f"--target {name}: {raw!r} is not a number; expected {_TARGETS[name]}") from None
+    ok = {"quality": 0 < value <= 1, "cost": value > 0, "frontier_share": 0 <= value <= 1}[name]
+    if not ok or math.isnan(value):
+        raise ValueError(f"--target {name}={raw} is out of range: expected {_TARGETS[name]}")
+    return name, value
+
+
+def _config_text(base: str | None, tiers: list[tuple[str, str]], thresholds: Sequence[float]) -> str:
+    """The config to write: the user's file with its thresholds replaced (comments kept), or new tiers.
+
+    Whatever is written must build a Router: every model needs a price, so the set's model names are
+    only written when litellm prices them.
+    """
+    from ruamel.yaml import YAML
+
+    from router._client import LiteLLMClient
+    from router._config import RouterConfig
+
+    yaml = YAML()  # round-trip mode: comments, key order and quoting survive
+    data: Any = yaml.load(Path(base).read_text(encoding="utf-8")) if base else None
+    if data is None:
+        data = {"tiers": [{"name": name, "models": [model]} for name, model in tiers]}
+    data["thresholds"] = [round(t, 6) for t in thresholds]
+    config = RouterConfig.from_dict(data)
+    client = LiteLLMClient()
+    for tier in config.tiers:
+        for spec in tier.models:
+            try:
+                client.prices(spec)
+            except TierwiseError:
+                raise ValueError(f"model {spec.model!r} of tier {tier.name!r} has no known price, so a Router could not load "
+                                 "the file: pass --config with your tiers (litellm models or priced entries); "
+                                 "its thresholds are updated and its comments kept") from None
+    out = io.StringIO()
+    yaml.dump(data, out)
+    return out.getvalue()
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from policies import calibrate
+    from router.evaluate import matrices
+
+    target, value = parse_target(args.target)
+    tiers, rows, clf = _eval_inputs(args)
+    models = [m for _, m in tiers]
+    usable = [r for r in rows if all(m in r.outcomes for m in models)]
+    quality, cost, unit, _ = matrices(usable, models, {})
+    cal = calibrate(clf.score_batch([r.messages for r in usable]), quality, cost, target, value)
+    Path(args.out).write_text(_config_text(args.config, tiers, cal.thresholds), encoding="utf-8")
+    data = {"thresholds": [round(t, 6) for t in cal.thresholds]}
+    print(f"thresholds {data['thresholds']} on {len(usable)} rows: quality {cal.quality:.3f}, cost "
+          f"{cal.cost:.6g} ({unit}), top-tier share {cal.frontier_share:.1%}; wrote {args.out}")
+    return 0

@@ -1,0 +1,142 @@
+"""`tierwise ledger`: spend by tenant, day, tier and model, each tenant's budget, and what an
+always-frontier router would have cost; as a table or JSON, aggregated in SQL."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import re
+from collections import defaultdict
+from datetime import datetime, tzinfo
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from router._config import RouterConfig
+from router._errors import TierwiseError
+from router.ledger import Ledger, SpendRow, open_ledger
+
+_CSV_COLUMNS = ["request_id", "attempt", "tenant", "tier", "model", "tokens_in", "tokens_out", "cost_usd", "latency_s", "outcome", "reason", "ts"]
+
+
+def mask_url(url: str) -> str:
+    """A ledger URL fit to print: the password of `user:password@host` masked."""
+    return re.sub(r"(//[^:/@]+:)[^@]*@", r"\1***@", url)
+
+
+def parse_when(text: str | None, tz: tzinfo) -> float | None:
+    """An ISO date or time as epoch seconds; a naive one is read in the config's time zone."""
+    if text is None:
+        return None
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not an ISO date or time (e.g. 2026-11-01 or 2026-11-01T09:00+01:00)") from None
+    return (when if when.tzinfo else when.replace(tzinfo=tz)).timestamp()
+
+
+def _frontier_prices(config: RouterConfig) -> tuple[Decimal, Decimal] | None:
+    from router._client import LiteLLMClient
+
+    try:
+        prices = LiteLLMClient().prices(config.tiers[-1].models[0])
+    except TierwiseError:  # no price known: the comparison is left out, not guessed
+        return None
+    return prices.input, prices.output
+
+
+def _tenant_report(tenant: str, rows: list[SpendRow], ledger: Ledger, tz: tzinfo, frontier: tuple[Decimal, Decimal] | None) -> dict[str, Any]:
+    days: dict[str, list[SpendRow]] = defaultdict(list)
+    models: dict[tuple[str, str], list[SpendRow]] = defaultdict(list)
+    for row in rows:
+        days[datetime.fromtimestamp(row.hour * 3600, tz).date().isoformat()].append(row)
+        models[(row.tier, row.model)].append(row)
+    state = ledger.state(tenant)
+
+    def totals(group: list[SpendRow]) -> dict[str, Any]:
+        return {"requests": sum(r.requests for r in group), "attempts": sum(r.attempts for r in group),
+                "tokens_in": sum(r.tokens_in for r in group), "tokens_out": sum(r.tokens_out for r in group),
+                "cost_usd": str(sum((r.cost_usd for r in group), Decimal(0)))}
+
+    always = None
+    if frontier is not None:
+        always = str(sum((r.answer_tokens_in * frontier[0] + r.answer_tokens_out * frontier[1] for r in rows), Decimal(0)))
+    return {
+        "tenant": tenant, "budget_usd": None if state.cap_usd is None else str(state.cap_usd), "period": state.period,
+        "spent_in_period_usd": str(state.spent_usd), **totals(rows), "always_frontier_usd": always,
+        "days": [{"day": day, **totals(group)} for day, group in sorted(days.items())],
+        "models": [{"tier": tier, "model": model, **totals(group)} for (tier, model), group in sorted(models.items())],
+    }
+
+
+def build_report(ledger: Ledger, config: RouterConfig, url: str, since: float | None, until: float | None, tenant: str | None) -> dict[str, Any]:
+    """The whole report as JSON-ready data (money as decimal strings, times in ISO 8601)."""
+    tz = ZoneInfo(config.timezone)
+    by_tenant: dict[str, list[SpendRow]] = defaultdict(list)
+    for row in ledger.spend(since, until, tenant):
+        by_tenant[row.tenant].append(row)
+    frontier = _frontier_prices(config)
+    tenants = [_tenant_report(name, rows, ledger, tz, frontier) for name, rows in sorted(by_tenant.items())]
+    total_cost = sum((Decimal(t["cost_usd"]) for t in tenants), Decimal(0))
+    always = None if frontier is None else str(sum((Decimal(t["always_frontier_usd"]) for t in tenants), Decimal(0)))
+    return {
+        "ledger": mask_url(url), "timezone": config.timezone, "since": _iso(since, tz), "until": _iso(until, tz),
+        "frontier_model": config.tiers[-1].models[0].model, "tenants": tenants,
+        "total": {"requests": sum(t["requests"] for t in tenants), "attempts": sum(t["attempts"] for t in tenants),
+                  "cost_usd": str(total_cost), "always_frontier_usd": always},
+    }
+
+
+def _iso(when: float | None, tz: tzinfo) -> str | None:
+    return None if when is None else datetime.fromtimestamp(when, tz).isoformat()
+
+
+def render(report: dict[str, Any]) -> str:
+    """The report as terminal tables: tenants, then each tenant by day and by tier and model."""
+    span = f"{report['since'] or 'the start'} to {report['until'] or 'now'}"
+    lines = [f"ledger {report['ledger']}, {span} ({report['timezone']})", "",
+             (f"{'tenant':<20} {'budget $':>10} {'period':>7} {'spent in period $':>18} {'requests':>8} {'attempts':>8} "
+              f"{'cost $':>14} {'always-frontier $':>18}")]
+    for t in report["tenants"]:
+        lines.append(f"{t['tenant'][:20]:<20} {t['budget_usd'] or '-':>10} {t['period']:>7} {t['spent_in_period_usd']:>18} "
+                     f"{t['requests']:>8} {t['attempts']:>8} {t['cost_usd']:>14} {t['always_frontier_usd'] or '-':>18}")
+    total = report["total"]
+    lines.append(f"{'all':<20} {'':>10} {'':>7} {'':>18} {total['requests']:>8} {total['attempts']:>8} {total['cost_usd']:>14} "
+                 f"{total['always_frontier_usd'] or '-':>18}")
+    for t in report["tenants"]:
+        lines += ["", f"{t['tenant']} by day", f"  {'day':<12} {'requests':>8} {'attempts':>8} {'cost $':>14}"]
+        lines += [f"  {d['day']:<12} {d['requests']:>8} {d['attempts']:>8} {d['cost_usd']:>14}" for d in t["days"]]
+        lines += [f"{t['tenant']} by tier and model", f"  {'tier':<10} {'model':<28} {'attempts':>8} {'tokens in':>10} {'tokens out':>10} {'cost $':>14}"]
+        lines += [f"  {m['tier'][:10]:<10} {m['model'][:28]:<28} {m['attempts']:>8} {m['tokens_in']:>10} {m['tokens_out']:>10} {m['cost_usd']:>14}"
+                  for m in t["models"]]
+    if report["total"]["always_frontier_usd"] is not None:
+        lines += ["", f"always-frontier: the answers' tokens priced as {report['frontier_model']} (an estimate: its answers would differ)"]
+    return "\n".join(lines)
+
+
+def _export_csv(ledger: Ledger, path: str, tenant: str | None) -> int:
+    entries = ledger.entries(tenant)
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(_CSV_COLUMNS)
+        for e in entries:
+            writer.writerow([e.request_id, e.attempt, e.tenant, e.tier, e.model, e.tokens_in, e.tokens_out, e.cost_usd, e.latency_s, e.outcome,
+                             e.reason, e.ts])
+    return len(entries)
+
+
+def cmd_ledger(args: argparse.Namespace) -> int:
+    config = RouterConfig.from_file(args.config) if args.config else RouterConfig.from_env()
+    tz = ZoneInfo(config.timezone)
+    since, until = parse_when(args.since, tz), parse_when(args.until, tz)
+    url = args.url or config.ledger_url()
+    ledger = open_ledger(url, config.budget_for, tz=tz, must_exist=True)
+    try:
+        if args.csv:
+            print(f"wrote {_export_csv(ledger, args.csv, args.tenant)} entries to {args.csv}")
+        report = build_report(ledger, config, url, since, until, args.tenant)
+    finally:
+        ledger.close()
+    print(json.dumps(report, indent=2) if args.json else render(report))
+    return 0

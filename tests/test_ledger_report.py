@@ -1,0 +1,80 @@
+"""`tierwise ledger`: spend by tenant, day, tier and model, budgets, and the always-frontier comparison."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import MOCK_TIERS, KeywordClassifier
+
+from router import Router, RouterConfig
+from router.cli import main
+from router.ledger import Entry, open_ledger
+from router.testing import ScriptedClient
+
+DAY = 86_400.0
+T0 = 1_763_856_000.0  # 2025-11-23T00:00:00Z
+
+
+def _config(tmp_path: Path, url: str) -> Path:
+    path = tmp_path / "tierwise.yaml"
+    path.write_text(yaml.safe_dump({"tiers": MOCK_TIERS, "ledger": url, "tenants": {"acme": {"budget_usd": "5", "period": "total"}}}))
+    return path
+
+
+def _book(url: str) -> None:
+    ledger = open_ledger(url, RouterConfig().budget_for)
+    rows = [("acme", "small", "gpt-5-nano", 1, "ok", T0 + 60), ("acme", "small", "gpt-5-nano", 1, "check_failed", T0 + DAY),
+            ("acme", "flash", "gpt-5-mini", 2, "ok", T0 + DAY + 1), ("globex", "frontier", "gpt-5", 1, "ok", T0 + 2 * DAY)]
+    for i, (tenant, tier, model, attempt, outcome, ts) in enumerate(rows):
+        rid = f"r{i}" if attempt == 1 else f"r{i - 1}"
+        ledger.settle(None, Entry(rid, attempt, tenant, tier, model, 1000, 100, Decimal("0.001") * (i + 1), 0.1, outcome, "", ts))
+    ledger.close()
+
+
+def test_ledger_report_by_tenant_day_tier_and_model(any_ledger_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _book(any_ledger_url)
+    cfg = _config(tmp_path, any_ledger_url)
+    assert main(["ledger", "--config", str(cfg), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    acme, globex = report["tenants"]
+    assert (acme["tenant"], acme["budget_usd"], acme["period"]) == ("acme", "5", "total")
+    assert acme["requests"] == 2 and acme["attempts"] == 3 and Decimal(acme["cost_usd"]) == Decimal("0.006")
+    assert [d["day"] for d in acme["days"]] == ["2025-11-23", "2025-11-24"]
+    assert [(m["tier"], m["model"], m["attempts"]) for m in acme["models"]] == [("flash", "gpt-5-mini", 1), ("small", "gpt-5-nano", 2)]
+    # Always-frontier: the two answers that passed, 1000 in + 100 out each, at gpt-5's price.
+    from router import LiteLLMClient, ModelSpec
+
+    p = LiteLLMClient().prices(ModelSpec(model="gpt-5"))
+    assert Decimal(acme["always_frontier_usd"]) == 2 * (1000 * p.input + 100 * p.output)
+    assert globex["budget_usd"] is None and report["total"]["requests"] == 3
+    assert Decimal(report["total"]["cost_usd"]) == Decimal("0.010")
+    if any_ledger_url.startswith("postgresql://"):
+        assert "postgresql://" in report["ledger"]
+
+    assert main(["ledger", "--config", str(cfg), "--json", "--since", "2025-11-24", "--until", "2025-11-25", "--tenant", "acme"]) == 0
+    narrow = json.loads(capsys.readouterr().out)
+    assert [t["tenant"] for t in narrow["tenants"]] == ["acme"] and narrow["tenants"][0]["attempts"] == 2
+    assert narrow["since"] == "2025-11-24T00:00:00+00:00"
+
+    assert main(["ledger", "--config", str(cfg), "--csv", str(tmp_path / "all.csv")]) == 0
+    text = capsys.readouterr().out
+    assert "wrote 4 entries" in text and "acme by day" in text and "always-frontier" in text
+    assert main(["ledger", "--config", str(cfg), "--since", "last tuesday"]) == 2
+
+
+def test_ledger_report_masks_a_url_password() -> None:
+    from router.cli import mask_url
+
+    assert mask_url("postgresql://app:s3cret@db:5432/tw") == "postgresql://app:***@db:5432/tw"
+
+
+def test_router_reports_through_the_same_ledger(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"sqlite:///{tmp_path / 'l.db'}"
+    with Router(RouterConfig.from_dict({"tiers": MOCK_TIERS, "ledger": url}), client=ScriptedClient(), classifier=KeywordClassifier()) as router:
+        router.complete([{"role": "user", "content": "hi"}], tenant="acme")
+    assert main(["ledger", "--url", url, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["tenants"][0]["requests"] == 1
