@@ -68,9 +68,9 @@ class Route:
 def route_to_dict(route: Route) -> dict[str, Any]:
     """A JSON-ready form of a route (money as decimal strings)."""
     data = asdict(route)
-    data["cost_usd"] = str(route.cost_usd)
+    data["cost_usd"] = format(route.cost_usd, "f")  # plain decimal text, never 6E-7
     for attempt in data["attempts"]:
-        attempt["cost_usd"] = str(attempt["cost_usd"])
+        attempt["cost_usd"] = format(attempt["cost_usd"], "f")
     return data
 
 

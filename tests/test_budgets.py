@@ -118,6 +118,9 @@ def test_takes_a_cheaper_tier_when_the_planned_one_does_not_fit(tmp_path: Path) 
     resp = Router(config, client=client, classifier=Hard()).complete([{"role": "user", "content": "hi"}], tenant="acme", max_tokens=100)
     # gpt-5's worst case at 100 output tokens is $0.001 > cap; gpt-5-nano's fits.
     assert client.calls == ["gpt-5-nano"] and resp.route.tier == "small"
+    # The change of plan says why, and what to change: the worst case is bounded by max_tokens.
+    assert "the budget cannot hold frontier (gpt-5's worst case $" in resp.route.reason
+    assert "with 100 output tokens" in resp.route.reason and "stepped down to small" in resp.route.reason
 
 
 def test_low_budget_downgrades_before_refusing(tmp_path: Path) -> None:

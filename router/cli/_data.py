@@ -154,11 +154,17 @@ def _config_text(base: str | None, tiers: list[tuple[str, str]], thresholds: Seq
     from router._client import LiteLLMClient
     from router._config import RouterConfig
 
-    yaml = YAML()  # round-trip mode: comments, key order and quoting survive
+    yaml = YAML()  # round-trip mode: comments, key order, quoting and flow style survive
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    yaml.preserve_quotes = True
     data: Any = yaml.load(Path(base).read_text(encoding="utf-8")) if base else None
     if data is None:
         data = {"tiers": [{"name": name, "models": [model]} for name, model in tiers]}
-    data["thresholds"] = [round(t, 6) for t in thresholds]
+    values = [round(t, 6) for t in thresholds]
+    if isinstance(data.get("thresholds"), list):
+        data["thresholds"][:] = values  # in place: the list keeps its style and its comment
+    else:
+        data["thresholds"] = values
     config = RouterConfig.from_dict(data)
     client = LiteLLMClient()
     for tier in config.tiers:

@@ -36,6 +36,12 @@ def parse_when(text: str | None, tz: tzinfo) -> float | None:
     return (when if when.tzinfo else when.replace(tzinfo=tz)).timestamp()
 
 
+def usd(amount: Decimal) -> str:
+    """Money as plain decimal text (never 6E-7): exact, and what a finance user can paste."""
+    text = format(amount, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
 def _frontier_prices(config: RouterConfig) -> tuple[Decimal, Decimal] | None:
     from router._client import LiteLLMClient
 
@@ -57,14 +63,14 @@ def _tenant_report(tenant: str, rows: list[SpendRow], ledger: Ledger, tz: tzinfo
     def totals(group: list[SpendRow]) -> dict[str, Any]:
         return {"requests": sum(r.requests for r in group), "attempts": sum(r.attempts for r in group),
                 "tokens_in": sum(r.tokens_in for r in group), "tokens_out": sum(r.tokens_out for r in group),
-                "cost_usd": str(sum((r.cost_usd for r in group), Decimal(0)))}
+                "cost_usd": usd(sum((r.cost_usd for r in group), Decimal(0)))}
 
     always = None
     if frontier is not None:
-        always = str(sum((r.answer_tokens_in * frontier[0] + r.answer_tokens_out * frontier[1] for r in rows), Decimal(0)))
+        always = usd(sum((r.answer_tokens_in * frontier[0] + r.answer_tokens_out * frontier[1] for r in rows), Decimal(0)))
     return {
-        "tenant": tenant, "budget_usd": None if state.cap_usd is None else str(state.cap_usd), "period": state.period,
-        "spent_in_period_usd": str(state.spent_usd), **totals(rows), "always_frontier_usd": always,
+        "tenant": tenant, "budget_usd": None if state.cap_usd is None else usd(state.cap_usd), "period": state.period,
+        "spent_in_period_usd": usd(state.spent_usd), **totals(rows), "always_frontier_usd": always,
         "days": [{"day": day, **totals(group)} for day, group in sorted(days.items())],
         "models": [{"tier": tier, "model": model, **totals(group)} for (tier, model), group in sorted(models.items())],
     }
@@ -79,12 +85,12 @@ def build_report(ledger: Ledger, config: RouterConfig, url: str, since: float | 
     frontier = _frontier_prices(config)
     tenants = [_tenant_report(name, rows, ledger, tz, frontier) for name, rows in sorted(by_tenant.items())]
     total_cost = sum((Decimal(t["cost_usd"]) for t in tenants), Decimal(0))
-    always = None if frontier is None else str(sum((Decimal(t["always_frontier_usd"]) for t in tenants), Decimal(0)))
+    always = None if frontier is None else usd(sum((Decimal(t["always_frontier_usd"]) for t in tenants), Decimal(0)))
     return {
         "ledger": mask_url(url), "timezone": config.timezone, "since": _iso(since, tz), "until": _iso(until, tz),
         "frontier_model": config.tiers[-1].models[0].model, "tenants": tenants,
         "total": {"requests": sum(t["requests"] for t in tenants), "attempts": sum(t["attempts"] for t in tenants),
-                  "cost_usd": str(total_cost), "always_frontier_usd": always},
+                  "cost_usd": usd(total_cost), "always_frontier_usd": always},
     }
 
 

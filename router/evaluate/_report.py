@@ -111,8 +111,11 @@ def _mixtures(points: list[tuple[float, float]], dense: bool) -> list[tuple[floa
 
 def render_png(report: Report, path: str | Path | BinaryIO, title: str = "tierwise: quality against cost") -> Path | BinaryIO:
     """A PNG of the router's cost-quality curve, each tier, random routing and the oracle."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure  # no pyplot: no global state touched
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure  # no pyplot: no global state touched
+    except ImportError:
+        raise ImportError("the cost-quality picture needs matplotlib: pip install 'tierwise[plot]'") from None
 
     fig = Figure(figsize=(7, 4.5), dpi=120)
     FigureCanvasAgg(fig)
