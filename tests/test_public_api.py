@@ -124,3 +124,15 @@ def test_tests_bench_and_examples_use_public_doors_only() -> None:
         for match in private.findall(path.read_text(encoding="utf-8"))
     ]
     assert not offenders, offenders
+
+
+def test_the_request_path_imports_no_plotting_or_training_libraries(tmp_path: Path) -> None:
+    code = (
+        "import sys; from router import Router, RouterConfig; "
+        f"r = Router(RouterConfig(ledger='sqlite:///{tmp_path / 'l.db'}')); "
+        "r.complete([{'role': 'user', 'content': 'hi'}], mock_response='ok'); "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'matplotlib', 'scipy', 'sklearn', 'tqdm'}))"
+    )
+    env = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "PATH": "/usr/bin:/bin"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env, cwd=ROOT).stdout
+    assert out.strip().splitlines()[-1] == "[]", out
