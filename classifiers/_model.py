@@ -170,7 +170,13 @@ class LinearClassifier:
 
 
 def _finite(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+    """A finite number a float can hold (an integer of 400 digits is not)."""
+    if not isinstance(x, (int, float)) or isinstance(x, bool):
+        return False
+    try:
+        return math.isfinite(x) and abs(float(x)) < 1e300
+    except OverflowError:
+        return False
 
 
 def load(path: str | os.PathLike[str]) -> LinearClassifier:

@@ -39,6 +39,7 @@ _HOMES = {
     "InvalidRequestError": "router._errors",
     "LedgerError": "router._errors",
     "ProviderError": "router._errors",
+    "RequestIdConflict": "router._errors",
     "TierwiseError": "router._errors",
     "AttemptOutcome": "router._types",
     "RequestStatus": "router._types",
@@ -63,6 +64,7 @@ __all__ = [
     "ModelSpec",
     "ProviderError",
     "QualityCheck",
+    "RequestIdConflict",
     "RequestStatus",
     "RetryConfig",
     "Route",
@@ -105,6 +107,7 @@ if TYPE_CHECKING:
         InvalidRequestError,
         LedgerError,
         ProviderError,
+        RequestIdConflict,
         TierwiseError,
     )
     from router._router import AsyncRouter, Router

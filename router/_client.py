@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from tenacity import AsyncRetrying, Retrying
 
-from router._config import ModelSpec, RetryConfig, is_secret, mask_keys
+from router._config import ModelSpec, RetryConfig
 from router._errors import ConfigError
 from router._quiet import quiet
 from router._retry import TRIES_ATTR, retry_kwargs
@@ -72,7 +72,7 @@ class LLMClient(Protocol):
 
     def usage(self, response: Any) -> Usage: ...
 
-    def count_tokens(self, spec: ModelSpec, messages: list[dict[str, Any]]) -> int: ...
+    def count_tokens(self, spec: ModelSpec, messages: list[dict[str, Any]], tools: Sequence[Any] | None = None) -> int: ...
 
     def max_output_tokens(self, spec: ModelSpec) -> int: ...
 
@@ -176,9 +176,10 @@ class LiteLLMClient:
         cached = getattr(details, "cached_tokens", None) or 0
         return Usage(int(usage.prompt_tokens or 0), int(usage.completion_tokens or 0), int(cached))
 
-    def count_tokens(self, spec: ModelSpec, messages: list[dict[str, Any]]) -> int:
+    def count_tokens(self, spec: ModelSpec, messages: list[dict[str, Any]], tools: Sequence[Any] | None = None) -> int:
         litellm = litellm_module()
-        return int(litellm.token_counter(model=spec.model, messages=messages, use_default_image_token_count=True))
+        return int(litellm.token_counter(model=spec.model, messages=messages, tools=list(tools) if tools else None,
+                                         use_default_image_token_count=True))
 
     def max_output_tokens(self, spec: ModelSpec) -> int:
         info = self._model_info(spec)
@@ -215,10 +216,3 @@ def _count_tries(exc: BaseException, statistics: Mapping[str, Any]) -> None:
         pass
 
 
-def scrub(text: str, specs: Sequence[ModelSpec] = ()) -> str:
-    """Mask configured credentials and anything shaped like an API key."""
-    for spec in specs:
-        for name, value in spec.params.items():
-            if is_secret(name) and isinstance(value, str) and len(value) >= 4:
-                text = text.replace(value, "***")
-    return mask_keys(text)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 import os
@@ -12,12 +13,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_serializer, field_validator, model_validator
 
 from router._errors import ConfigError
+from router._secrets import is_secret
 
 # Parameter names whose values are credentials: never logged, printed or stored.
-SECRET_WORDS = ("key", "secret", "token", "password", "credential")
 _PRICE_FIELDS = ("input_cost_per_token", "output_cost_per_token")
 
 # Three current models from litellm's price map: one provider, one API key.
@@ -29,18 +30,15 @@ DEFAULT_TIERS: list[dict[str, Any]] = [
 DEFAULT_THRESHOLDS = {1: [], 2: [0.5], 3: [0.35, 0.7]}
 
 
-_KEYLIKE = re.compile(r"\b(sk|pk|rk|AIza|xai|gsk)[-_A-Za-z0-9]{12,}")
-
-
-def mask_keys(text: str) -> str:
-    """Mask anything in a text shaped like a provider API key (sk-..., AIza..., gsk_...)."""
-    return _KEYLIKE.sub(lambda m: m.group(1) + "-***", text)
-
-
-def is_secret(name: str) -> bool:
-    """True for a parameter name that holds a credential (api_key, aws_secret_access_key, ...)."""
-    lowered = name.lower()
-    return any(word in lowered for word in SECRET_WORDS) and not lowered.endswith(("_tokens", "_per_token"))
+# Bounds that keep every sum of money inside the ledger's 64-bit nano-dollars.
+MAX_BUDGET_USD = Decimal(1_000_000_000)
+MAX_PRICE_PER_TOKEN = Decimal(1)
+# litellm parameters a flat model entry may carry (completion()'s own, and the auth and location
+# keys of its providers); anything else must be written under `params:`.
+MODEL_PARAMS = frozenset(
+    ["api_base", "base_url", "api_key", "api_version", "organization", "custom_llm_provider", "deployment_id", "timeout", "headers", "extra_headers", "extra_body", "temperature", "top_p", "n", "stop", "max_tokens", "max_completion_tokens", "presence_penalty", "frequency_penalty", "logit_bias", "user", "reasoning_effort", "verbosity", "response_format", "seed", "tools", "tool_choice", "logprobs", "top_logprobs", "parallel_tool_calls", "service_tier", "store", "prompt_cache_key", "thinking", "drop_params", "additional_drop_params", "allowed_openai_params", "metadata", "num_retries", "max_retries", "mock_response", "stream_options", "modalities", "audio", "prediction", "web_search_options", "aws_access_key_id", "aws_secret_access_key", "aws_session_token", "aws_region_name", "aws_profile_name", "aws_role_name", "aws_session_name", "aws_web_identity_token", "aws_bedrock_runtime_endpoint", "aws_sts_endpoint", "vertex_project", "vertex_location", "vertex_credentials", "azure_ad_token", "azure_ad_token_provider", "azure_username", "azure_password", "tenant_id", "client_id", "client_secret", "region_name", "project", "location", "litellm_credential_name", "api_type", "input_cost_per_second", "output_cost_per_second"]
+)
+_MAX_CONFIG_VALUES = 100_000  # a YAML alias bomb expands past this: refused before it costs memory
 
 
 class _Strict(BaseModel):
@@ -48,12 +46,17 @@ class _Strict(BaseModel):
 
 
 class ModelSpec(_Strict):
-    """One deployable model: a litellm model string plus litellm parameters and optional prices."""
+    """One deployable model: a litellm model string plus litellm parameters and optional prices.
+
+    In the flat form (`{model: ..., api_base: ..., api_key: ...}`) every key must be a litellm
+    parameter tierwise knows: a typo such as `api_bsae` would otherwise send the key to the
+    provider's public endpoint. Anything else goes under `params:` explicitly.
+    """
 
     model: str = Field(min_length=1)
     params: dict[str, Any] = Field(default_factory=dict, repr=False)
-    input_cost_per_token: Decimal | None = Field(default=None, ge=0)
-    output_cost_per_token: Decimal | None = Field(default=None, ge=0)
+    input_cost_per_token: Decimal | None = Field(default=None, ge=0, le=MAX_PRICE_PER_TOKEN)
+    output_cost_per_token: Decimal | None = Field(default=None, ge=0, le=MAX_PRICE_PER_TOKEN)
 
     @model_validator(mode="before")
     @classmethod
@@ -62,10 +65,20 @@ class ModelSpec(_Strict):
             return {"model": value}
         if isinstance(value, Mapping) and "params" not in value:
             known = {"model", *_PRICE_FIELDS}
+            for key in value:
+                if key not in known and key not in MODEL_PARAMS:
+                    close = difflib.get_close_matches(str(key), [*MODEL_PARAMS, *known], n=1)
+                    hint = f"; did you mean {close[0]!r}?" if close else "; put provider-specific parameters under params:"
+                    raise ValueError(f"unknown model parameter {key!r}{hint}")
             out = {k: v for k, v in value.items() if k in known}
             out["params"] = {k: v for k, v in value.items() if k not in known}
             return out
         return value
+
+    @field_serializer("params")
+    def _masked(self, params: dict[str, Any]) -> dict[str, Any]:
+        # model_dump() / model_dump_json() never carry a credential.
+        return self.safe_params()
 
     @field_validator(*_PRICE_FIELDS, mode="before")
     @classmethod
@@ -98,7 +111,7 @@ class TierConfig(_Strict):
 class TenantBudget(_Strict):
     """A spending cap for one tenant and the period it resets over."""
 
-    budget_usd: Decimal = Field(ge=0)
+    budget_usd: Decimal = Field(ge=0, le=MAX_BUDGET_USD)
     period: Literal["day", "week", "month", "total"] = "month"
 
     @field_validator("budget_usd", mode="before")
@@ -226,6 +239,8 @@ class RouterConfig(_Strict):
             text = p.read_text(encoding="utf-8")
         except OSError as exc:
             raise ConfigError(f"cannot read config file {p}: {exc.strerror}") from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"config file {p} is not UTF-8 text (byte {exc.start}): save it as UTF-8") from None
         suffix = p.suffix.lower()
         try:
             if suffix == ".toml":
@@ -258,9 +273,14 @@ class RouterConfig(_Strict):
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
-def interpolate(value: Any, where: str = "config") -> Any:
+def interpolate(value: Any, where: str = "config", budget: list[int] | None = None) -> Any:
     """`${VAR}` and `${VAR:-default}` in string values, from the environment; an unset one without a
-    default is a ConfigError naming the variable (never its value)."""
+    default is a ConfigError naming the variable (never its value). A config that expands to more
+    than 100,000 values (a YAML alias bomb) is refused."""
+    budget = [_MAX_CONFIG_VALUES] if budget is None else budget
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise ConfigError("the config expands to more than 100,000 values (YAML aliases?): refused")
     if isinstance(value, str):
 
         def repl(match: re.Match[str]) -> str:
@@ -272,9 +292,9 @@ def interpolate(value: Any, where: str = "config") -> Any:
 
         return _ENV_REF.sub(repl, value)
     if isinstance(value, Mapping):
-        return {k: interpolate(v, f"{where}.{k}" if where != "config" else str(k)) for k, v in value.items()}
+        return {k: interpolate(v, f"{where}.{k}" if where != "config" else str(k), budget) for k, v in value.items()}
     if isinstance(value, list):
-        return [interpolate(v, f"{where}[{i}]") for i, v in enumerate(value)]
+        return [interpolate(v, f"{where}[{i}]", budget) for i, v in enumerate(value)]
     return value
 
 

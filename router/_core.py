@@ -9,10 +9,11 @@ from typing import Any
 
 from classifiers import Classifier
 from policies import Policy
-from router._client import LLMClient, missing_keys, scrub
+from router._client import LLMClient, missing_keys
 from router._config import ModelSpec, RouterConfig, TierConfig
 from router._errors import ProviderError
 from router._retry import is_auth_error, is_missing_key, status_of
+from router._secrets import scrub, scrub_exception
 from router._types import Attempt
 from router.checks import QualityCheck
 from router.ledger import Ledger, Reservation, StoredRequest
@@ -66,6 +67,7 @@ class Core:
         else:
             message = f"{where}: {type(exc).__name__}: {exc}"
         message = scrub(message, self.specs())
+        scrub_exception(exc, self.specs())  # it becomes our error's __cause__: no key in the traceback
         return ProviderError(message[:500], model=model, status_code=status_of(exc), attempts=list(attempts))
 
 
@@ -104,3 +106,4 @@ class Replay:
 
     request_id: str
     stored: StoredRequest
+    tenant: str = "default"

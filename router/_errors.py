@@ -74,6 +74,14 @@ class LedgerError(TierwiseError):
     """The ledger refused a write that would bill something twice, or could not be reached."""
 
 
+class RequestIdConflict(TierwiseError, ValueError):
+    """A request id was sent again with other messages or parameters (ids are per tenant)."""
+
+    def __init__(self, message: str, request_id: str) -> None:
+        super().__init__(message)
+        self.request_id = request_id
+
+
 class DuplicateRequestError(TierwiseError):
     """A request id is still being served by another caller and did not finish in time."""
 

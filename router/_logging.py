@@ -8,7 +8,7 @@ from typing import Any
 
 import structlog
 
-from router._config import is_secret, mask_keys
+from router._secrets import is_secret, scrub
 
 _CONTENT_KEYS = frozenset({"messages", "content", "prompt", "response", "answer"})
 
@@ -19,7 +19,7 @@ def redact_secrets(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableM
         if is_secret(key) and key not in ("tokens_in", "tokens_out"):
             event[key] = "***"
         elif isinstance(value, str):
-            event[key] = mask_keys(value)
+            event[key] = scrub(value)
     return event
 
 

@@ -5,9 +5,36 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from router._errors import InvalidMessagesError
+from router._errors import InvalidMessagesError, InvalidRequestError
 
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
+
+
+MAX_NAME = 256
+MAX_OUTPUT_TOKENS = 10_000_000  # above any model's output limit: a bigger bound is a mistake
+
+
+def check_name(field: str, value: Any) -> None:
+    """A tenant or request id: a non-empty string of at most 256 characters that a database can
+    store as it is (no NUL, no lone surrogate), checked before anything is called or billed."""
+    if not isinstance(value, str) or not value:
+        raise InvalidRequestError(f"{field} must be a non-empty string")
+    if len(value) > MAX_NAME:
+        raise InvalidRequestError(f"{field} is {len(value)} characters long; at most {MAX_NAME}")
+    if "\x00" in value:
+        raise InvalidRequestError(f"{field} contains a NUL character")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidRequestError(f"{field} is not valid Unicode text (a lone surrogate)") from None
+
+
+def check_token_bound(field: str, value: Any) -> None:
+    """max_tokens and max_completion_tokens bound the budget hold: a whole number from 1 to 10^7."""
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_OUTPUT_TOKENS:
+        raise InvalidRequestError(f"{field} must be a whole number from 1 to {MAX_OUTPUT_TOKENS:,}, got {value!r}")
 
 
 def validate_messages(messages: Any) -> list[dict[str, Any]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.utils
+import math
 import random
 import time
 from collections.abc import Callable
@@ -52,6 +53,18 @@ def is_missing_key(exc: BaseException) -> bool:
     return any(words in text for words in _MISSING_KEY)
 
 
+def is_malformed_reply(exc: BaseException) -> bool:
+    """The provider answered, but not with JSON we could read: it may have billed the call."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if "JSONDecodeError" in _class_names(current):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
 def is_auth_error(exc: BaseException) -> bool:
     """401/403 or a missing key: the same key fails every time, so it raises instead of escalating."""
     return status_of(exc) in (401, 403) or "AuthenticationError" in _class_names(exc) or is_missing_key(exc)
@@ -65,6 +78,8 @@ def is_retryable(exc: BaseException) -> bool:
     """True for transient failures: connection errors, timeouts, 408/409/429/5xx/529."""
     names = _class_names(exc)
     if "ContextWindowExceededError" in names or "ContentPolicyViolationError" in names or is_missing_key(exc):
+        return False
+    if is_malformed_reply(exc):  # answered and maybe billed: another try would pay again
         return False
     status = status_of(exc)
     if status in NEVER_RETRY_STATUS:
@@ -107,10 +122,15 @@ def retry_after_s(exc: BaseException, now: Callable[[], float] = time.time) -> f
     if value is None:
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
+        return max(0.0, seconds) if math.isfinite(seconds) else None
     except ValueError:
+        pass
+    try:  # an HTTP date; anything else is ignored (the provider's header is not ours to trust)
         parsed = email.utils.parsedate_to_datetime(value) if value else None
         return None if parsed is None else max(0.0, parsed.timestamp() - now())
+    except (TypeError, ValueError, OverflowError):
+        return None
 
 
 class wait_retry_after_or_jitter(wait_base):

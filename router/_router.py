@@ -117,10 +117,10 @@ class _Base:
         done = replayed(replay, _rebuild)
         if done is not None:
             return done, replay
-        stored = self.ledger.get_request(replay.request_id)
+        stored = self.ledger.get_request(replay.request_id, replay.tenant)
         if stored is None or stored.status == "failed" or time.monotonic() > deadline:
             raise DuplicateRequestError(f"request id {replay.request_id!r} is still being served by another caller", replay.request_id)
-        return None, Replay(replay.request_id, stored)
+        return None, Replay(replay.request_id, stored, replay.tenant)
 
     def close(self) -> None:
         """Close the ledger's connections."""

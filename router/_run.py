@@ -8,21 +8,24 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 import uuid
 from collections.abc import Callable, Mapping
-from decimal import Decimal
 from typing import Any
 
 from policies import BudgetView, Plan
+from router._billing import bill, worst_case
 from router._config import ModelSpec
 from router._core import Call, Core, Replay, Request, is_provider_error
-from router._errors import BudgetExceeded, EscalationExhausted, InvalidRequestError
-from router._messages import validate_messages
+from router._errors import BudgetExceeded, EscalationExhausted, InvalidRequestError, LedgerError
+from router._messages import check_name, check_token_bound, validate_messages
 from router._plan import BudgetWait, PlanCursor, Sleep
-from router._retry import is_auth_error, is_caller_error, is_context_window, tries_of
+from router._retry import is_auth_error, is_caller_error, is_context_window, is_malformed_reply, tries_of
 from router._types import Attempt, AttemptOutcome, RequestStatus, Route, RoutedResponse, attach_route, route_from_dict, route_to_dict
 from router.checks import QualityCheck, Verdict, all_of, answer_text
-from router.ledger import Entry, Reservation
+from router.ledger import Entry, Reservation, StoredAnswer
 
 StreamCloser = Callable[[list[Any], bool, BaseException | None], BaseException | None]
 
@@ -32,18 +35,19 @@ def start(
 ) -> Run | Replay:
     """Validate, claim the request id, score and plan; nothing is called or billed yet."""
     msgs = validate_messages(messages)
-    if not isinstance(tenant, str) or not tenant:
-        raise InvalidRequestError("tenant must be a non-empty string")
-    if request_id is not None and (not isinstance(request_id, str) or not request_id):
-        raise InvalidRequestError("request_id must be a non-empty string")
+    check_name("tenant", tenant)
+    if request_id is not None:
+        check_name("request_id", request_id)
     for reserved in ("model", "messages"):
         if reserved in kwargs:
             raise InvalidRequestError(f"{reserved!r} is chosen by the router; pass it in the config instead")
+    for name in ("max_tokens", "max_completion_tokens"):
+        check_token_bound(name, kwargs.get(name))
     rid = request_id or uuid.uuid4().hex
     if request_id is not None:
-        stored = core.ledger.claim_request(rid, tenant)
+        stored = core.ledger.claim_request(rid, tenant, fingerprint(msgs, kwargs))
         if stored is not None:
-            return Replay(rid, stored)
+            return Replay(rid, stored, tenant)
     score = float(core.classifier.score(msgs))
     state = core.ledger.state(tenant) if core.config.budget_for(tenant) else None
     view = BudgetView(state.cap_usd, state.remaining_usd) if state else BudgetView()
@@ -57,6 +61,13 @@ def start(
         checks=core.checks if checks is None else all_of(checks), strict=strict, kwargs=dict(kwargs),
     )
     return Run(core=core, request=request, plan=plan, score=score)
+
+
+def fingerprint(messages: list[dict[str, Any]], kwargs: Mapping[str, Any]) -> str:
+    """What a request id stands for: its messages and parameters. The same id with another
+    fingerprint is a conflict, not a replay."""
+    text = json.dumps({"messages": messages, "kwargs": {k: v for k, v in kwargs.items() if k != "stream"}}, sort_keys=True, default=repr)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def replayed(replay: Replay, rebuild: Callable[[dict[str, Any]], Any]) -> RoutedResponse | None:
@@ -162,8 +173,7 @@ class Run:
         """Hold the attempt's worst case: its input plus the most output it may produce."""
         if self.core.config.budget_for(self.request.tenant) is None:
             return None
-        client = self.core.client
-        worst = client.prices(spec).cost(client.count_tokens(spec, self.messages), self._out_tokens(spec, out_cap, kwargs))
+        worst = worst_case(self.core.client, spec, self.messages, kwargs, self._out_tokens(spec, out_cap, kwargs))
         return self.core.ledger.reserve(self.request.tenant, self.request.request_id, worst)
 
     def _hold_text(self, exc: BudgetExceeded, spec: ModelSpec, out_cap: int | None) -> str:
@@ -197,7 +207,7 @@ class Run:
         provider = is_provider_error(exc)
         outcome: AttemptOutcome = "error" if provider else "cancelled" if not isinstance(exc, Exception) else "client_error"
         response = self.core.client.assemble(partial, self.messages) if partial else None
-        self._settle(call, response, outcome, self.core.why(exc), tries_of(exc))
+        self._settle(call, response, outcome, self.core.why(exc), tries_of(exc), malformed=is_malformed_reply(exc))
         if not provider:
             self._finish_request("failed")
             raise exc
@@ -230,32 +240,25 @@ class Run:
         self._settle(call, response, "judge", "", tries)
         return answer_text(response)
 
-    def _settle(self, call: Call, response: Any, outcome: AttemptOutcome, reason: str, tries: int) -> Attempt:
-        client = self.core.client
-        if response is not None:
-            usage = client.usage(response)
-            cost = client.prices(call.spec).cost(usage.tokens_in, usage.tokens_out, usage.cached_in)
-            t_in, t_out = usage.tokens_in, usage.tokens_out
-        elif outcome == "cancelled":
-            # The provider may bill a request we stopped waiting for: at least its input.
-            t_in, t_out = client.count_tokens(call.spec, self.messages), 0
-            cost = client.prices(call.spec).cost(t_in, 0)
-        else:
-            t_in, t_out, cost = 0, 0, Decimal(0)  # an error response is not billed
+    def _settle(self, call: Call, response: Any, outcome: AttemptOutcome, reason: str, tries: int, *, malformed: bool = False) -> Attempt:
+        billed = bill(self.core.client, call.spec, response, outcome, self.messages, call.reservation, malformed)
+        t_in, t_out, cost = billed.tokens_in, billed.tokens_out, billed.cost_usd
+        reason = f"{reason}; {billed.note}" if reason and billed.note else reason or billed.note
         latency = self.core.clock() - call.started
         attempt = Attempt(call.tier, call.spec.model, outcome, cost, latency, t_in, t_out, reason, tries)
         rid, tenant = self.request.request_id, self.request.tenant
         entry = Entry(rid, call.attempt, tenant, call.tier, call.spec.model, t_in, t_out, cost, latency, outcome, reason)
-        self.core.ledger.settle(call.reservation, entry)
         self.route.attempts.append(attempt)
         self.route.cost_usd += cost
+        if outcome in ("ok", "check_failed"):
+            self.route.tier, self.route.model = call.tier, call.spec.model
+        self.route.latency_s = self.core.clock() - self._started
+        self.core.ledger.settle(call.reservation, entry, self._answer(response, outcome))
         self.core.logger.info(
             "tierwise.attempt", request_id=rid, tenant=tenant, tier=call.tier, model=call.spec.model,
             score=round(self.route.score, 4), tokens_in=t_in, tokens_out=t_out, cost_usd=str(cost),
             latency_s=round(latency, 4), outcome=outcome, reason=reason, tries=tries,
         )
-        if outcome in ("ok", "check_failed"):
-            self.route.tier, self.route.model = call.tier, call.spec.model
         return attempt
 
     def result(self) -> RoutedResponse:
@@ -328,4 +331,15 @@ class Run:
         if not self.request.keyed:
             return
         dumped = response.model_dump() if status == "done" and hasattr(response, "model_dump") else None
-        self.core.ledger.finish_request(self.request.request_id, status, dumped, route_to_dict(self.route) if dumped else None)
+        try:
+            self.core.ledger.finish_request(
+                self.request.request_id, status, dumped, route_to_dict(self.route) if dumped else None, tenant=self.request.tenant
+            )
+        except LedgerError as exc:  # a paid answer was stored with its bill; the status can wait
+            logging.getLogger("tierwise").warning("tierwise: could not mark request %s %s: %s", self.request.request_id, status, exc)
+
+    def _answer(self, response: Any, outcome: AttemptOutcome) -> StoredAnswer | None:
+        """For a caller's request id, the answer that an "ok" attempt paid for, stored with its bill."""
+        if not self.request.keyed or outcome != "ok" or not hasattr(response, "model_dump"):
+            return None
+        return StoredAnswer(response.model_dump(), route_to_dict(self.route))

@@ -6,23 +6,25 @@ each request id. SQLite by default; PostgreSQL when app instances share budgets.
     ledger.spent("acme"), ledger.entries("acme")
 """
 
-from router.ledger._base import (
+from router.ledger._base import Ledger
+from router.ledger._open import open_ledger
+from router.ledger._records import (
     Entry,
-    Ledger,
     Reservation,
     SpendRow,
+    StoredAnswer,
     StoredRequest,
     from_nanos,
     period_start,
     to_nanos,
 )
-from router.ledger._open import open_ledger
 
 __all__ = [
     "Entry",
     "Ledger",
     "Reservation",
     "SpendRow",
+    "StoredAnswer",
     "StoredRequest",
     "from_nanos",
     "open_ledger",

@@ -1,100 +1,48 @@
-"""The spend ledger contract: reservations before a call, one entry per attempt after it."""
+"""The spend ledger contract, and the rules both SQL backends share.
+
+Holds belong to an owner (one per open ledger) that beats every few seconds: a process that dies
+stops beating, and its holds stop counting within `OWNER_TIMEOUT_S` instead of locking the
+tenant's money until they expire. A request id is claimed per tenant with a fingerprint of what was
+asked, so another tenant's id is another request, and a reused id with other messages is a
+conflict, not a replay.
+"""
 
 from __future__ import annotations
 
-import json
+import logging
 import math
 import threading
+import time
+import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, tzinfo
-from decimal import ROUND_CEILING, Decimal
+from dataclasses import replace
+from datetime import UTC, tzinfo
+from decimal import Decimal
 from typing import Any, Protocol
 
 from router._config import TenantBudget
-from router._errors import BudgetExceeded, BudgetState, ConfigError, LedgerError
-from router._types import AttemptOutcome, RequestStatus
+from router._errors import BudgetExceeded, BudgetState, LedgerError, RequestIdConflict
+from router._types import RequestStatus
+from router.ledger._journal import Journal
+from router.ledger._records import (
+    BudgetLookup,
+    Entry,
+    Reservation,
+    SpendRow,
+    StoredAnswer,
+    StoredRequest,
+    from_nanos,
+    period_start,
+)
 
-NANOS = Decimal(1_000_000_000)
-BudgetLookup = Callable[[str], TenantBudget | None]
-
-
-def to_nanos(usd: Decimal) -> int:
-    """USD to integer nano-dollars, rounded up so the ledger never under-bills."""
-    return int((usd * NANOS).to_integral_value(rounding=ROUND_CEILING))
-
-
-def from_nanos(nanos: int) -> Decimal:
-    return Decimal(nanos) / NANOS
-
-
-def period_start(period: str, now: float, tz: tzinfo = UTC) -> float:
-    """Epoch seconds at which the current calendar period began in time zone `tz`."""
-    if period == "total":
-        return -math.inf
-    t = datetime.fromtimestamp(now, tz).replace(hour=0, minute=0, second=0, microsecond=0)
-    if period == "week":
-        t -= timedelta(days=t.weekday())
-    elif period == "month":
-        t = t.replace(day=1)
-    elif period != "day":
-        raise ConfigError(f"unknown budget period {period!r}")
-    return t.timestamp()
+BEAT_S = 5.0
+OWNER_TIMEOUT_S = 20.0  # four missed beats: the owner is gone, its holds and claims are free
+_SETTLE_TRIES = 3
+_log = logging.getLogger("tierwise")
 
 
-@dataclass(frozen=True)
-class Entry:
-    """One attempt as billed."""
-
-    request_id: str
-    attempt: int
-    tenant: str
-    tier: str
-    model: str
-    tokens_in: int
-    tokens_out: int
-    cost_usd: Decimal
-    latency_s: float
-    outcome: AttemptOutcome
-    reason: str = ""
-    ts: float = 0.0
-
-
-@dataclass(frozen=True)
-class Reservation:
-    """Money held for one attempt until it is settled (or its holder dies and it expires)."""
-
-    id: str
-    tenant: str
-    request_id: str
-    amount_usd: Decimal
-
-
-@dataclass(frozen=True)
-class StoredRequest:
-    """A request id seen before: its status and, once done, the stored response and route."""
-
-    status: RequestStatus
-    response: dict[str, Any] | None
-    route: dict[str, Any] | None
-
-
-@dataclass(frozen=True)
-class SpendRow:
-    """Spend of one tenant on one tier and model in one UTC hour (epoch seconds // 3600)."""
-
-    tenant: str
-    hour: int
-    tier: str
-    model: str
-    attempts: int
-    requests: int  # requests whose first attempt falls here (so rows add up without counting one twice)
-    answers: int  # attempts whose answer passed its checks ("ok")
-    tokens_in: int
-    tokens_out: int
-    answer_tokens_in: int  # tokens of those answers: what an always-frontier router would have paid for
-    answer_tokens_out: int
-    cost_usd: Decimal
+class DuplicateEntry(LedgerError):
+    """This attempt of this request is already in the ledger."""
 
 
 class Ledger(Protocol):
@@ -102,7 +50,7 @@ class Ledger(Protocol):
 
     def reserve(self, tenant: str, request_id: str, amount_usd: Decimal) -> Reservation: ...
 
-    def settle(self, reservation: Reservation | None, entry: Entry) -> None: ...
+    def settle(self, reservation: Reservation | None, entry: Entry, answer: StoredAnswer | None = None) -> None: ...
 
     def state(self, tenant: str) -> BudgetState: ...
 
@@ -112,11 +60,13 @@ class Ledger(Protocol):
 
     def spend(self, since: float | None = None, until: float | None = None, tenant: str | None = None) -> list[SpendRow]: ...
 
-    def claim_request(self, request_id: str, tenant: str) -> StoredRequest | None: ...
+    def claim_request(self, request_id: str, tenant: str, fingerprint: str | None = None) -> StoredRequest | None: ...
 
-    def finish_request(self, request_id: str, status: RequestStatus, response: dict[str, Any] | None, route: dict[str, Any] | None) -> None: ...
+    def finish_request(
+        self, request_id: str, status: RequestStatus, response: dict[str, Any] | None, route: dict[str, Any] | None, tenant: str = "default"
+    ) -> None: ...
 
-    def get_request(self, request_id: str) -> StoredRequest | None: ...
+    def get_request(self, request_id: str, tenant: str = "default") -> StoredRequest | None: ...
 
     def next_attempt(self, request_id: str) -> int: ...
 
@@ -124,7 +74,8 @@ class Ledger(Protocol):
 
 
 class LedgerBase:
-    """What the SQL backends share: budget lookup, periods, clock, per-thread connections."""
+    """What the SQL backends share: budgets and periods, the owner's heartbeat, the claim rule, and
+    settling that retries, then journals, and never drops a bill."""
 
     def __init__(self, budgets: BudgetLookup, reservation_ttl_s: float, clock: Callable[[], float], tz: tzinfo = UTC) -> None:
         self._budgets = budgets
@@ -133,7 +84,58 @@ class LedgerBase:
         self._clock = clock
         self._local = threading.local()
         self._settled = 0
+        self.owner = uuid.uuid4().hex
+        self._stop = threading.Event()
+        self._beater: threading.Thread | None = None
+        self._journal: Journal | None = None
 
+    # ---- backends provide these ------------------------------------------------------------------
+    def _state_row(self, tenant: str, hour: int, now: float) -> tuple[int, int]:
+        raise NotImplementedError
+
+    def _insert_entry(self, reservation: Reservation | None, entry: Entry, answer: StoredAnswer | None) -> None:
+        raise NotImplementedError
+
+    def _sweep(self, now: float) -> None:
+        raise NotImplementedError
+
+    def _beat(self, now: float) -> None:
+        raise NotImplementedError
+
+    def _forget_owner(self) -> None:
+        raise NotImplementedError
+
+    # ---- owner -----------------------------------------------------------------------------------
+    def _start(self, journal: Journal) -> None:
+        """Called by a backend once its schema exists: first beat (which also proves the ledger is
+        writable), replay of any journalled bills, then a beat every BEAT_S on a daemon thread."""
+        self._journal = journal
+        self._beat(self._clock())
+        self._replay()
+        self._beater = threading.Thread(target=self._beat_loop, name="tierwise-ledger-owner", daemon=True)
+        self._beater.start()
+
+    def _beat_loop(self) -> None:
+        while not self._stop.wait(BEAT_S):
+            try:
+                self._beat(self._clock())
+            except LedgerError as exc:  # the database is away: holds may lapse; requests will say so
+                _log.warning("tierwise: ledger heartbeat failed: %s", exc)
+
+    def _alive_since(self, now: float) -> float:
+        return now - OWNER_TIMEOUT_S
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._beater is not None:
+            self._beater.join(timeout=2)
+            self._beater = None
+            try:
+                self._forget_owner()
+            except LedgerError:
+                pass
+
+    # ---- budget ----------------------------------------------------------------------------------
     def _bounds(self, tenant: str, now: float) -> tuple[TenantBudget | None, str, int]:
         """(budget, period, first hour of the period): hourly totals bound the work to a period."""
         budget = self._budgets(tenant)
@@ -141,9 +143,6 @@ class LedgerBase:
         since = period_start(period, now, self._tz)
         # A zone off UTC by a part hour starts its bucket early: more spend counted, never less.
         return budget, period, -(2**62) if since == -math.inf else int(since // 3600)
-
-    def _state_row(self, tenant: str, hour: int, now: float) -> tuple[int, int]:
-        raise NotImplementedError
 
     def state(self, tenant: str) -> BudgetState:
         now = self._clock()
@@ -155,33 +154,6 @@ class LedgerBase:
         """What the tenant spent in its current budget period (all time when it has no budget)."""
         return self.state(tenant).spent_usd
 
-    def settle(self, reservation: Reservation | None, entry: Entry) -> None:
-        """Record the attempt, add it to the tenant's hourly total and release its hold, atomically."""
-        ts = entry.ts or self._clock()
-        self._settled += 1
-        if self._settled % 256 == 0:  # expired holds are already ignored; this only keeps the table small
-            self._sweep(ts)
-        try:
-            self._insert_entry(reservation, entry, ts)
-        except Exception as exc:
-            if self._is_duplicate(exc):
-                raise LedgerError(f"attempt {entry.attempt} of request {entry.request_id!r} is already billed") from None
-            raise
-
-    def _sweep(self, now: float) -> None:
-        raise NotImplementedError
-
-    def _is_duplicate(self, exc: Exception) -> bool:
-        raise NotImplementedError
-
-    def _insert_entry(self, reservation: Reservation | None, entry: Entry, ts: float) -> None:
-        raise NotImplementedError
-
-    def _claimable(self, row: Any, now: float) -> bool:
-        """Whether a caller may take a request id whose stored (status, updated, ...) row is `row`:
-        a new id, a failed request (tried again), or a pending one whose owner died."""
-        return row is None or row[0] == "failed" or (row[0] == "pending" and row[1] < now - self._ttl)
-
     def _exceeded(self, tenant: str, amount_usd: Decimal) -> BudgetExceeded:
         state = self.state(tenant)
         return BudgetExceeded(
@@ -191,38 +163,57 @@ class LedgerBase:
             amount_usd,
         )
 
+    # ---- bills -----------------------------------------------------------------------------------
+    def settle(self, reservation: Reservation | None, entry: Entry, answer: StoredAnswer | None = None) -> None:
+        """Record the attempt (and the request's answer), add it to the hourly total and release its
+        hold, atomically. A database failure is retried on a fresh connection; if it persists the
+        bill goes to the local journal, to be replayed, and the request goes on."""
+        entry = entry if entry.ts else replace(entry, ts=self._clock())
+        self._settled += 1
+        if self._settled % 256 == 0:  # expired holds are already ignored; this only keeps the table small
+            self._sweep(entry.ts)
+        for attempt in range(_SETTLE_TRIES):
+            try:
+                self._insert_entry(reservation, entry, answer)
+                break
+            except DuplicateEntry:
+                raise LedgerError(f"attempt {entry.attempt} of request {entry.request_id!r} is already billed") from None
+            except LedgerError as exc:
+                if attempt == _SETTLE_TRIES - 1:
+                    self._spill(reservation, entry, answer, exc)
+                    return
+                time.sleep(0.05 * 4**attempt)
+        if self._journal is not None and self._journal.pending():
+            self._replay()
 
-# One GROUP BY for reports, the same on both backends (the hour expression differs).
-SPEND_SQL = (
-    "SELECT tenant, {hour} AS h, tier, model, COUNT(*), SUM(CASE WHEN attempt = 1 THEN 1 ELSE 0 END),"
-    " SUM(CASE WHEN outcome = 'ok' THEN 1 ELSE 0 END), SUM(tokens_in), SUM(tokens_out),"
-    " SUM(CASE WHEN outcome = 'ok' THEN tokens_in ELSE 0 END),"
-    " SUM(CASE WHEN outcome = 'ok' THEN tokens_out ELSE 0 END), SUM(cost_nanos)"
-    " FROM {table} WHERE ts >= {since} AND ts < {until} AND ({tenant} IS NULL OR tenant = {tenant})"
-    " GROUP BY tenant, h, tier, model ORDER BY tenant, h, tier, model"
-)
+    def _spill(self, reservation: Reservation | None, entry: Entry, answer: StoredAnswer | None, exc: LedgerError) -> None:
+        if self._journal is None:
+            raise exc
+        self._journal.spill(reservation, entry, answer)
+        _log.warning("tierwise: ledger write failed (%s); bill of %s attempt %d kept in %s for replay",
+                     exc, entry.request_id, entry.attempt, self._journal.path)
 
+    def _replay(self) -> None:
+        assert self._journal is not None
+        try:
+            done = self._journal.replay(self._insert_entry, lambda exc: isinstance(exc, DuplicateEntry))
+        except OSError as exc:
+            _log.warning("tierwise: cannot replay the ledger journal %s: %s", self._journal.path, exc)
+            return
+        if done:
+            _log.info("tierwise: replayed %d journalled bills into the ledger", done)
 
-def spend_params(since: float | None, until: float | None, tenant: str | None) -> dict[str, Any]:
-    return {"since": -1e18 if since is None else since, "until": 1e18 if until is None else until, "tenant": tenant}
-
-
-def spend_row(r: Any) -> SpendRow:
-    n = [int(v or 0) for v in r[4:12]]
-    return SpendRow(str(r[0]), int(r[1]), str(r[2]), str(r[3]), n[0], n[1], n[2], n[3], n[4], n[5], n[6], from_nanos(n[7]))
-
-
-def dumps(value: dict[str, Any] | None) -> str | None:
-    return None if value is None else json.dumps(value, default=str)
-
-
-def stored(row: Any) -> StoredRequest:
-    """A StoredRequest from a (status, updated, response, route) row."""
-    return StoredRequest(row[0], json.loads(row[2]) if row[2] else None, json.loads(row[3]) if row[3] else None)
-
-
-def entry_from_row(r: Any) -> Entry:
-    return Entry(r[0], r[1], r[2], r[3], r[4], r[5], r[6], from_nanos(r[7]), r[8], r[9], r[10], r[11])
-
-
-ENTRY_COLUMNS = "request_id, attempt, tenant, tier, model, tokens_in, tokens_out, cost_nanos, latency_s, outcome, reason, ts"
+    # ---- request ids -----------------------------------------------------------------------------
+    def _claimable(self, row: Any, now: float, fingerprint: str | None, request_id: str) -> bool:
+        """Whether a caller may take a request id whose stored (status, updated, response, route,
+        fingerprint, owner beat) row is `row`: a new id, a failed request, or a pending one whose
+        owner is gone. Other content under the same id is a conflict."""
+        if row is not None and fingerprint and row[4] and row[4] != fingerprint:
+            raise RequestIdConflict(
+                f"request id {request_id!r} was used for a different request (other messages or parameters): use a new id",
+                request_id,
+            )
+        if row is None or row[0] == "failed":
+            return True
+        owner_gone = row[5] is None or row[5] < self._alive_since(now)
+        return row[0] == "pending" and row[2] is None and (owner_gone or row[1] < now - self._ttl)

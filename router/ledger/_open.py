@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from router._errors import ConfigError
-from router.ledger._base import BudgetLookup, Ledger
+from router.ledger._base import Ledger
+from router.ledger._records import BudgetLookup
 
 
 def open_ledger(

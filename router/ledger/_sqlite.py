@@ -1,13 +1,14 @@
-"""The SQLite spend ledger (default): WAL, and one statement per reservation and per settlement.
+"""The SQLite spend ledger (default): WAL, one statement per reservation and per plain settlement.
 
-Each write is a single statement (triggers keep the hourly totals and reservations in step), so it
-is atomic on its own and releases the GIL once: fewer round trips, less convoying with litellm's
-logging threads.
+Each hot write is a single statement (triggers keep the hourly totals and reservations in step), so
+it is atomic on its own and releases the GIL once. Driver errors come out as LedgerError.
 """
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -17,16 +18,18 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from router._errors import ConfigError
+from router._errors import ConfigError, LedgerError
 from router._types import RequestStatus
-from router.ledger._base import (
+from router.ledger._base import DuplicateEntry, LedgerBase
+from router.ledger._journal import Journal
+from router.ledger._records import (
     ENTRY_COLUMNS,
     SPEND_SQL,
     BudgetLookup,
     Entry,
-    LedgerBase,
     Reservation,
     SpendRow,
+    StoredAnswer,
     StoredRequest,
     dumps,
     entry_from_row,
@@ -59,7 +62,7 @@ CREATE TABLE IF NOT EXISTS reservations (
     id TEXT PRIMARY KEY,
     tenant TEXT NOT NULL,
     request_id TEXT NOT NULL,
-    amount_nanos INTEGER NOT NULL,
+    amount_nanos INTEGER NOT NULL CHECK (amount_nanos >= 0),
     expires REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS reservations_tenant ON reservations (tenant);
@@ -74,19 +77,29 @@ CREATE TRIGGER IF NOT EXISTS entries_settle AFTER INSERT ON entries BEGIN
         ON CONFLICT (tenant, hour) DO UPDATE SET nanos = nanos + excluded.nanos;
     DELETE FROM reservations WHERE id = NEW.reservation;
 END;
-CREATE TABLE IF NOT EXISTS requests (
-    request_id TEXT PRIMARY KEY,
+CREATE TABLE IF NOT EXISTS owners (id TEXT PRIMARY KEY, beat REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS claims (
     tenant TEXT NOT NULL,
+    request_id TEXT NOT NULL,
+    fingerprint TEXT,
     status TEXT NOT NULL,
+    owner TEXT,
     updated REAL NOT NULL,
     response TEXT,
-    route TEXT
+    route TEXT,
+    PRIMARY KEY (tenant, request_id)
 );
 """
+_CLAIM_ROW = ("SELECT c.status, c.updated, c.response, c.route, c.fingerprint, o.beat FROM claims c"
+              " LEFT JOIN owners o ON o.id = c.owner WHERE c.tenant = ? AND c.request_id = ?")
 
 
 class SQLiteLedger(LedgerBase):
-    """Spend ledger in one SQLite file; safe across threads and processes sharing the file."""
+    """Spend ledger in one SQLite file; safe across threads and processes sharing the file.
+
+    `:memory:` is a private file in a temporary directory, removed on close (SQLite's shared-cache
+    memory databases lock whole tables under threads).
+    """
 
     def __init__(
         self,
@@ -99,21 +112,25 @@ class SQLiteLedger(LedgerBase):
     ) -> None:
         super().__init__(budgets, reservation_ttl_s, clock, tz)
         self.path = path
+        self._tmpdir: str | None = None
         if path == ":memory:":
-            # Each connection to ":memory:" is its own database; a named shared one is not.
-            self._target, self._uri = f"file:tierwise-{uuid.uuid4().hex}?mode=memory&cache=shared", True
-            self._keepalive: sqlite3.Connection | None = self._connect()
-        else:
-            parent = Path(path).expanduser().resolve().parent
-            if not parent.is_dir():
-                raise ConfigError(f"ledger directory {parent} does not exist")
-            self._target, self._uri, self._keepalive = str(Path(path).expanduser()), False, None
-        self._conn().executescript(_SCHEMA)  # runs in its own transaction
+            self._tmpdir = tempfile.mkdtemp(prefix="tierwise-ledger-")
+            path = str(Path(self._tmpdir) / "ledger.db")
+        parent = Path(path).expanduser().resolve().parent
+        if not parent.is_dir():
+            raise ConfigError(f"ledger directory {parent} does not exist")
+        self._target = str(Path(path).expanduser())
+        try:
+            self._conn().executescript(_SCHEMA)  # runs in its own transaction
+            self._migrate()
+            self._start(Journal(Path(self._target + ".journal")))
+        except LedgerError as exc:
+            raise ConfigError(f"cannot use ledger {self.path!r}: {exc} (is the file writable?)") from None
 
     # ---- connections ---------------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
         try:
-            conn = sqlite3.connect(self._target, uri=self._uri, timeout=30.0, isolation_level=None, check_same_thread=False)
+            conn = sqlite3.connect(self._target, timeout=30.0, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA journal_mode=WAL")
             # NORMAL in WAL mode survives a killed process; only an OS crash can lose the last commits.
             conn.execute("PRAGMA synchronous=NORMAL")
@@ -128,106 +145,145 @@ class SQLiteLedger(LedgerBase):
             conn = self._local.conn = self._connect()
         return conn
 
+    def _exec(self, sql: str, params: Any = (), fetch: str = "") -> Any:
+        """One statement; a driver error comes out as LedgerError (DuplicateEntry for a repeated bill)."""
+        with _driver_errors():
+            cursor = self._conn().execute(sql, params)
+            return cursor.fetchone() if fetch == "one" else cursor.fetchall() if fetch == "all" else cursor.rowcount
+
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
         """One write transaction, taken up front so concurrent writers queue instead of deadlocking."""
-        conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+        with _driver_errors():
+            conn = self._conn()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        columns = {row[1] for row in self._exec("PRAGMA table_info(reservations)", fetch="all")}
+        if "owner" not in columns:  # ledgers made before holds had owners
+            self._exec("ALTER TABLE reservations ADD COLUMN owner TEXT")
+
+    def _beat(self, now: float) -> None:
+        self._exec("INSERT INTO owners (id, beat) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET beat = excluded.beat", (self.owner, now))
+
+    def _forget_owner(self) -> None:
+        self._exec("DELETE FROM owners WHERE id = ?", (self.owner,))
 
     # ---- budget ---------------------------------------------------------------------------------
     _SPENT = "(SELECT COALESCE(SUM(nanos), 0) FROM spend_hourly WHERE tenant = :t AND hour >= :h)"
-    _HELD = "(SELECT COALESCE(SUM(amount_nanos), 0) FROM reservations WHERE tenant = :t AND expires > :now)"
+    # A hold counts until it expires, or until its owner stops beating (its process died).
+    _HELD = ("(SELECT COALESCE(SUM(r.amount_nanos), 0) FROM reservations r LEFT JOIN owners o ON o.id = r.owner"
+             " WHERE r.tenant = :t AND r.expires > :now AND (r.owner IS NULL OR o.beat > :alive))")
 
     def _state_row(self, tenant: str, hour: int, now: float) -> tuple[int, int]:
-        row = self._conn().execute(f"SELECT {self._SPENT}, {self._HELD}", {"t": tenant, "h": hour, "now": now}).fetchone()
+        row = self._exec(f"SELECT {self._SPENT}, {self._HELD}", {"t": tenant, "h": hour, "now": now, "alive": self._alive_since(now)}, "one")
         return int(row[0]), int(row[1])
 
     def reserve(self, tenant: str, request_id: str, amount_usd: Decimal) -> Reservation:
         """Hold `amount_usd` against the tenant's budget atomically, or raise BudgetExceeded."""
+        if amount_usd < 0:
+            raise ValueError(f"a hold cannot be negative: {amount_usd}")
         now = self._clock()
         budget, _, hour = self._bounds(tenant, now)
         rid = uuid.uuid4().hex
         amount = to_nanos(amount_usd)
         # One INSERT ... SELECT: the check and the hold are one atomic statement, so concurrent
         # reservations (threads, processes) can never pass the cap together.
-        cursor = self._conn().execute(
-            "INSERT INTO reservations (id, tenant, request_id, amount_nanos, expires)"
-            " SELECT :id, :t, :rq, :amount, :exp"
+        count = self._exec(
+            "INSERT INTO reservations (id, tenant, request_id, amount_nanos, expires, owner)"
+            " SELECT :id, :t, :rq, :amount, :exp, :owner"
             f" WHERE :cap IS NULL OR {self._SPENT} + {self._HELD} + :amount <= :cap",
-            {"id": rid, "t": tenant, "rq": request_id, "amount": amount, "exp": now + self._ttl, "now": now,
-             "h": hour, "cap": None if budget is None else to_nanos(budget.budget_usd)},
+            {"id": rid, "t": tenant, "rq": request_id, "amount": amount, "exp": now + self._ttl, "now": now, "owner": self.owner,
+             "alive": self._alive_since(now), "h": hour, "cap": None if budget is None else to_nanos(budget.budget_usd)},
         )
-        if cursor.rowcount != 1:
+        if count != 1:
             raise self._exceeded(tenant, amount_usd)
         return Reservation(rid, tenant, request_id, amount_usd)
 
     def _sweep(self, now: float) -> None:
-        self._conn().execute("DELETE FROM reservations WHERE expires <= ?", (now,))
+        self._exec("DELETE FROM reservations WHERE expires <= ?", (now,))
 
-    def _is_duplicate(self, exc: Exception) -> bool:
-        return isinstance(exc, sqlite3.IntegrityError)
+    _INSERT = ("INSERT INTO entries (request_id, attempt, tenant, tier, model, tokens_in, tokens_out, cost_nanos,"
+               " latency_s, outcome, reason, ts, reservation) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 
-    def _insert_entry(self, reservation: Reservation | None, entry: Entry, ts: float) -> None:
-        self._conn().execute(
-            "INSERT INTO entries (request_id, attempt, tenant, tier, model, tokens_in, tokens_out, cost_nanos,"
-            " latency_s, outcome, reason, ts, reservation) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                entry.request_id, entry.attempt, entry.tenant, entry.tier, entry.model, entry.tokens_in,
-                entry.tokens_out, to_nanos(entry.cost_usd), entry.latency_s, entry.outcome, entry.reason, ts,
-                None if reservation is None else reservation.id,
-            ),
-        )
+    def _insert_entry(self, reservation: Reservation | None, entry: Entry, answer: StoredAnswer | None) -> None:
+        values = (entry.request_id, entry.attempt, entry.tenant, entry.tier, entry.model, entry.tokens_in, entry.tokens_out,
+                  to_nanos(entry.cost_usd), entry.latency_s, entry.outcome, entry.reason, entry.ts,
+                  None if reservation is None else reservation.id)
+        if answer is None:
+            self._exec(self._INSERT, values)
+            return
+        with self._tx() as conn:  # the bill and the answer it paid for, together or not at all
+            conn.execute(self._INSERT, values)
+            conn.execute("UPDATE claims SET status = 'done', updated = ?, response = ?, route = ? WHERE tenant = ? AND request_id = ?",
+                         (entry.ts, dumps(answer.response), dumps(answer.route), entry.tenant, entry.request_id))
 
     def entries(self, tenant: str | None = None) -> list[Entry]:
         sql = f"SELECT {ENTRY_COLUMNS} FROM entries" + (" WHERE tenant = ?" if tenant else "") + " ORDER BY id"
-        return [entry_from_row(r) for r in self._conn().execute(sql, (tenant,) if tenant else ()).fetchall()]
+        return [entry_from_row(r) for r in self._exec(sql, (tenant,) if tenant else (), "all")]
 
     def spend(self, since: float | None = None, until: float | None = None, tenant: str | None = None) -> list[SpendRow]:
         """Spend grouped by tenant, hour, tier and model, computed in SQL."""
         sql = SPEND_SQL.format(hour="CAST(ts / 3600 AS INTEGER)", table="entries", since=":since", until=":until", tenant=":tenant")
-        return [spend_row(r) for r in self._conn().execute(sql, spend_params(since, until, tenant)).fetchall()]
+        return [spend_row(r) for r in self._exec(sql, spend_params(since, until, tenant), "all")]
 
     # ---- idempotency ---------------------------------------------------------------------------
-    def claim_request(self, request_id: str, tenant: str) -> StoredRequest | None:
+    def claim_request(self, request_id: str, tenant: str, fingerprint: str | None = None) -> StoredRequest | None:
         """None when this caller now owns the request id; else what is stored for it."""
         now = self._clock()
         with self._tx() as conn:
-            row = conn.execute("SELECT status, updated, response, route FROM requests WHERE request_id = ?", (request_id,)).fetchone()
-            if self._claimable(row, now):
+            row = conn.execute(_CLAIM_ROW, (tenant, request_id)).fetchone()
+            if self._claimable(row, now, fingerprint, request_id):
                 conn.execute(
-                    "INSERT OR REPLACE INTO requests (request_id, tenant, status, updated) VALUES (?, ?, 'pending', ?)",
-                    (request_id, tenant, now),
+                    "INSERT OR REPLACE INTO claims (tenant, request_id, fingerprint, status, owner, updated)"
+                    " VALUES (?, ?, ?, 'pending', ?, ?)",
+                    (tenant, request_id, fingerprint, self.owner, now),
                 )
                 return None
         return stored(row)
 
-    def finish_request(self, request_id: str, status: RequestStatus, response: dict[str, Any] | None, route: dict[str, Any] | None) -> None:
+    def finish_request(
+        self, request_id: str, status: RequestStatus, response: dict[str, Any] | None, route: dict[str, Any] | None, tenant: str = "default"
+    ) -> None:
         with self._tx() as conn:
             conn.execute(
-                "UPDATE requests SET status = ?, updated = ?, response = ?, route = ? WHERE request_id = ?",
-                (status, self._clock(), dumps(response), dumps(route), request_id),
+                "UPDATE claims SET status = ?, updated = ?, response = COALESCE(?, response), route = COALESCE(?, route)"
+                " WHERE tenant = ? AND request_id = ? AND status != 'done'",
+                (status, self._clock(), dumps(response), dumps(route), tenant, request_id),
             )
 
-    def get_request(self, request_id: str) -> StoredRequest | None:
-        row = self._conn().execute("SELECT status, updated, response, route FROM requests WHERE request_id = ?", (request_id,)).fetchone()
+    def get_request(self, request_id: str, tenant: str = "default") -> StoredRequest | None:
+        row = self._exec(_CLAIM_ROW, (tenant, request_id), "one")
         return None if row is None else stored(row)
 
     def next_attempt(self, request_id: str) -> int:
-        row = self._conn().execute("SELECT COALESCE(MAX(attempt), 0) FROM entries WHERE request_id = ?", (request_id,)).fetchone()
+        row = self._exec("SELECT COALESCE(MAX(attempt), 0) FROM entries WHERE request_id = ?", (request_id,), "one")
         return int(row[0]) + 1
 
     def close(self) -> None:
+        super().close()
         conn = getattr(self._local, "conn", None)
         if conn is not None:
             conn.close()
             self._local.conn = None
-        if self._keepalive is not None:
-            self._keepalive.close()
-            self._keepalive = None
+        if self._tmpdir is not None:
+            shutil.rmtree(self._tmpdir, ignore_errors=True)
+            self._tmpdir = None
 
+
+@contextmanager
+def _driver_errors() -> Iterator[None]:
+    try:
+        yield
+    except sqlite3.IntegrityError as exc:
+        if "UNIQUE" in str(exc):
+            raise DuplicateEntry(str(exc)) from None
+        raise LedgerError(f"the ledger refused a write: {exc}") from None
+    except sqlite3.Error as exc:
+        raise LedgerError(f"SQLite: {exc}") from None

@@ -1,0 +1,84 @@
+"""What an attempt may cost before it is made (the hold), and what it is billed after.
+
+The bill is bounded by the hold: a provider that reports more than the worst case we held for (a
+reply claiming 10^9 output tokens) is billed the hold, and the route says so. A reply without usage
+is billed on an estimate, never $0; a malformed reply is billed the input it was sent.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from router._client import LLMClient
+from router._config import ModelSpec
+from router._types import AttemptOutcome
+from router.checks import answer_text
+from router.ledger import Reservation
+
+# litellm's counts differ from providers' by a few percent (tokenizers, message framing): the hold
+# adds this much so that an honest bill fits under it.
+INPUT_MARGIN = Decimal("1.15")
+PER_MESSAGE_TOKENS = 8
+
+
+@dataclass(frozen=True)
+class Bill:
+    tokens_in: int
+    tokens_out: int
+    cost_usd: Decimal
+    note: str = ""  # why the bill is not the provider's own figures, for the attempt's reason
+
+
+def input_tokens(client: LLMClient, spec: ModelSpec, messages: list[dict[str, Any]], kwargs: Mapping[str, Any]) -> int:
+    """The request's input as the provider may count it: messages, tool schemas and a response
+    schema (all sent, all billed), plus a margin for the provider's own tokenizer."""
+    tools = kwargs.get("tools")
+    counted = client.count_tokens(spec, messages, tools if isinstance(tools, Sequence) else None)
+    schema = kwargs.get("response_format")
+    if isinstance(schema, Mapping):
+        counted += len(json.dumps(schema, default=str)) // 3
+    return int(counted * INPUT_MARGIN) + PER_MESSAGE_TOKENS * len(messages)
+
+
+def worst_case(client: LLMClient, spec: ModelSpec, messages: list[dict[str, Any]], kwargs: Mapping[str, Any], out_tokens: int) -> Decimal:
+    """The most an attempt can cost: its input and the most output it may produce."""
+    return client.prices(spec).cost(input_tokens(client, spec, messages, kwargs), out_tokens)
+
+
+def bill(
+    client: LLMClient, spec: ModelSpec, response: Any, outcome: AttemptOutcome, messages: list[dict[str, Any]],
+    reservation: Reservation | None, malformed: bool = False,
+) -> Bill:
+    """What one attempt is billed."""
+    if response is None:
+        if outcome == "cancelled" or malformed:
+            # The provider may bill a request we stopped waiting for, or answered unreadably: its input.
+            t_in = client.count_tokens(spec, messages)
+            return _bounded(Bill(t_in, 0, client.prices(spec).cost(t_in, 0), "malformed reply: billed its input" if malformed else ""),
+                            reservation)
+        return Bill(0, 0, Decimal(0))  # an error response is not billed
+    usage = client.usage(response)
+    t_in, t_out, cached = usage.tokens_in, usage.tokens_out, usage.cached_in
+    notes = []
+    if min(t_in, t_out, cached) < 0:
+        t_in, t_out, cached = max(t_in, 0), max(t_out, 0), max(cached, 0)
+        notes.append("provider reported negative usage: counted as 0")
+    if t_in == 0:
+        t_in = client.count_tokens(spec, messages)
+        notes.append("no usage reported: input counted")
+    text = answer_text(response)
+    if t_out == 0 and text:
+        t_out = max(1, len(text) // 4)
+        notes.append("output estimated from the text")
+    return _bounded(Bill(t_in, t_out, client.prices(spec).cost(t_in, t_out, cached), "; ".join(notes)), reservation)
+
+
+def _bounded(found: Bill, reservation: Reservation | None) -> Bill:
+    if reservation is None or found.cost_usd <= reservation.amount_usd:
+        return found
+    note = f"provider's usage costs ${found.cost_usd}, over the ${reservation.amount_usd} held: billed the hold"
+    return Bill(found.tokens_in, found.tokens_out, reservation.amount_usd, f"{found.note}; {note}" if found.note else note)

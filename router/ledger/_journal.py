@@ -1,0 +1,87 @@
+"""A local journal of bills the database could not take: a paid answer's bill is never dropped.
+
+A settle that fails after its retries (the database down, its session killed, a write lock held
+too long) appends the entry here, one JSON line, and the request goes on. The journal is replayed
+into the database when the ledger opens and after the next settle that succeeds; an entry already
+in the database is skipped (entries are unique by request id and attempt), so replaying twice, or
+from two processes at once, bills nothing twice.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from router.ledger._records import Entry, Reservation, StoredAnswer, entry_from_dict, entry_to_dict
+
+Insert = Callable[[Reservation | None, Entry, StoredAnswer | None], None]
+
+
+class Journal:
+    """Append-only JSON lines beside the ledger; replayed under an exclusive file lock."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def spill(self, reservation: Reservation | None, entry: Entry, answer: StoredAnswer | None) -> None:
+        record = {
+            "reservation": None if reservation is None else {**reservation.__dict__, "amount_usd": format(reservation.amount_usd, "f")},
+            "entry": entry_to_dict(entry),
+            "answer": None if answer is None else answer.__dict__,
+        }
+        line = (json.dumps(record, default=str) + "\n").encode("utf-8")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # not while a replay rewrites the file
+            os.write(fd, line)
+            os.fsync(fd)
+        finally:
+            os.close(fd)  # closing releases the lock
+
+    def pending(self) -> bool:
+        try:
+            return self.path.stat().st_size > 0
+        except FileNotFoundError:
+            return False
+
+    def replay(self, insert: Insert, is_duplicate: Callable[[BaseException], bool]) -> int:
+        """Insert every journalled bill; returns how many went in. Lines that fail stay for later."""
+        if not self.pending():
+            return 0
+        done, kept = 0, []
+        with self._locked() as lines:
+            for line in lines:
+                try:
+                    reservation, entry, answer = _parse(line)
+                    insert(reservation, entry, answer)
+                    done += 1
+                except Exception as exc:  # noqa: BLE001 - a line that fails now is kept, not lost
+                    if not is_duplicate(exc):
+                        kept.append(line)
+            self.path.write_text("".join(kept), encoding="utf-8")
+        return done
+
+    @contextmanager
+    def _locked(self) -> Iterator[list[str]]:
+        with open(self.path, "a+", encoding="utf-8") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)  # one replayer at a time, across processes
+            try:
+                fh.seek(0)
+                yield [line for line in fh if line.strip()]
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _parse(line: str) -> tuple[Reservation | None, Entry, StoredAnswer | None]:
+    data: dict[str, Any] = json.loads(line)
+    res = data.get("reservation")
+    reservation = None if res is None else Reservation(res["id"], res["tenant"], res["request_id"], Decimal(res["amount_usd"]))
+    answer = data.get("answer")
+    return reservation, entry_from_dict(data["entry"]), None if answer is None else StoredAnswer(answer["response"], answer["route"])

@@ -1,0 +1,149 @@
+"""The ledger's records and the helpers both SQL backends share: money in nano-dollars, periods, rows."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, tzinfo
+from decimal import ROUND_CEILING, Decimal
+from typing import Any
+
+from router._config import TenantBudget
+from router._errors import ConfigError
+from router._types import AttemptOutcome, RequestStatus
+
+NANOS = Decimal(1_000_000_000)
+BudgetLookup = Callable[[str], TenantBudget | None]
+
+
+def to_nanos(usd: Decimal) -> int:
+    """USD to integer nano-dollars, rounded up so the ledger never under-bills."""
+    return int((usd * NANOS).to_integral_value(rounding=ROUND_CEILING))
+
+
+def from_nanos(nanos: int) -> Decimal:
+    return Decimal(nanos) / NANOS
+
+
+def period_start(period: str, now: float, tz: tzinfo = UTC) -> float:
+    """Epoch seconds at which the current calendar period began in time zone `tz`."""
+    if period == "total":
+        return -math.inf
+    t = datetime.fromtimestamp(now, tz).replace(hour=0, minute=0, second=0, microsecond=0)
+    if period == "week":
+        t -= timedelta(days=t.weekday())
+    elif period == "month":
+        t = t.replace(day=1)
+    elif period != "day":
+        raise ConfigError(f"unknown budget period {period!r}")
+    return t.timestamp()
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One attempt as billed."""
+
+    request_id: str
+    attempt: int
+    tenant: str
+    tier: str
+    model: str
+    tokens_in: int
+    tokens_out: int
+    cost_usd: Decimal
+    latency_s: float
+    outcome: AttemptOutcome
+    reason: str = ""
+    ts: float = 0.0
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """Money held for one attempt until it is settled (or its holder dies and it expires)."""
+
+    id: str
+    tenant: str
+    request_id: str
+    amount_usd: Decimal
+
+
+@dataclass(frozen=True)
+class StoredRequest:
+    """A request id seen before: its status and, once done, the stored response and route."""
+
+    status: RequestStatus
+    response: dict[str, Any] | None
+    route: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class StoredAnswer:
+    """The answer of a request id, written in the same transaction as the attempt that paid for it,
+    so that a crash after the bill can never lead to paying for the same request id again."""
+
+    response: dict[str, Any]
+    route: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SpendRow:
+    """Spend of one tenant on one tier and model in one UTC hour (epoch seconds // 3600)."""
+
+    tenant: str
+    hour: int
+    tier: str
+    model: str
+    attempts: int
+    requests: int  # requests whose first attempt falls here (so rows add up without counting one twice)
+    answers: int  # attempts whose answer passed its checks ("ok")
+    tokens_in: int
+    tokens_out: int
+    answer_tokens_in: int  # tokens of those answers: what an always-frontier router would have paid for
+    answer_tokens_out: int
+    cost_usd: Decimal
+
+
+# One GROUP BY for reports, the same on both backends (the hour expression differs).
+SPEND_SQL = (
+    "SELECT tenant, {hour} AS h, tier, model, COUNT(*), SUM(CASE WHEN attempt = 1 THEN 1 ELSE 0 END),"
+    " SUM(CASE WHEN outcome = 'ok' THEN 1 ELSE 0 END), SUM(tokens_in), SUM(tokens_out),"
+    " SUM(CASE WHEN outcome = 'ok' THEN tokens_in ELSE 0 END),"
+    " SUM(CASE WHEN outcome = 'ok' THEN tokens_out ELSE 0 END), SUM(cost_nanos)"
+    " FROM {table} WHERE ts >= {since} AND ts < {until} AND ({tenant} IS NULL OR tenant = {tenant})"
+    " GROUP BY tenant, h, tier, model ORDER BY tenant, h, tier, model"
+)
+
+
+def spend_params(since: float | None, until: float | None, tenant: str | None) -> dict[str, Any]:
+    return {"since": -1e18 if since is None else since, "until": 1e18 if until is None else until, "tenant": tenant}
+
+
+def spend_row(r: Any) -> SpendRow:
+    n = [int(v or 0) for v in r[4:12]]
+    return SpendRow(str(r[0]), int(r[1]), str(r[2]), str(r[3]), n[0], n[1], n[2], n[3], n[4], n[5], n[6], from_nanos(n[7]))
+
+
+def dumps(value: dict[str, Any] | None) -> str | None:
+    return None if value is None else json.dumps(value, default=str)
+
+
+def stored(row: Any) -> StoredRequest:
+    """A StoredRequest from a (status, updated, response, route, ...) row."""
+    return StoredRequest(row[0], json.loads(row[2]) if row[2] else None, json.loads(row[3]) if row[3] else None)
+
+
+def entry_to_dict(entry: Entry) -> dict[str, Any]:
+    return {**entry.__dict__, "cost_usd": format(entry.cost_usd, "f")}
+
+
+def entry_from_dict(data: dict[str, Any]) -> Entry:
+    return Entry(**{**data, "cost_usd": Decimal(data["cost_usd"])})
+
+
+def entry_from_row(r: Any) -> Entry:
+    return Entry(r[0], r[1], r[2], r[3], r[4], r[5], r[6], from_nanos(r[7]), r[8], r[9], r[10], r[11])
+
+
+ENTRY_COLUMNS = "request_id, attempt, tenant, tier, model, tokens_in, tokens_out, cost_nanos, latency_s, outcome, reason, ts"
