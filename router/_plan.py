@@ -67,24 +67,34 @@ class PlanCursor:
 class BudgetWait:
     """Whether a request the budget refused should wait for other requests' holds to settle.
 
-    It waits only when the request would fit on settled money alone, some money is held, and the
-    waiting has lasted under `limit_s`, counted from the first refusal (not the request's start,
-    which may include a slow import or a slow first call).
+    Only settled money refuses: while the request would fit on it alone and money is held, it
+    waits, for `limit_s` counted from the first refusal (not the request's start, which may include
+    a slow import or a slow first call), and longer while the books move (holds settle or are
+    taken), up to the caller's `deadline`. A refusal whose own snapshot shows room (a hold released
+    in between) is tried again at once.
     """
 
     limit_s: float
     clock: Callable[[], float]
+    deadline: float = float("inf")
     backoff: Callable[[int], float] = capped_backoff
     _first: float | None = field(default=None, init=False)
     _waits: int = field(default=0, init=False)
+    _last_books: tuple[Decimal, Decimal] | None = field(default=None, init=False)
 
     def __call__(self, refusal: BudgetExceeded) -> Sleep | None:
         state, amount = refusal.state, refusal.requested_usd or Decimal(0)
-        fits_alone = state.cap_usd is not None and state.spent_usd + amount <= state.cap_usd
+        if state.cap_usd is None or state.spent_usd + amount > state.cap_usd:
+            return None  # settled money alone cannot hold it: no wait will help
         now = self.clock()
         if self._first is None:
             self._first = now
-        if not (fits_alone and state.reserved_usd > 0 and now - self._first < self.limit_s):
+        if state.spent_usd + state.reserved_usd + amount <= state.cap_usd:
+            return Sleep(0.0)  # room appeared between the refusal and its snapshot
+        books = (state.spent_usd, state.reserved_usd)
+        moving = self._last_books is not None and books != self._last_books  # holds settled or were taken
+        self._last_books = books
+        if now >= self.deadline or not (now - self._first < self.limit_s or moving):
             return None
         self._waits += 1
         return Sleep(self.backoff(self._waits))

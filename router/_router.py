@@ -90,6 +90,8 @@ class _Base:
             raise ConfigError(f"config must be a RouterConfig, got {type(self.config).__name__}")
         cfg = self.config
         self.client: LLMClient = client or LiteLLMClient(cfg.retry, cfg.timeout_s)
+        if isinstance(self.client, LiteLLMClient):
+            litellm_module()  # now, not inside the first request's budget wait (it takes seconds)
         for tier in cfg.tiers:  # an unpriced model would make every bill a guess: refuse it now
             for spec in tier.models:
                 self.client.prices(spec)
@@ -112,15 +114,18 @@ class _Base:
     def _start(self, messages: Any, tenant: str, request_id: str | None, checks: Any, strict: bool, kwargs: dict[str, Any]) -> Run | Replay:
         return start(self._core, messages, tenant=tenant, request_id=request_id, checks=checks, strict=strict, kwargs=kwargs)
 
-    def _poll(self, replay: Replay, deadline: float) -> tuple[RoutedResponse | None, Replay]:
-        """One look at a request id another caller serves: its stored answer, or None to wait more."""
-        done = replayed(replay, _rebuild)
+    def _look(self, run: Run | Replay, deadline: float | None) -> tuple[Run | RoutedResponse | None, float]:
+        """A claimed request id: the run, its stored answer, or None to look again (another caller
+        serves it). Each look claims again, so an id whose owner died, or that failed, is taken over."""
+        if isinstance(run, Run):
+            return run, 0.0
+        done = replayed(run, _rebuild)
         if done is not None:
-            return done, replay
-        stored = self.ledger.get_request(replay.request_id, replay.tenant)
-        if stored is None or stored.status == "failed" or time.monotonic() > deadline:
-            raise DuplicateRequestError(f"request id {replay.request_id!r} is still being served by another caller", replay.request_id)
-        return None, Replay(replay.request_id, stored, replay.tenant)
+            return done, 0.0
+        deadline = time.monotonic() + self.config.timeout_s if deadline is None else deadline
+        if time.monotonic() > deadline:
+            raise DuplicateRequestError(f"request id {run.request_id!r} is still being served by another caller", run.request_id)
+        return None, deadline
 
     def close(self) -> None:
         """Close the ledger's connections."""
@@ -174,9 +179,14 @@ class Router(_Base):
         strict: bool = False,
         **kwargs: Any,
     ) -> RoutedResponse | RoutedStream:
-        run = self._start(messages, tenant, request_id, checks, strict, {**kwargs, "stream": True} if stream else kwargs)
-        if isinstance(run, Replay):
-            return self._replay(run)
+        args = (messages, tenant, request_id, checks, strict, {**kwargs, "stream": True} if stream else kwargs)
+        found, deadline = self._look(self._start(*args), None)
+        while found is None:
+            self._sleep(_POLL_S)
+            found, deadline = self._look(self._start(*args), deadline)
+        if not isinstance(found, Run):
+            return found
+        run = found
         while (call := run.next_call()) is not None:
             if isinstance(call, Sleep):
                 self._sleep(call.seconds)
@@ -202,14 +212,6 @@ class Router(_Base):
         if run.buffer_stream:
             return RoutedStream(iter(run.stream_result()), run.route, _already_billed)
         return run.result()
-
-    def _replay(self, replay: Replay) -> RoutedResponse:
-        deadline = time.monotonic() + self.config.timeout_s
-        done, replay = self._poll(replay, deadline)
-        while done is None:
-            self._sleep(_POLL_S)
-            done, replay = self._poll(replay, deadline)
-        return done
 
 
 class AsyncRouter(_Base):
@@ -244,9 +246,14 @@ class AsyncRouter(_Base):
         strict: bool = False,
         **kwargs: Any,
     ) -> RoutedResponse | AsyncRoutedStream:
-        run = self._start(messages, tenant, request_id, checks, strict, {**kwargs, "stream": True} if stream else kwargs)
-        if isinstance(run, Replay):
-            return await self._replay(run)
+        args = (messages, tenant, request_id, checks, strict, {**kwargs, "stream": True} if stream else kwargs)
+        found, deadline = self._look(self._start(*args), None)
+        while found is None:
+            await self._asleep(_POLL_S)
+            found, deadline = self._look(self._start(*args), deadline)
+        if not isinstance(found, Run):
+            return found
+        run = found
         while (call := run.next_call()) is not None:
             if isinstance(call, Sleep):
                 await self._asleep(call.seconds)
@@ -274,10 +281,3 @@ class AsyncRouter(_Base):
             return AsyncRoutedStream(_replay_chunks(run.stream_result()), run.route, _already_billed)
         return run.result()
 
-    async def _replay(self, replay: Replay) -> RoutedResponse:
-        deadline = time.monotonic() + self.config.timeout_s
-        done, replay = self._poll(replay, deadline)
-        while done is None:
-            await self._asleep(_POLL_S)
-            done, replay = self._poll(replay, deadline)
-        return done

@@ -13,6 +13,7 @@ import json
 import logging
 import uuid
 from collections.abc import Callable, Mapping
+from decimal import Decimal
 from typing import Any
 
 from policies import BudgetView, Plan
@@ -88,12 +89,13 @@ class Run:
         self.request = request
         self.plan = plan
         self.cursor = PlanCursor(list(plan.tiers))
-        self.budget_wait = BudgetWait(core.config.budget_wait_s, core.clock)
+        self._started = core.clock()
+        self.budget_wait = BudgetWait(core.config.budget_wait_s, core.clock, deadline=self._started + core.config.timeout_s)
+        self._awaiting: Decimal | None = None  # the hold a Sleep waits room for: polled with reads
         self.route = Route(
             request_id=request.request_id, tenant=request.tenant, score=score, planned_tiers=list(plan.tiers), reason=plan.reason
         )
         self._attempt = core.ledger.next_attempt(request.request_id) if request.keyed else 1
-        self._started = core.clock()
         self._final: Any = None  # the answer that passed
         self._best: Any = None  # the last answer that failed its checks, returned if none passes
         self._best_chunks: list[Any] = []
@@ -134,6 +136,7 @@ class Run:
                 cursor.next_model()  # this model's window is known to be too small for the request
                 continue
             try:
+                self._await_room()
                 reservation = self._reserve(spec, tier.max_output_tokens, self.request.kwargs)
             except BudgetExceeded as exc:
                 if self.route.attempts:
@@ -152,10 +155,20 @@ class Run:
         self._attempt += 1
         return call
 
+    def _await_room(self) -> None:
+        """While waiting for the budget, look with a read (no write transaction) until there is room."""
+        amount, self._awaiting = self._awaiting, None
+        if amount is None:
+            return
+        state = self.core.ledger.state(self.request.tenant)
+        if state.cap_usd is not None and state.spent_usd + state.reserved_usd + amount > state.cap_usd:
+            raise BudgetExceeded("still no room", state, amount)
+
     def _budget_blocked(self, exc: BudgetExceeded, hold: str) -> Sleep | None:
         """The first attempt does not fit: wait for pending holds, else try a cheaper tier, else raise."""
         wait = self.budget_wait(exc)
         if wait is not None:
+            self._awaiting = exc.requested_usd if wait.seconds > 0 else None
             return wait
         tier = self.cursor.current
         if self.cursor.step_down([t.name for t in self.core.config.tiers]):

@@ -77,7 +77,12 @@ class LedgerBase:
     """What the SQL backends share: budgets and periods, the owner's heartbeat, the claim rule, and
     settling that retries, then journals, and never drops a bill."""
 
-    def __init__(self, budgets: BudgetLookup, reservation_ttl_s: float, clock: Callable[[], float], tz: tzinfo = UTC) -> None:
+    def __init__(
+        self, budgets: BudgetLookup, reservation_ttl_s: float, clock: Callable[[], float], tz: tzinfo = UTC,
+        owner_timeout_s: float = OWNER_TIMEOUT_S,
+    ) -> None:
+        self._owner_timeout = owner_timeout_s
+        self._beat_s = min(BEAT_S, owner_timeout_s / 4)
         self._budgets = budgets
         self._tz = tz
         self._ttl = reservation_ttl_s
@@ -116,14 +121,14 @@ class LedgerBase:
         self._beater.start()
 
     def _beat_loop(self) -> None:
-        while not self._stop.wait(BEAT_S):
+        while not self._stop.wait(self._beat_s):
             try:
                 self._beat(self._clock())
             except LedgerError as exc:  # the database is away: holds may lapse; requests will say so
                 _log.warning("tierwise: ledger heartbeat failed: %s", exc)
 
     def _alive_since(self, now: float) -> float:
-        return now - OWNER_TIMEOUT_S
+        return now - self._owner_timeout
 
     def close(self) -> None:
         self._stop.set()

@@ -13,17 +13,24 @@ from router.ledger._records import BudgetLookup
 
 
 def open_ledger(
-    url: str, budgets: BudgetLookup, clock: Callable[[], float] | None = None, tz: tzinfo = UTC, *, must_exist: bool = False
+    url: str, budgets: BudgetLookup, clock: Callable[[], float] | None = None, tz: tzinfo = UTC, *, must_exist: bool = False,
+    owner_timeout_s: float | None = None, lock_timeout_s: float | None = None,
 ) -> Ledger:
     """A ledger from a URL: `sqlite:///path`, `sqlite://:memory:`, a plain path, or `postgresql://...`.
 
     With `must_exist` (reports), a SQLite file that is not there is a ConfigError, not a new empty ledger.
+    `owner_timeout_s`: how soon the holds of a process that stopped beating are freed (default 20 s).
+    `lock_timeout_s` (SQLite): how long a write waits for another process's lock (default 30 s).
     """
     kwargs: dict[str, Any] = {"tz": tz, **({"clock": clock} if clock is not None else {})}
+    if owner_timeout_s is not None:
+        kwargs["owner_timeout_s"] = owner_timeout_s
     if url.startswith(("postgresql://", "postgres://")):
         from router.ledger._postgres import PostgresLedger  # psycopg only when asked for
 
         return PostgresLedger(url, budgets, **kwargs)
+    if lock_timeout_s is not None:
+        kwargs["lock_timeout_s"] = lock_timeout_s
     from router.ledger._sqlite import SQLiteLedger
 
     if url.startswith("sqlite://"):

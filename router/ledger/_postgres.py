@@ -20,7 +20,7 @@ from typing import Any
 
 from router._errors import ConfigError, LedgerError
 from router._types import RequestStatus
-from router.ledger._base import DuplicateEntry, LedgerBase
+from router.ledger._base import OWNER_TIMEOUT_S, DuplicateEntry, LedgerBase
 from router.ledger._journal import Journal
 from router.ledger._postgres_sql import CLAIM_ROW, SCHEMA, SETTLE, SPENT_HELD
 from router.ledger._records import (
@@ -52,10 +52,11 @@ class PostgresLedger(LedgerBase):
         reservation_ttl_s: float = 600.0,
         clock: Callable[[], float] = time.time,
         tz: tzinfo = UTC,
+        owner_timeout_s: float = OWNER_TIMEOUT_S,
         connect_timeout_s: int = 5,
         pool_size: int = 16,
     ) -> None:
-        super().__init__(budgets, reservation_ttl_s, clock, tz)
+        super().__init__(budgets, reservation_ttl_s, clock, tz, owner_timeout_s)
         try:
             import psycopg
             from psycopg_pool import ConnectionPool

@@ -20,7 +20,7 @@ from typing import Any
 
 from router._errors import ConfigError, LedgerError
 from router._types import RequestStatus
-from router.ledger._base import DuplicateEntry, LedgerBase
+from router.ledger._base import OWNER_TIMEOUT_S, DuplicateEntry, LedgerBase
 from router.ledger._journal import Journal
 from router.ledger._records import (
     ENTRY_COLUMNS,
@@ -109,8 +109,11 @@ class SQLiteLedger(LedgerBase):
         reservation_ttl_s: float = 600.0,
         clock: Callable[[], float] = time.time,
         tz: tzinfo = UTC,
+        owner_timeout_s: float = OWNER_TIMEOUT_S,
+        lock_timeout_s: float = 30.0,
     ) -> None:
-        super().__init__(budgets, reservation_ttl_s, clock, tz)
+        self._lock_timeout = lock_timeout_s
+        super().__init__(budgets, reservation_ttl_s, clock, tz, owner_timeout_s)
         self.path = path
         self._tmpdir: str | None = None
         if path == ":memory:":
@@ -130,11 +133,11 @@ class SQLiteLedger(LedgerBase):
     # ---- connections ---------------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
         try:
-            conn = sqlite3.connect(self._target, timeout=30.0, isolation_level=None, check_same_thread=False)
+            conn = sqlite3.connect(self._target, timeout=self._lock_timeout, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA journal_mode=WAL")
             # NORMAL in WAL mode survives a killed process; only an OS crash can lose the last commits.
             conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA busy_timeout=30000")
+            conn.execute(f"PRAGMA busy_timeout={int(self._lock_timeout * 1000)}")
         except sqlite3.Error as exc:
             raise ConfigError(f"cannot open ledger {self.path!r}: {exc}") from None
         return conn
