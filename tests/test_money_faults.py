@@ -305,3 +305,51 @@ def test_a_latin1_config_and_an_alias_bomb_are_config_errors(tmp_path: Path) -> 
     with pytest.raises(ConfigError, match="100,000 values"):
         RouterConfig.from_file(bomb)
     assert time.monotonic() - started < 2
+
+
+def test_killing_database_sessions_under_load_bills_every_answer_exactly_once(pg_url: str) -> None:
+    import psycopg
+
+    from router import LedgerError, TierwiseError
+
+    config = RouterConfig.from_dict({"tiers": [{"name": "small", "models": ["gpt-5-nano"]}], "ledger": pg_url,
+                                     "tenants": {"acme": {"budget_usd": "100", "period": "total"}}})
+    db = pg_url.rsplit("/", 1)[1]
+    stop = threading.Event()
+    kills = [0]
+
+    def killer() -> None:
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            while not stop.wait(0.05):  # one session at a time, whichever it is: a reserve, a settle, a claim
+                rows = admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s"
+                                     " AND pid <> pg_backend_pid() ORDER BY random() LIMIT 1", (db,)).fetchall()
+                kills[0] += len(rows)
+
+    answered: list[str] = []
+    failures: list[BaseException] = []
+    with Router(config, client=ScriptedClient(), classifier=KeywordClassifier()) as router:
+        def worker(w: int) -> None:
+            for i in range(25):
+                rid = f"k-{w}-{i}"
+                try:
+                    router.complete(MSG, tenant="acme", request_id=rid)
+                    answered.append(rid)
+                except TierwiseError as exc:  # typed: a refused or failed ledger call before any answer
+                    failures.append(exc)
+
+        thread = threading.Thread(target=killer)
+        thread.start()
+        workers = [threading.Thread(target=worker, args=(w,)) for w in range(8)]
+        for t in workers:
+            t.start()
+        for t in workers:
+            t.join()
+        stop.set()
+        thread.join()
+    assert kills[0] > 5 and len(answered) > 100
+    assert all(isinstance(f, LedgerError) for f in failures)  # a refused ledger call, before any answer: nothing to bill
+    ledger = open_ledger(pg_url, config.budget_for)  # opening replays what was journalled
+    ok = [e.request_id for e in ledger.entries("acme") if e.outcome == "ok"]
+    ledger.close()
+    assert sorted(ok) == sorted(set(ok)), "an answer was billed twice"
+    assert set(answered) <= set(ok), f"answered but never billed: {sorted(set(answered) - set(ok))[:5]}"

@@ -70,7 +70,7 @@ class PostgresLedger(LedgerBase):
             raise ConfigError(f"cannot connect to the PostgreSQL ledger: {str(exc).splitlines()[0][:200]}") from None
         # A bounded pool: many threads share a few connections instead of exhausting the server's.
         # `check` tests a connection before it is lent, so one whose session was killed is replaced.
-        self._pool = ConnectionPool(url, min_size=1, max_size=pool_size, kwargs={"autocommit": True}, open=True, timeout=60,
+        self._pool = ConnectionPool(url, min_size=1, max_size=pool_size, kwargs={"autocommit": True}, open=True, timeout=10,
                                     check=ConnectionPool.check_connection)
         try:
             with self._pool.connection() as conn, conn.transaction():
