@@ -97,8 +97,8 @@ def test_request_ids_are_per_tenant_and_bound_to_their_request(server: LocalOpen
 
 
 # 4. Waiting while the books move, not a fixed window.
-def test_waits_past_the_window_while_other_holds_keep_settling(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'l.db'}"
+def test_waits_past_the_window_while_other_holds_keep_settling(any_ledger_url: str) -> None:
+    url = any_ledger_url
     config = RouterConfig.from_dict({"tiers": [{"name": "small", "models": ["gpt-5-nano"]}], "ledger": url, "budget_wait_s": 0.2,
                                      "tenants": {"acme": {"budget_usd": "0.001", "period": "total"}}})
     other = open_ledger(url, config.budget_for)

@@ -63,7 +63,8 @@ CREATE TABLE IF NOT EXISTS reservations (
     tenant TEXT NOT NULL,
     request_id TEXT NOT NULL,
     amount_nanos INTEGER NOT NULL CHECK (amount_nanos >= 0),
-    expires REAL NOT NULL
+    expires REAL NOT NULL,
+    owner TEXT
 );
 CREATE INDEX IF NOT EXISTS reservations_tenant ON reservations (tenant);
 CREATE TABLE IF NOT EXISTS spend_hourly (
@@ -170,7 +171,11 @@ class SQLiteLedger(LedgerBase):
     def _migrate(self) -> None:
         columns = {row[1] for row in self._exec("PRAGMA table_info(reservations)", fetch="all")}
         if "owner" not in columns:  # ledgers made before holds had owners
-            self._exec("ALTER TABLE reservations ADD COLUMN owner TEXT")
+            try:
+                self._exec("ALTER TABLE reservations ADD COLUMN owner TEXT")
+            except LedgerError as exc:
+                if "duplicate column" not in str(exc):  # another process migrated it first: fine
+                    raise
 
     def _beat(self, now: float) -> None:
         self._exec("INSERT INTO owners (id, beat) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET beat = excluded.beat", (self.owner, now))

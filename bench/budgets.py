@@ -1,0 +1,158 @@
+"""Budgets under concurrency: overspend and the share of what the cap fits that is served.
+
+    python bench/budgets.py [--backends sqlite,postgres] [--requests 200]
+
+Each cell sends 200 requests for one tenant whose cap fits 47 of them, through a local
+OpenAI-compatible server (0 s or 3 s replies), from 200 threads, 4 processes x 50 threads, or 200
+asyncio tasks; processes start cold (sending at once) or warm (Router built, then a common start).
+Prints, per cell: served, refused, spend against the cap, and served / 47.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+FITS = 47
+PG_ADMIN = os.environ.get("TIERWISE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+MSG = [{"role": "user", "content": "hello there"}]
+ANSWER = "an answer of twenty tokens, as long as the max_tokens=20 that it was held for.."  # 80 characters: 20 tokens
+
+
+def config(server_url: str, ledger: str, cap: str) -> dict[str, Any]:
+    model = {"model": "openai/m-small", "api_base": server_url, "api_key": "sk-bench", "input_cost_per_token": "0.0000001",
+             "output_cost_per_token": "0.0000004"}
+    return {"tiers": [{"name": "small", "models": [model]}], "ledger": ledger, "budget_wait_s": 5, "timeout_s": 60,
+            "tenants": {"acme": {"budget_usd": cap, "period": "total"}}, "checks": []}
+
+
+def run_threads(cfg: dict[str, Any], n: int, start_at: float = 0.0) -> tuple[int, int]:
+    from router import BudgetExceeded, Router, RouterConfig
+
+    served, refused = [0], [0]
+    lock = threading.Lock()
+    with Router(RouterConfig.from_dict(cfg)) as router:
+        def one() -> None:
+            if start_at:
+                time.sleep(max(0.0, start_at - time.time()))
+            try:
+                router.complete(MSG, tenant="acme", max_tokens=20)
+                with lock:
+                    served[0] += 1
+            except BudgetExceeded:
+                with lock:
+                    refused[0] += 1
+
+        threads = [threading.Thread(target=one) for _ in range(n)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    return served[0], refused[0]
+
+
+def run_async(cfg: dict[str, Any], n: int) -> tuple[int, int]:
+    from router import AsyncRouter, BudgetExceeded, RouterConfig
+
+    async def main() -> tuple[int, int]:
+        async with AsyncRouter(RouterConfig.from_dict(cfg)) as router:
+            async def one() -> bool:
+                try:
+                    await router.acomplete(MSG, tenant="acme", max_tokens=20)
+                    return True
+                except BudgetExceeded:
+                    return False
+
+            results = await asyncio.gather(*(one() for _ in range(n)))
+        return sum(results), n - sum(results)
+
+    return asyncio.run(main())
+
+
+def run_processes(cfg: dict[str, Any], n: int, warm: bool) -> tuple[int, int]:
+    start_at = time.time() + (8.0 if warm else 0.0)  # warm: every process builds its Router, then all start together
+    procs = [subprocess.Popen([sys.executable, __file__, "--worker", json.dumps(cfg), str(n // 4), str(start_at if warm else 0)],
+                              stdout=subprocess.PIPE, text=True) for _ in range(4)]
+    totals = [json.loads(p.communicate()[0].strip().splitlines()[-1]) for p in procs]
+    return sum(t[0] for t in totals), sum(t[1] for t in totals)
+
+
+def _ledger_url(backend: str, tmp: Path) -> tuple[str, Any]:
+    if backend == "sqlite":
+        return f"sqlite:///{tmp / f'{uuid.uuid4().hex}.db'}", None
+    import psycopg
+
+    name = f"tierwise_bench_{uuid.uuid4().hex[:10]}"
+    admin = psycopg.connect(PG_ADMIN, autocommit=True)
+    admin.execute(f'CREATE DATABASE "{name}"')
+    return PG_ADMIN.rsplit("/", 1)[0] + "/" + name, (admin, name)
+
+
+def _cell_cost(server_url: str, tmp: Path) -> Decimal:
+    """What one request costs through this server (its reported usage at these prices)."""
+    from router import Router, RouterConfig
+
+    cfg = config(server_url, f"sqlite:///{tmp / 'probe.db'}", "1000")
+    with Router(RouterConfig.from_dict(cfg)) as router:
+        return router.complete(MSG, tenant="acme", max_tokens=20).route.cost_usd
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--backends", default="sqlite,postgres")
+    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--worker", nargs=3)
+    args = parser.parse_args()
+    if args.worker:
+        cfg, n, start_at = json.loads(args.worker[0]), int(args.worker[1]), float(args.worker[2])
+        print(json.dumps(run_threads(cfg, n, start_at)))
+        return
+    from router.ledger import open_ledger
+    from router.testing import LocalOpenAIServer
+
+    print(f"{'backend':<9} {'mode':<22} {'provider':>8} {'served':>6} {'refused':>7} {'spent/cap':>9} {'served/fits':>11} {'seconds':>7}")
+    for delay in (0.0, 3.0):
+        with LocalOpenAIServer(responder=lambda _m, _msgs: ANSWER) as server, tempfile.TemporaryDirectory() as tmpdir:
+            tmp = Path(tmpdir)
+            if delay:
+                server.scripts["m-small"].extend([{"content": ANSWER, "delay": delay}] * (args.requests * 12))
+            cap = str(_cell_cost(server.url, tmp) * FITS)
+            for backend in args.backends.split(","):
+                for mode in ("threads", "4 processes, cold", "4 processes, warm", "async tasks"):
+                    url, cleanup = _ledger_url(backend, tmp)
+                    cfg = config(server.url, url, cap)
+                    started = time.monotonic()
+                    if mode == "threads":
+                        served, refused = run_threads(cfg, args.requests)
+                    elif mode == "async tasks":
+                        served, refused = run_async(cfg, args.requests)
+                    else:
+                        served, refused = run_processes(cfg, args.requests, warm=mode.endswith("warm"))
+                    seconds = time.monotonic() - started
+                    ledger = open_ledger(url, lambda _t: None)
+                    spent = sum((e.cost_usd for e in ledger.entries("acme")), Decimal(0))
+                    ledger.close()
+                    print(f"{backend:<9} {mode:<22} {delay:>7.0f}s {served:>6} {refused:>7} {float(spent / Decimal(cap)):>9.3f} "
+                          f"{served / FITS:>11.2f} {seconds:>7.1f}", flush=True)
+                    if cleanup is not None:
+                        admin, name = cleanup
+                        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                        admin.close()
+
+
+if __name__ == "__main__":
+    main()
