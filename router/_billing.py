@@ -51,9 +51,11 @@ def worst_case(client: LLMClient, spec: ModelSpec, messages: list[dict[str, Any]
 
 def bill(
     client: LLMClient, spec: ModelSpec, response: Any, outcome: AttemptOutcome, messages: list[dict[str, Any]],
-    reservation: Reservation | None, malformed: bool = False,
+    reservation: Reservation | None, malformed: bool = False, sent: bool = True,
 ) -> Bill:
     """What one attempt is billed."""
+    if not sent:
+        return Bill(0, 0, Decimal(0))
     if response is None:
         if outcome == "cancelled" or malformed:
             # The provider may bill a request we stopped waiting for, or answered unreadably: its input.

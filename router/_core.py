@@ -82,6 +82,8 @@ class Request:
     checks: QualityCheck | None
     strict: bool
     kwargs: Mapping[str, Any]
+    pinned: bool = False  # the caller chose the tier (or model): no stepping down to fit a budget
+    model: str | None = None  # the one model a caller pinned
 
     @property
     def stream(self) -> bool:

@@ -13,7 +13,7 @@ from classifiers import Classifier, HeuristicClassifier, WeightsError, default_c
 from policies import Policy, ThresholdPolicy
 from router._client import LiteLLMClient, LLMClient, litellm_module
 from router._config import RouterConfig
-from router._core import Core, Replay
+from router._core import Call, Core, Replay
 from router._errors import ConfigError, DuplicateRequestError
 from router._logging import make_logger
 from router._plan import Sleep
@@ -47,11 +47,26 @@ async def _replay_chunks(chunks: list[Any]) -> AsyncIterator[Any]:
         yield chunk
 
 
-async def _off_loop_if_judged(run: Run, step: Callable[..., _T], *args: Any) -> _T:
-    """Run a step that checks an answer; on a worker thread when a check calls a model (the judge
-    goes through the sync client), so that its call does not block the event loop."""
-    if run.checks is None or not run.checks.calls_model:
-        return step(*args)
+async def _next_call(run: Run) -> Call | Sleep | None:
+    """run.next_call() on a worker thread (it reads and writes the ledger). If the caller goes away
+    meanwhile, a hold it took is released once the thread is done."""
+    task = asyncio.ensure_future(asyncio.to_thread(run.next_call))
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        task.add_done_callback(lambda done: _drop_after(done, run))
+        raise
+
+
+def _drop_after(task: asyncio.Future[Any], run: Run) -> None:
+    call = None if task.cancelled() or task.exception() is not None else task.result()
+    if isinstance(call, Call):
+        run.dropped(call)
+
+
+async def _off_loop(run: Run, step: Callable[..., _T], *args: Any) -> _T:
+    """Run a step that bills and checks an answer on a worker thread: the ledger's I/O and a judge's
+    model call (the sync client) never block the event loop."""
     task = asyncio.ensure_future(asyncio.to_thread(step, *args))
     try:
         return await asyncio.shield(task)  # a thread cannot be stopped: let the step end
@@ -111,8 +126,10 @@ class _Base:
             logger=logger or make_logger(cfg.log_content),
         )
 
-    def _start(self, messages: Any, tenant: str, request_id: str | None, checks: Any, strict: bool, kwargs: dict[str, Any]) -> Run | Replay:
-        return start(self._core, messages, tenant=tenant, request_id=request_id, checks=checks, strict=strict, kwargs=kwargs)
+    def _start(
+        self, messages: Any, tenant: str, request_id: str | None, checks: Any, strict: bool, kwargs: dict[str, Any], tier: str | None = None
+    ) -> Run | Replay:
+        return start(self._core, messages, tenant=tenant, request_id=request_id, checks=checks, strict=strict, kwargs=kwargs, tier=tier)
 
     def _look(self, run: Run | Replay, deadline: float | None) -> tuple[Run | RoutedResponse | None, float]:
         """A claimed request id: the run, its stored answer, or None to look again (another caller
@@ -159,13 +176,13 @@ class Router(_Base):
     @overload
     def complete(
         self, messages: Any, *, stream: Literal[False] = False, tenant: str = ..., request_id: str | None = ...,
-        checks: Sequence[QualityCheck | str] | None = ..., strict: bool = ..., **kwargs: Any,
+        checks: Sequence[QualityCheck | str] | None = ..., strict: bool = ..., tier: str | None = ..., **kwargs: Any,
     ) -> RoutedResponse: ...
 
     @overload
     def complete(
         self, messages: Any, *, stream: Literal[True], tenant: str = ..., request_id: str | None = ...,
-        checks: Sequence[QualityCheck | str] | None = ..., strict: bool = ..., **kwargs: Any,
+        checks: Sequence[QualityCheck | str] | None = ..., strict: bool = ..., tier: str | None = ..., **kwargs: Any,
     ) -> RoutedStream: ...
 
     def complete(
@@ -177,9 +194,10 @@ class Router(_Base):
         request_id: str | None = None,
         checks: Sequence[QualityCheck | str] | None = None,
         strict: bool = False,
+        tier: str | None = None,
         **kwargs: Any,
     ) -> RoutedResponse | RoutedStream:
-        args = (messages, tenant, request_id, checks, strict, {**kwargs, "stream": True} if stream else kwargs)
+        args = (messages, tenant, request_id, checks, strict, {**kwargs, "stream": True} if stream else kwargs, tier)
         found, deadline = self._look(self._start(*args), None)
         while found is None:
             self._sleep(_POLL_S)
@@ -226,13 +244,13 @@ class AsyncRouter(_Base):
     @overload
     async def acomplete(
         self, messages: Any, *, stream: Literal[False] = False, tenant: str = ..., request_id: str | None = ...,
-        checks: Sequence[QualityCheck | str] | None = ..., strict: bool = ..., **kwargs: Any,
+        checks: Sequence[QualityCheck | str] | None = ..., strict: bool = ..., tier: str | None = ..., **kwargs: Any,
     ) -> RoutedResponse: ...
 
     @overload
     async def acomplete(
         self, messages: Any, *, stream: Literal[True], tenant: str = ..., request_id: str | None = ...,
-        checks: Sequence[QualityCheck | str] | None = ..., strict: bool = ..., **kwargs: Any,
+        checks: Sequence[QualityCheck | str] | None = ..., strict: bool = ..., tier: str | None = ..., **kwargs: Any,
     ) -> AsyncRoutedStream: ...
 
     async def acomplete(
@@ -244,17 +262,18 @@ class AsyncRouter(_Base):
         request_id: str | None = None,
         checks: Sequence[QualityCheck | str] | None = None,
         strict: bool = False,
+        tier: str | None = None,
         **kwargs: Any,
     ) -> RoutedResponse | AsyncRoutedStream:
-        args = (messages, tenant, request_id, checks, strict, {**kwargs, "stream": True} if stream else kwargs)
-        found, deadline = self._look(self._start(*args), None)
+        args = (messages, tenant, request_id, checks, strict, {**kwargs, "stream": True} if stream else kwargs, tier)
+        found, deadline = self._look(await asyncio.to_thread(self._start, *args), None)
         while found is None:
             await self._asleep(_POLL_S)
-            found, deadline = self._look(self._start(*args), deadline)
+            found, deadline = self._look(await asyncio.to_thread(self._start, *args), deadline)
         if not isinstance(found, Run):
             return found
         run = found
-        while (call := run.next_call()) is not None:
+        while (call := await _next_call(run)) is not None:
             if isinstance(call, Sleep):
                 await self._asleep(call.seconds)
                 continue
@@ -271,13 +290,13 @@ class AsyncRouter(_Base):
                 except BaseException as exc:  # noqa: BLE001 - the stream broke while it was read: bill what came
                     run.failed(call, exc, chunks)
                     continue
-                if await _off_loop_if_judged(run, run.buffered, call, chunks, tries):
+                if await _off_loop(run, run.buffered, call, chunks, tries):
                     return AsyncRoutedStream(_replay_chunks(chunks), run.route, _already_billed)
                 continue
             if run.stream:
                 return AsyncRoutedStream(aiter(response), run.route, run.stream_started(call, tries))
-            await _off_loop_if_judged(run, run.succeeded, call, response, tries)
+            await _off_loop(run, run.succeeded, call, response, tries)
         if run.buffer_stream:
-            return AsyncRoutedStream(_replay_chunks(run.stream_result()), run.route, _already_billed)
-        return run.result()
+            return AsyncRoutedStream(_replay_chunks(await asyncio.to_thread(run.stream_result)), run.route, _already_billed)
+        return await asyncio.to_thread(run.result)
 

@@ -31,17 +31,33 @@ from router.ledger import Entry, Reservation, StoredAnswer
 StreamCloser = Callable[[list[Any], bool, BaseException | None], BaseException | None]
 
 
+def _pin(core: Core, kwargs: dict[str, Any], tier: str | None) -> tuple[str | None, str | None]:
+    """(tier, model) a caller pinned: `tier=` a configured tier, `model=` a configured model."""
+    model = kwargs.pop("model", None)
+    if model is not None:
+        home = next((t.name for t in core.config.tiers for s in t.models if s.model == model), None)
+        if home is None:
+            known = [s.model for t in core.config.tiers for s in t.models]
+            raise InvalidRequestError(f"model {model!r} is not configured; configured models: {known} (or leave model out to route)")
+        return home, str(model)
+    if tier is not None and tier not in core.tiers:
+        raise InvalidRequestError(f"tier {tier!r} is not configured; tiers: {list(core.tiers)}")
+    return tier, None
+
+
 def start(
-    core: Core, messages: Any, *, tenant: str, request_id: str | None, checks: Any, strict: bool, kwargs: Mapping[str, Any]
+    core: Core, messages: Any, *, tenant: str, request_id: str | None, checks: Any, strict: bool, kwargs: Mapping[str, Any],
+    tier: str | None = None,
 ) -> Run | Replay:
     """Validate, claim the request id, score and plan; nothing is called or billed yet."""
     msgs = validate_messages(messages)
     check_name("tenant", tenant)
     if request_id is not None:
         check_name("request_id", request_id)
-    for reserved in ("model", "messages"):
-        if reserved in kwargs:
-            raise InvalidRequestError(f"{reserved!r} is chosen by the router; pass it in the config instead")
+    if "messages" in kwargs:
+        raise InvalidRequestError("'messages' is the first argument, not a keyword")
+    kwargs = dict(kwargs)
+    pin_tier, pin_model = _pin(core, kwargs, tier)
     for name in ("max_tokens", "max_completion_tokens"):
         check_token_bound(name, kwargs.get(name))
     rid = request_id or uuid.uuid4().hex
@@ -52,14 +68,15 @@ def start(
     score = float(core.classifier.score(msgs))
     state = core.ledger.state(tenant) if core.config.budget_for(tenant) else None
     view = BudgetView(state.cap_usd, state.remaining_usd) if state else BudgetView()
-    plan = core.policy.plan(score, view)
+    plan = core.policy.plan(score, view) if pin_tier is None else Plan((pin_tier,), f"score {score:.3f}; pinned to {pin_model or pin_tier}")
     core.logger.info(
         "tierwise.decision", request_id=rid, tenant=tenant, score=round(score, 4), plan=list(plan.tiers), reason=plan.reason,
         messages=msgs,  # dropped from the log unless log_content is on
     )
     request = Request(
         messages=msgs, tenant=tenant, request_id=rid, keyed=request_id is not None,
-        checks=core.checks if checks is None else all_of(checks), strict=strict, kwargs=dict(kwargs),
+        checks=core.checks if checks is None else all_of(checks), strict=strict, kwargs=kwargs, pinned=pin_tier is not None,
+        model=pin_model,
     )
     return Run(core=core, request=request, plan=plan, score=score)
 
@@ -132,6 +149,9 @@ class Run:
                 cursor.escalate()
                 continue
             spec = tier.models[cursor.model]
+            if self.request.model is not None and spec.model != self.request.model:
+                cursor.next_model()  # pinned to one model of this tier
+                continue
             if cursor.min_window and (self.core.client.max_input_tokens(spec) or cursor.min_window) < cursor.min_window:
                 cursor.next_model()  # this model's window is known to be too small for the request
                 continue
@@ -171,7 +191,7 @@ class Run:
             self._awaiting = exc.requested_usd if wait.seconds > 0 else None
             return wait
         tier = self.cursor.current
-        if self.cursor.step_down([t.name for t in self.core.config.tiers]):
+        if not self.request.pinned and self.cursor.step_down([t.name for t in self.core.config.tiers]):
             self.route.note(f"the budget cannot hold {tier} ({hold}): stepped down to {self.cursor.current}")
             return None
         self._finish_request("failed")
@@ -237,6 +257,11 @@ class Run:
             self.route.note(f"{call.spec.model} failed ({type(exc).__name__}): fell back")
         self.cursor.next_model()
 
+    def dropped(self, call: Call) -> None:
+        """A call that was planned (its budget held) but never sent: release the hold, bill nothing."""
+        self._settle(call, None, "cancelled", "caller went away before the call was sent", 1, sent=False)
+        self._finish_request("failed")
+
     def ask(self, model: str, messages: list[dict[str, Any]]) -> str:
         """A check's own model call (the judge): budgeted and billed as its own entry, tier `judge`."""
         spec = self.core.spec_for(model)
@@ -253,8 +278,10 @@ class Run:
         self._settle(call, response, "judge", "", tries)
         return answer_text(response)
 
-    def _settle(self, call: Call, response: Any, outcome: AttemptOutcome, reason: str, tries: int, *, malformed: bool = False) -> Attempt:
-        billed = bill(self.core.client, call.spec, response, outcome, self.messages, call.reservation, malformed)
+    def _settle(
+        self, call: Call, response: Any, outcome: AttemptOutcome, reason: str, tries: int, *, malformed: bool = False, sent: bool = True
+    ) -> Attempt:
+        billed = bill(self.core.client, call.spec, response, outcome, self.messages, call.reservation, malformed, sent)
         t_in, t_out, cost = billed.tokens_in, billed.tokens_out, billed.cost_usd
         reason = f"{reason}; {billed.note}" if reason and billed.note else reason or billed.note
         latency = self.core.clock() - call.started

@@ -240,3 +240,17 @@ def test_complete_returns_the_litellm_response_itself_with_its_route(mock_config
     data = json.loads(json.dumps(resp.route.to_dict()))
     assert data["tier"] == "small" and data["cost_usd"] == str(resp.route.cost_usd)
     assert data["reason"].startswith("score ")
+
+
+def test_a_caller_can_pin_a_tier_or_a_configured_model(mock_config: RouterConfig) -> None:
+    from router import InvalidRequestError
+
+    router, client = make(mock_config)
+    assert router.complete(MSG, tenant="acme", tier="frontier").route.tier == "frontier"
+    pinned = router.complete(MSG, tenant="acme", model="gpt-5-mini")
+    assert (pinned.route.tier, pinned.route.model) == ("flash", "gpt-5-mini") and "pinned to gpt-5-mini" in pinned.route.reason
+    assert client.calls == ["gpt-5", "gpt-5-mini"]
+    with pytest.raises(InvalidRequestError, match="not configured"):
+        router.complete(MSG, tenant="acme", model="gpt-4o")
+    with pytest.raises(InvalidRequestError, match="not configured"):
+        router.complete(MSG, tenant="acme", tier="huge")
