@@ -133,6 +133,22 @@ class RetryConfig(_Strict):
     retry_after_cap_s: float = Field(default=60.0, ge=0)
 
 
+class GatewayConfig(_Strict):
+    """`tierwise serve`: which API keys name which tenant. Keys are stored as SHA-256 hex digests,
+    never in clear (`python -c "import hashlib; print(hashlib.sha256(b'tw-acme-...').hexdigest())"`)."""
+
+    keys: dict[str, list[str]] = Field(default_factory=dict)
+
+    @field_validator("keys")
+    @classmethod
+    def _digests(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for tenant, digests in value.items():
+            for digest in digests:
+                if not re.fullmatch(r"[0-9a-f]{64}", digest):
+                    raise ValueError(f"gateway.keys.{tenant}: {digest[:8]}... is not a SHA-256 hex digest (64 hex digits)")
+        return value
+
+
 class RouterConfig(_Strict):
     """Everything a Router needs; every field has a default."""
 
@@ -152,6 +168,7 @@ class RouterConfig(_Strict):
     downgrade: dict[float, int] = Field(default_factory=dict)
     budget_wait_s: float = Field(default=5.0, ge=0)
     auth_errors: Literal["raise", "fallback"] = "raise"  # a refused or missing key: raise at once, or try the next model
+    gateway: GatewayConfig = Field(default_factory=GatewayConfig)
 
     @field_validator("timezone")
     @classmethod

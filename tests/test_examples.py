@@ -64,3 +64,9 @@ def test_offline_eval() -> None:
     assert "calibrated on" in out and "least cost reaching 95%" in out and "curve.png" in out
     png = Path(out.strip().split("wrote ")[-1].split(" and ")[0])
     assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_gateway() -> None:
+    out = run("gateway.py")
+    assert "tierwise: 'answered by small-model' tier=small" in out
+    assert "tierwise/frontier: 'answered by frontier-model' tier=frontier" in out

@@ -21,6 +21,13 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from router.serve import run
+
+    run(args.config, host=args.host, port=args.port, workers=args.workers)
+    return 0
+
+
 def _version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -88,6 +95,13 @@ def build_parser() -> argparse.ArgumentParser:
     ledger.add_argument("--json", action="store_true", help="print the report as JSON")
     ledger.add_argument("--csv", help="write every entry to this CSV file")
     ledger.set_defaults(func=cmd_ledger)
+
+    serve = sub.add_parser("serve", help="an OpenAI-compatible gateway: point any OpenAI client's base_url at it")
+    serve.add_argument("--config", required=True, help="config file (tiers, tenants, gateway.keys)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8400)
+    serve.add_argument("--workers", type=int, default=1, help="worker processes (share budgets through a PostgreSQL ledger)")
+    serve.set_defaults(func=_cmd_serve)
     return parser
 
 
@@ -95,6 +109,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except (TierwiseError, ValueError, OSError) as exc:  # user-facing errors: one line, no traceback
+    except (TierwiseError, ValueError, OSError, ImportError) as exc:  # user-facing errors: one line, no traceback
         print(f"tierwise {args.command}: error: {exc}", file=sys.stderr)
         return 2

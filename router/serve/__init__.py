@@ -1,0 +1,43 @@
+"""`tierwise serve`: an OpenAI-compatible gateway in front of the router.
+
+    tierwise serve --config tierwise.yaml --port 8400
+    OpenAI(base_url="http://127.0.0.1:8400/v1", api_key="tw-acme-...").chat.completions.create(model="tierwise", ...)
+
+Needs the `serve` extra: pip install 'tierwise[serve]'.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+__all__ = ["app_from_env", "create_app", "run"]
+
+
+def create_app(config: Any, router: Any = None) -> Any:
+    """The gateway as an ASGI app (Starlette) for a RouterConfig; see router.serve._app."""
+    try:
+        from router.serve._app import create_app as _create
+    except ImportError as exc:
+        raise ImportError("the gateway needs Starlette and uvicorn: pip install 'tierwise[serve]'") from exc
+    return _create(config, router)
+
+
+def app_from_env() -> Any:
+    """The app for the config file named by TIERWISE_CONFIG: what each uvicorn worker builds."""
+    from router._config import RouterConfig
+
+    return create_app(RouterConfig.from_env())
+
+
+def run(config_path: str, host: str = "127.0.0.1", port: int = 8400, workers: int = 1) -> None:
+    """Serve until stopped; each worker process builds its own router from the config file."""
+    try:
+        import uvicorn
+    except ImportError as exc:
+        raise ImportError("the gateway needs Starlette and uvicorn: pip install 'tierwise[serve]'") from exc
+    from router._config import RouterConfig
+
+    RouterConfig.from_file(config_path)  # a bad config fails here, once, not in every worker
+    os.environ["TIERWISE_CONFIG"] = os.path.abspath(config_path)
+    uvicorn.run("router.serve:app_from_env", factory=True, host=host, port=port, workers=workers, log_level="warning")

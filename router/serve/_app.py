@@ -1,0 +1,179 @@
+"""The OpenAI-compatible gateway: any OpenAI client, in any language, routed by changing its base_url.
+
+Starlette, because it is the small, typed ASGI toolkit under FastAPI: four routes need no more.
+The key names the tenant; `model` is `tierwise` (routed), `tierwise/<tier>` (a pinned tier) or a
+configured model (passed straight to it, billed and budgeted). Errors come back in OpenAI's shape.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from decimal import Decimal
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from router._config import RouterConfig
+from router._errors import (
+    BudgetExceeded,
+    DuplicateRequestError,
+    EscalationExhausted,
+    InvalidMessagesError,
+    InvalidRequestError,
+    LedgerError,
+    ProviderError,
+    RequestIdConflict,
+    TierwiseError,
+)
+from router._router import AsyncRouter
+from router._types import Route as RouteInfo
+from router.serve._metrics import Metrics
+
+_OURS = ("messages", "model", "stream")  # read by the gateway itself; every other field goes to the model
+
+
+def _error(status: int, message: str, kind: str, code: str | None = None, **extra: Any) -> JSONResponse:
+    headers = {"x-should-retry": "false"} if status in (400, 401, 409, 429) else {}
+    return JSONResponse({"error": {"message": message, "type": kind, "param": None, "code": code, **extra}}, status_code=status, headers=headers)
+
+
+def _typed(exc: BaseException) -> JSONResponse:
+    """A tierwise error as the HTTP status and body an OpenAI client understands; never a traceback."""
+    if isinstance(exc, BudgetExceeded):
+        s = exc.state
+        budget = {"tenant": s.tenant, "cap_usd": None if s.cap_usd is None else str(s.cap_usd), "spent_usd": str(s.spent_usd),
+                  "held_usd": str(s.reserved_usd), "remaining_usd": None if s.remaining_usd is None else str(s.remaining_usd),
+                  "period": s.period}
+        return _error(429, str(exc), "insufficient_quota", "budget_exceeded", budget=budget)
+    if isinstance(exc, (RequestIdConflict, DuplicateRequestError)):
+        return _error(409, str(exc), "invalid_request_error", "request_id_conflict")
+    if isinstance(exc, (InvalidMessagesError, InvalidRequestError)):
+        return _error(400, str(exc), "invalid_request_error")
+    if isinstance(exc, ProviderError):
+        timeout = exc.status_code in (408, 504) or "Timeout" in str(exc)
+        return _error(504 if timeout else 502, str(exc), "api_error", "provider_error")
+    if isinstance(exc, EscalationExhausted):
+        return _error(502, str(exc), "api_error", "escalation_exhausted")
+    if isinstance(exc, LedgerError):
+        return _error(503, str(exc), "api_error", "ledger_unavailable")
+    return _error(500, f"{type(exc).__name__}: {exc}", "api_error")
+
+
+def _headers(route: RouteInfo, with_cost: bool = True) -> dict[str, str]:
+    headers = {"x-tierwise-tier": route.tier or "", "x-tierwise-model": route.model or "", "x-tierwise-score": f"{route.score:.4f}",
+               "x-tierwise-request-id": route.request_id}
+    if with_cost:
+        headers["x-tierwise-cost-usd"] = format(route.cost_usd, "f")
+    return headers
+
+
+class Gateway:
+    """One worker's state: the router, the keys' tenants, the metrics."""
+
+    def __init__(self, config: RouterConfig, router: AsyncRouter | None = None) -> None:
+        self.config = config
+        self.router = router
+        self.tenants = {digest: tenant for tenant, digests in config.gateway.keys.items() for digest in digests}
+        self.metrics = Metrics()
+
+    def tenant(self, request: Request) -> str | None:
+        auth = request.headers.get("authorization", "")
+        key = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
+        return self.tenants.get(hashlib.sha256(key.encode()).hexdigest()) if key else None
+
+    async def chat(self, request: Request) -> Response:
+        tenant = self.tenant(request)
+        if tenant is None:
+            return _error(401, "Incorrect API key provided: use a key listed (as its SHA-256) under gateway.keys", "invalid_request_error",
+                          "invalid_api_key")
+        try:
+            body = json.loads(await request.body())
+        except ValueError:
+            return _error(400, "the body is not JSON", "invalid_request_error")
+        if not isinstance(body, dict):
+            return _error(400, "the body must be a JSON object", "invalid_request_error")
+        params = {k: v for k, v in body.items() if k not in _OURS}
+        model = body.get("model") or "tierwise"
+        tier = model.split("/", 1)[1] if isinstance(model, str) and model.startswith("tierwise/") else None
+        if model != "tierwise" and tier is None:
+            params["model"] = model  # a configured model, pinned
+        request_id = request.headers.get("idempotency-key") or request.headers.get("x-request-id")
+        started = time.monotonic()
+        assert self.router is not None
+        messages = body.get("messages")
+        try:
+            if body.get("stream"):
+                stream = await self.router.acomplete(messages, tenant=tenant, request_id=request_id, tier=tier, stream=True, **params)
+                return StreamingResponse(self._events(stream, tenant, started), media_type="text/event-stream",
+                                         headers=_headers(stream.route, with_cost=False))
+            result = await self.router.acomplete(messages, tenant=tenant, request_id=request_id, tier=tier, **params)
+        except TierwiseError as exc:
+            self.metrics.observe(tenant, "-", "budget_exceeded" if isinstance(exc, BudgetExceeded) else "error", time.monotonic() - started)
+            return _typed(exc)
+        route = result.route
+        data = result.model_dump()
+        data["model"] = route.model
+        self._observe(tenant, route, started)
+        return JSONResponse(data, headers=_headers(route))
+
+    async def _events(self, stream: Any, tenant: str, started: float) -> AsyncIterator[str]:
+        try:
+            async for chunk in stream:
+                data = chunk.model_dump(exclude_none=True)
+                data["model"] = stream.route.model
+                yield f"data: {json.dumps(data, default=str)}\n\n"
+        except TierwiseError as exc:
+            yield f"data: {bytes(_typed(exc).body).decode()}\n\n"
+        finally:
+            await stream.aclose()  # billed once, whether it ended, failed or the client left
+            self._observe(tenant, stream.route, started)
+        yield "data: [DONE]\n\n"
+
+    def _observe(self, tenant: str, route: RouteInfo, started: float) -> None:
+        moves = max(0, len({a.tier for a in route.attempts if a.tier != "judge"}) - 1)
+        self.metrics.observe(tenant, route.tier or "-", "ok", time.monotonic() - started, route.cost_usd or Decimal(0), moves)
+
+    async def models(self, request: Request) -> Response:
+        ids = ["tierwise", *(f"tierwise/{t.name}" for t in self.config.tiers), *(s.model for t in self.config.tiers for s in t.models)]
+        return JSONResponse({"object": "list", "data": [{"id": i, "object": "model", "created": 0, "owned_by": "tierwise"} for i in ids]})
+
+    async def health(self, request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def metrics_page(self, request: Request) -> Response:
+        return PlainTextResponse(self.metrics.render(), media_type="text/plain; version=0.0.4")
+
+
+def create_app(config: RouterConfig, router: AsyncRouter | None = None) -> Starlette:
+    """The gateway as an ASGI app; the router is built when the app starts (one per worker)."""
+    if not config.gateway.keys:
+        raise ValueError("the gateway needs at least one key: gateway.keys: {tenant: [sha256 hex of its key]}")
+    gateway = Gateway(config, router)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        own = gateway.router is None
+        if own:
+            gateway.router = AsyncRouter(config)
+        try:
+            yield
+        finally:
+            if own and gateway.router is not None:
+                gateway.router.close()
+
+    return Starlette(
+        routes=[
+            Route("/v1/chat/completions", gateway.chat, methods=["POST"]),
+            Route("/v1/models", gateway.models, methods=["GET"]),
+            Route("/healthz", gateway.health, methods=["GET"]),
+            Route("/metrics", gateway.metrics_page, methods=["GET"]),
+        ],
+        lifespan=lifespan,
+    )

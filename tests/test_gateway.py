@@ -1,0 +1,199 @@
+"""`tierwise serve` on 127.0.0.1, driven by the real openai client (sync, async, streaming, tools,
+errors) and by curl, in front of a local fake provider."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+import uvicorn
+import yaml
+from conftest import local_tiers
+
+from router import RouterConfig
+from router.serve import create_app
+from router.testing import LocalOpenAIServer
+
+KEY, OTHER = "tw-acme-0123456789", "tw-globex-9876543210"
+MSG = [{"role": "user", "content": "hello there"}]
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def gateway_config(server: LocalOpenAIServer, ledger: str, **extra: Any) -> dict[str, Any]:
+    keys = {"acme": [hashlib.sha256(KEY.encode()).hexdigest()], "globex": [hashlib.sha256(OTHER.encode()).hexdigest()]}
+    return {"tiers": local_tiers(server.url), "ledger": ledger, "thresholds": [0.4, 0.7], "gateway": {"keys": keys}, **extra}
+
+
+@pytest.fixture
+def gateway(server: LocalOpenAIServer, ledger_url: str) -> Iterator[tuple[str, LocalOpenAIServer]]:
+    config = RouterConfig.from_dict(gateway_config(server, ledger_url, tenants={"globex": {"budget_usd": "0.000001", "period": "total"}}))
+    port = _port()
+    uv = uvicorn.Server(uvicorn.Config(create_app(config), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=uv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not uv.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert uv.started
+    yield f"http://127.0.0.1:{port}/v1", server
+    uv.should_exit = True
+    thread.join(10)
+
+
+def test_the_openai_client_routes_through_the_gateway(gateway: tuple[str, LocalOpenAIServer]) -> None:
+    url, server = gateway
+    server.scripts["m-small"].append("four")
+    client = openai.OpenAI(base_url=url, api_key=KEY, max_retries=0)
+    raw = client.chat.completions.with_raw_response.create(model="tierwise", messages=MSG)  # type: ignore[arg-type]
+    resp = raw.parse()
+    assert resp.choices[0].message.content == "four" and resp.model == "openai/m-small"
+    assert raw.headers["x-tierwise-tier"] == "small" and float(raw.headers["x-tierwise-cost-usd"]) > 0
+    assert raw.headers["x-tierwise-request-id"] and 0 <= float(raw.headers["x-tierwise-score"]) <= 1
+    pinned = client.chat.completions.create(model="tierwise/frontier", messages=MSG)  # type: ignore[arg-type]
+    assert pinned.model == "openai/m-big"
+    direct = client.chat.completions.create(model="openai/m-flash", messages=MSG)  # type: ignore[arg-type]
+    assert direct.model == "openai/m-flash"
+    ids = {m.id for m in client.models.list()}
+    assert {"tierwise", "tierwise/small", "tierwise/frontier", "openai/m-flash"} <= ids
+
+
+def test_streaming_tools_and_async(gateway: tuple[str, LocalOpenAIServer]) -> None:
+    import asyncio
+
+    url, server = gateway
+    server.scripts["m-small"].append("streamed three words")
+    client = openai.OpenAI(base_url=url, api_key=KEY, max_retries=0)
+    chunks = list(client.chat.completions.create(model="tierwise", messages=MSG, stream=True,  # type: ignore[arg-type]
+                                                 stream_options={"include_usage": True}))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "streamed three words"
+    assert any(c.usage is not None and c.usage.total_tokens > 0 for c in chunks)  # the final usage chunk
+    tools = [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object", "properties": {}}}}]
+    resp = client.chat.completions.create(model="tierwise", messages=MSG, tools=tools)  # type: ignore[arg-type]
+    assert resp.choices[0].message.content == "ok" and server.requests[-1]["body"]["tools"][0]["function"]["name"] == "lookup"
+
+    async def twice() -> list[str]:
+        aclient = openai.AsyncOpenAI(base_url=url, api_key=KEY, max_retries=0)
+        answers = await asyncio.gather(*(aclient.chat.completions.create(model="tierwise", messages=MSG) for _ in range(5)))  # type: ignore[arg-type]
+        await aclient.close()
+        return [a.choices[0].message.content or "" for a in answers]
+
+    assert asyncio.run(twice()) == ["ok"] * 5
+
+
+def test_errors_come_back_in_openai_shape(gateway: tuple[str, LocalOpenAIServer]) -> None:
+    url, server = gateway
+    with pytest.raises(openai.AuthenticationError) as bad_key:
+        openai.OpenAI(base_url=url, api_key="tw-wrong", max_retries=0).chat.completions.create(model="tierwise", messages=MSG)  # type: ignore[arg-type]
+    assert bad_key.value.status_code == 401 and bad_key.value.code == "invalid_api_key"
+    client = openai.OpenAI(base_url=url, api_key=KEY, max_retries=0)
+    with pytest.raises(openai.BadRequestError):
+        client.chat.completions.create(model="tierwise", messages=[])
+    with pytest.raises(openai.BadRequestError, match="not configured"):
+        client.chat.completions.create(model="gpt-4o", messages=MSG)  # type: ignore[arg-type]
+    poor = openai.OpenAI(base_url=url, api_key=OTHER, max_retries=2)
+    started = time.monotonic()
+    with pytest.raises(openai.RateLimitError) as refused:
+        poor.chat.completions.create(model="tierwise", messages=MSG, max_tokens=50)  # type: ignore[arg-type]
+    assert time.monotonic() - started < 2  # x-should-retry: false, so the client does not retry a budget refusal
+    body = refused.value.body
+    assert isinstance(body, dict) and body["code"] == "budget_exceeded" and body["budget"]["cap_usd"] == "0.000001"
+    server.scripts["m-small"].append({"status": 400, "body": json.dumps({"error": {"message": "no such parameter"}})})
+    with pytest.raises(openai.APIStatusError) as provider:
+        client.chat.completions.create(model="tierwise", messages=MSG)  # type: ignore[arg-type]
+    assert provider.value.status_code == 502 and "Traceback" not in str(provider.value.body)
+
+
+def test_request_id_headers_make_retries_free_and_metrics_count(gateway: tuple[str, LocalOpenAIServer]) -> None:
+    url, server = gateway
+    client = openai.OpenAI(base_url=url, api_key=KEY, max_retries=0)
+    first = client.chat.completions.create(model="tierwise", messages=MSG, extra_headers={"Idempotency-Key": "order-7"})  # type: ignore[arg-type]
+    again = client.chat.completions.create(model="tierwise", messages=MSG, extra_headers={"Idempotency-Key": "order-7"})  # type: ignore[arg-type]
+    assert first.id == again.id and server.count("m-small") == 1
+    import httpx
+
+    metrics = httpx.get(url.replace("/v1", "/metrics")).text
+    assert 'tierwise_requests_total{tenant="acme",tier="small",status="ok"} 2' in metrics
+    assert "tierwise_request_seconds_count 2" in metrics and 'tierwise_spend_usd_total{tenant="acme"}' in metrics
+    assert httpx.get(url.replace("/v1", "/healthz")).json() == {"status": "ok"}
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="no curl")
+def test_curl(gateway: tuple[str, LocalOpenAIServer]) -> None:
+    url, _ = gateway
+    body = json.dumps({"model": "tierwise", "messages": MSG})
+    out = subprocess.run(["curl", "-s", "-i", f"{url}/chat/completions", "-H", f"Authorization: Bearer {KEY}", "-H",
+                          "Content-Type: application/json", "-d", body], capture_output=True, text=True, timeout=30, check=True).stdout
+    head, _, payload = out.replace("\r\n", "\n").partition("\n\n")
+    assert head.startswith("HTTP/1.1 200") and "x-tierwise-tier: small" in head
+    assert json.loads(payload)["choices"][0]["message"]["content"] == "ok"
+
+
+def test_two_gateway_workers_hold_one_budget_on_postgres(server: LocalOpenAIServer, pg_url: str, tmp_path: Path) -> None:
+    import asyncio
+
+    # Answers as long as the max_tokens=20 they are held for, as real ones are at the limit.
+    server.responder = lambda _model, _messages: "an answer of twenty tokens, as long as the max_tokens=20 that it was held for.."
+    probe = RouterConfig.from_dict(gateway_config(server, f"sqlite:///{tmp_path / 'probe.db'}"))
+    from router import Router
+
+    with Router(probe) as router:  # what one request costs here, to set a cap that fits about 40
+        cost = router.complete(MSG, max_tokens=20).route.cost_usd
+    cfg = gateway_config(server, pg_url, tenants={"acme": {"budget_usd": str(cost * 40), "period": "total"}}, budget_wait_s=2)
+    path = tmp_path / "tierwise.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    port = _port()
+    proc = subprocess.Popen([sys.executable, "-m", "router.cli", "serve", "--config", str(path), "--port", str(port), "--workers", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        import httpx
+
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(url.replace("/v1", "/healthz"), timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+
+        async def flood() -> int:
+            client = openai.AsyncOpenAI(base_url=url, api_key=KEY, max_retries=0, timeout=60)
+
+            async def one() -> bool:
+                try:
+                    await client.chat.completions.create(model="tierwise", messages=MSG, max_tokens=20)  # type: ignore[arg-type]
+                    return True
+                except openai.RateLimitError:
+                    return False
+
+            served = sum(await asyncio.gather(*(one() for _ in range(200))))
+            await client.close()
+            return served
+
+        served = asyncio.run(flood())
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    from router.ledger import open_ledger
+
+    ledger = open_ledger(pg_url, RouterConfig.from_dict(cfg).budget_for)
+    spent = ledger.spent("acme")
+    ledger.close()
+    assert spent <= cost * 40, "overspent"
+    assert served >= 30, served
