@@ -58,6 +58,13 @@ async def _next_call(run: Run) -> Call | Sleep | None:
         raise
 
 
+def _settle_and_step(run: Run, call: Call, response: Any, tries: int) -> Call | Sleep | RoutedResponse:
+    """Bill and check an answer, then plan the next step; the answer itself once the run is over."""
+    run.succeeded(call, response, tries)
+    step = run.next_call()
+    return run.result() if step is None else step
+
+
 def _drop_after(task: asyncio.Future[Any], run: Run) -> None:
     call = None if task.cancelled() or task.exception() is not None else task.result()
     if isinstance(call, Call):
@@ -78,10 +85,13 @@ async def _off_loop(run: Run, step: Callable[..., _T], *args: Any) -> _T:
 
 
 def _abandon_after(task: asyncio.Future[Any], run: Run) -> None:
-    """Once the judged step has ended on its thread: store a passed answer or release the id."""
-    if not task.cancelled():
-        task.exception()  # read, so asyncio does not log it as never retrieved
-    run.abandon()
+    """Once the step has ended on its thread: release a hold it took for a next call, then store a
+    passed answer or release the id."""
+    result = None if task.cancelled() or task.exception() is not None else task.result()
+    if isinstance(result, Call):
+        run.dropped(result)
+    else:
+        run.abandon()
 
 
 def _rebuild(data: dict[str, Any]) -> Any:
@@ -273,14 +283,18 @@ class AsyncRouter(_Base):
         if not isinstance(found, Run):
             return found
         run = found
-        while (call := await _next_call(run)) is not None:
-            if isinstance(call, Sleep):
-                await self._asleep(call.seconds)
+        step = await _next_call(run)
+        while step is not None:
+            if isinstance(step, Sleep):
+                await self._asleep(step.seconds)
+                step = await _next_call(run)
                 continue
+            call = step
             try:
                 response, tries = await self.client.acomplete(call.spec, run.messages, call.kwargs)
             except BaseException as exc:  # noqa: BLE001 - includes CancelledError: billed, then re-raised
                 run.failed(call, exc)
+                step = await _next_call(run)
                 continue
             if run.buffer_stream:
                 chunks = []
@@ -289,13 +303,19 @@ class AsyncRouter(_Base):
                         chunks.append(chunk)
                 except BaseException as exc:  # noqa: BLE001 - the stream broke while it was read: bill what came
                     run.failed(call, exc, chunks)
+                    step = await _next_call(run)
                     continue
                 if await _off_loop(run, run.buffered, call, chunks, tries):
                     return AsyncRoutedStream(_replay_chunks(chunks), run.route, _already_billed)
+                step = await _next_call(run)
                 continue
             if run.stream:
                 return AsyncRoutedStream(aiter(response), run.route, run.stream_started(call, tries))
-            await _off_loop(run, run.succeeded, call, response, tries)
+            # One trip to a worker thread for the bill, the check, the next step and, when done, the answer.
+            after = await _off_loop(run, _settle_and_step, run, call, response, tries)
+            if not isinstance(after, (Call, Sleep)):
+                return after
+            step = after
         if run.buffer_stream:
             return AsyncRoutedStream(_replay_chunks(await asyncio.to_thread(run.stream_result)), run.route, _already_billed)
         return await asyncio.to_thread(run.result)
