@@ -19,16 +19,16 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _ledgers import fresh_ledger
+
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 FITS = 47
-PG_ADMIN = os.environ.get("TIERWISE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 MSG = [{"role": "user", "content": "hello there"}]
 ANSWER = "an answer of twenty tokens, as long as the max_tokens=20 that it was held for.."  # 80 characters: 20 tokens
 
@@ -91,17 +91,6 @@ def run_processes(cfg: dict[str, Any], n: int, warm: bool) -> tuple[int, int]:
     return sum(t[0] for t in totals), sum(t[1] for t in totals)
 
 
-def _ledger_url(backend: str, tmp: Path) -> tuple[str, Any]:
-    if backend == "sqlite":
-        return f"sqlite:///{tmp / f'{uuid.uuid4().hex}.db'}", None
-    import psycopg
-
-    name = f"tierwise_bench_{uuid.uuid4().hex[:10]}"
-    admin = psycopg.connect(PG_ADMIN, autocommit=True)
-    admin.execute(f'CREATE DATABASE "{name}"')
-    return PG_ADMIN.rsplit("/", 1)[0] + "/" + name, (admin, name)
-
-
 def _cell_cost(server_url: str, tmp: Path) -> Decimal:
     """What one request costs through this server (its reported usage at these prices)."""
     from router import Router, RouterConfig
@@ -121,7 +110,6 @@ def main() -> None:
         cfg, n, start_at = json.loads(args.worker[0]), int(args.worker[1]), float(args.worker[2])
         print(json.dumps(run_threads(cfg, n, start_at)))
         return
-    from router.ledger import open_ledger
     from router.testing import LocalOpenAIServer
 
     print(f"{'backend':<9} {'mode':<22} {'provider':>8} {'served':>6} {'refused':>7} {'spent/cap':>9} {'served/fits':>11} {'seconds':>7}")
@@ -133,26 +121,26 @@ def main() -> None:
             cap = str(_cell_cost(server.url, tmp) * FITS)
             for backend in args.backends.split(","):
                 for mode in ("threads", "4 processes, cold", "4 processes, warm", "async tasks"):
-                    url, cleanup = _ledger_url(backend, tmp)
-                    cfg = config(server.url, url, cap)
-                    started = time.monotonic()
-                    if mode == "threads":
-                        served, refused = run_threads(cfg, args.requests)
-                    elif mode == "async tasks":
-                        served, refused = run_async(cfg, args.requests)
-                    else:
-                        served, refused = run_processes(cfg, args.requests, warm=mode.endswith("warm"))
-                    seconds = time.monotonic() - started
-                    ledger = open_ledger(url, lambda _t: None)
-                    spent = sum((e.cost_usd for e in ledger.entries("acme")), Decimal(0))
-                    ledger.close()
-                    print(f"{backend:<9} {mode:<22} {delay:>7.0f}s {served:>6} {refused:>7} {float(spent / Decimal(cap)):>9.3f} "
-                          f"{served / FITS:>11.2f} {seconds:>7.1f}", flush=True)
-                    if cleanup is not None:
-                        admin, name = cleanup
-                        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-                        admin.close()
+                    with fresh_ledger(backend, tmp) as url:
+                        _cell(backend, mode, delay, config(server.url, url, cap), url, cap, args.requests)
 
+
+def _cell(backend: str, mode: str, delay: float, cfg: dict[str, Any], url: str, cap: str, n: int) -> None:
+    from router.ledger import open_ledger
+
+    started = time.monotonic()
+    if mode == "threads":
+        served, refused = run_threads(cfg, n)
+    elif mode == "async tasks":
+        served, refused = run_async(cfg, n)
+    else:
+        served, refused = run_processes(cfg, n, warm=mode.endswith("warm"))
+    seconds = time.monotonic() - started
+    ledger = open_ledger(url, lambda _t: None)
+    spent = sum((e.cost_usd for e in ledger.entries("acme")), Decimal(0))
+    ledger.close()
+    print(f"{backend:<9} {mode:<22} {delay:>7.0f}s {served:>6} {refused:>7} {float(spent / Decimal(cap)):>9.3f} "
+          f"{served / FITS:>11.2f} {seconds:>7.1f}", flush=True)
 
 if __name__ == "__main__":
     main()

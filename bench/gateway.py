@@ -26,11 +26,12 @@ from typing import Any
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _ledgers import fresh_ledger
+
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 KEY = "tw-bench-key"
 MSG = [{"role": "user", "content": "hello there"}]
-PG_ADMIN = os.environ.get("TIERWISE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
 async def _drive(send: Any, n: int, concurrency: int) -> tuple[float, list[float]]:
@@ -54,17 +55,6 @@ def _config(provider: str, ledger: str) -> dict[str, Any]:
     return {"tiers": [{"name": "small", "models": [model]}], "ledger": ledger, "checks": [],
             "tenants": {"acme": {"budget_usd": "1000", "period": "total"}},
             "gateway": {"keys": {"acme": [hashlib.sha256(KEY.encode()).hexdigest()]}}}
-
-
-def _ledger(backend: str, tmp: Path) -> tuple[str, Any]:
-    if backend == "sqlite":
-        return f"sqlite:///{tmp / f'{uuid.uuid4().hex}.db'}", None
-    import psycopg
-
-    name = f"tierwise_bench_{uuid.uuid4().hex[:10]}"
-    admin = psycopg.connect(PG_ADMIN, autocommit=True)
-    admin.execute(f'CREATE DATABASE "{name}"')
-    return PG_ADMIN.rsplit("/", 1)[0] + "/" + name, (admin, name)
 
 
 async def bare(provider: str, n: int, c: int) -> tuple[float, list[float]]:
@@ -133,21 +123,17 @@ def main() -> None:
         results = {"bare litellm.acompletion": asyncio.run(bare(server.url, args.requests, args.concurrency))}
         for backend in args.backends.split(","):
             for name in ("gateway", "AsyncRouter"):
-                url, cleanup = _ledger(backend, tmp)
-                cfg = _config(server.url, url)
-                if name == "gateway":
-                    proc, gw = start_gateway(cfg, tmp)
-                    try:
-                        results[f"{name} ({backend})"] = asyncio.run(gateway(gw, args.requests, args.concurrency))
-                    finally:
-                        proc.terminate()
-                        proc.wait(10)
-                else:
-                    results[f"{name} ({backend})"] = asyncio.run(async_router(cfg, args.requests, args.concurrency))
-                if cleanup is not None:
-                    admin, db = cleanup
-                    admin.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
-                    admin.close()
+                with fresh_ledger(backend, tmp) as url:
+                    cfg = _config(server.url, url)
+                    if name == "gateway":
+                        proc, gw = start_gateway(cfg, tmp)
+                        try:
+                            results[f"{name} ({backend})"] = asyncio.run(gateway(gw, args.requests, args.concurrency))
+                        finally:
+                            proc.terminate()
+                            proc.wait(10)
+                    else:
+                        results[f"{name} ({backend})"] = asyncio.run(async_router(cfg, args.requests, args.concurrency))
     base_rate, base_lat = results["bare litellm.acompletion"]
     base_p50 = statistics.median(base_lat)
     print(f"{args.requests} requests at {args.concurrency} concurrent, provider replies after 50 ms")
