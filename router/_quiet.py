@@ -33,7 +33,7 @@ class _QuietStdout:
 @contextmanager
 def quiet() -> Iterator[None]:
     """litellm's prints inside this block are dropped; other threads' and tasks' output is not."""
-    if not isinstance(sys.stdout, _QuietStdout):
+    if sys.stdout is not None and not isinstance(sys.stdout, _QuietStdout):  # None: no console at all (pythonw)
         sys.stdout = _QuietStdout(sys.stdout)
     token = _QUIET.set(True)
     try:
