@@ -25,14 +25,18 @@ from router._errors import BudgetExceeded, BudgetState, LedgerError, RequestIdCo
 from router._types import RequestStatus
 from router.ledger._journal import Journal
 from router.ledger._records import (
+    ENTRY_COLUMNS,
     BudgetLookup,
     Entry,
     Reservation,
     SpendRow,
     StoredAnswer,
     StoredRequest,
+    dumps,
+    entry_from_row,
     from_nanos,
     period_start,
+    stored,
 )
 
 BEAT_S = 5.0
@@ -95,20 +99,57 @@ class LedgerBase:
         self._journal: Journal | None = None
 
     # ---- backends provide these ------------------------------------------------------------------
+    _prefix = ""  # table-name prefix
+    _mark = "?"  # the driver's placeholder
+
+    def _query(self, sql: str, params: Any = (), fetch: str = "") -> Any:
+        """One statement: the row (fetch="one"), the rows ("all") or the row count; driver errors as LedgerError."""
+        raise NotImplementedError
+
     def _state_row(self, tenant: str, hour: int, now: float) -> tuple[int, int]:
         raise NotImplementedError
 
     def _insert_entry(self, reservation: Reservation | None, entry: Entry, answer: StoredAnswer | None) -> None:
         raise NotImplementedError
 
+    # ---- statements the backends share, written once: `{t}` is the table prefix, `?` the placeholder
+    def _sql(self, text: str) -> str:
+        return text.replace("{t}", self._prefix).replace("?", self._mark)
+
     def _sweep(self, now: float) -> None:
-        raise NotImplementedError
+        self._query(self._sql("DELETE FROM {t}reservations WHERE expires <= ?"), (now,))
 
     def _beat(self, now: float) -> None:
-        raise NotImplementedError
+        self._query(self._sql("INSERT INTO {t}owners (id, beat) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET beat = excluded.beat"),
+                    (self.owner, now))
 
     def _forget_owner(self) -> None:
-        raise NotImplementedError
+        self._query(self._sql("DELETE FROM {t}owners WHERE id = ?"), (self.owner,))
+
+    def _claim_row_sql(self) -> str:
+        return self._sql("SELECT c.status, c.updated, c.response, c.route, c.fingerprint, o.beat FROM {t}claims c"
+                         " LEFT JOIN {t}owners o ON o.id = c.owner WHERE c.tenant = ? AND c.request_id = ?")
+
+    def entries(self, tenant: str | None = None) -> list[Entry]:
+        sql = f"SELECT {ENTRY_COLUMNS} FROM {{t}}entries" + (" WHERE tenant = ?" if tenant else "") + " ORDER BY id"
+        return [entry_from_row(r) for r in self._query(self._sql(sql), (tenant,) if tenant else (), "all")]
+
+    def finish_request(
+        self, request_id: str, status: RequestStatus, response: dict[str, Any] | None, route: dict[str, Any] | None, tenant: str = "default"
+    ) -> None:
+        self._query(
+            self._sql("UPDATE {t}claims SET status = ?, updated = ?, response = COALESCE(?, response), route = COALESCE(?, route)"
+                      " WHERE tenant = ? AND request_id = ? AND status != 'done'"),
+            (status, self._clock(), dumps(response), dumps(route), tenant, request_id),
+        )
+
+    def get_request(self, request_id: str, tenant: str = "default") -> StoredRequest | None:
+        row = self._query(self._claim_row_sql(), (tenant, request_id), "one")
+        return None if row is None else stored(row)
+
+    def next_attempt(self, request_id: str) -> int:
+        row = self._query(self._sql("SELECT COALESCE(MAX(attempt), 0) FROM {t}entries WHERE request_id = ?"), (request_id,), "one")
+        return int(row[0]) + 1
 
     # ---- owner -----------------------------------------------------------------------------------
     def _start(self, journal: Journal) -> None:

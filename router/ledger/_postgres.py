@@ -19,12 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from router._errors import ConfigError, LedgerError
-from router._types import RequestStatus
 from router.ledger._base import OWNER_TIMEOUT_S, DuplicateEntry, LedgerBase
 from router.ledger._journal import Journal
-from router.ledger._postgres_sql import CLAIM_ROW, SCHEMA, SETTLE, SPENT_HELD
+from router.ledger._postgres_sql import SCHEMA, SETTLE, SPENT_HELD
 from router.ledger._records import (
-    ENTRY_COLUMNS,
     SPEND_SQL,
     BudgetLookup,
     Entry,
@@ -33,7 +31,6 @@ from router.ledger._records import (
     StoredAnswer,
     StoredRequest,
     dumps,
-    entry_from_row,
     spend_params,
     spend_row,
     stored,
@@ -43,6 +40,9 @@ from router.ledger._records import (
 
 class PostgresLedger(LedgerBase):
     """Spend ledger in PostgreSQL (tables prefixed `tierwise_`); safe across processes and hosts."""
+
+    _prefix = "tierwise_"
+    _mark = "%s"
 
     def __init__(
         self,
@@ -82,7 +82,7 @@ class PostgresLedger(LedgerBase):
         home = os.environ.get("TIERWISE_HOME") or str(Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "tierwise")
         self._start(Journal(Path(home) / f"journal-{hashlib.sha256(url.encode()).hexdigest()[:16]}.jsonl"))
 
-    def _run(self, sql: str, params: Any = None, fetch: str = "") -> Any:
+    def _query(self, sql: str, params: Any = None, fetch: str = "") -> Any:
         try:
             with self._pool.connection() as conn:
                 cursor = conn.execute(sql, params)
@@ -92,15 +92,8 @@ class PostgresLedger(LedgerBase):
         except (self._psycopg.Error, OSError) as exc:  # also the pool's own timeout (PoolTimeout is a psycopg.Error)
             raise LedgerError(f"PostgreSQL: {str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__}") from None
 
-    def _beat(self, now: float) -> None:
-        self._run("INSERT INTO tierwise_owners (id, beat) VALUES (%s, %s) ON CONFLICT (id) DO UPDATE SET beat = excluded.beat",
-                  (self.owner, now))
-
-    def _forget_owner(self) -> None:
-        self._run("DELETE FROM tierwise_owners WHERE id = %s", (self.owner,))
-
     def _state_row(self, tenant: str, hour: int, now: float) -> tuple[int, int]:
-        row = self._run(SPENT_HELD, {"t": tenant, "h": hour, "now": now, "alive": self._alive_since(now)}, "one")
+        row = self._query(SPENT_HELD, {"t": tenant, "h": hour, "now": now, "alive": self._alive_since(now)}, "one")
         return int(row[0]), int(row[1])
 
     def reserve(self, tenant: str, request_id: str, amount_usd: Decimal) -> Reservation:
@@ -113,7 +106,7 @@ class PostgresLedger(LedgerBase):
         params = {"id": rid, "t": tenant, "rq": request_id, "amount": to_nanos(amount_usd), "exp": now + self._ttl,
                   "now": now, "h": hour, "cap": None if budget is None else to_nanos(budget.budget_usd), "owner": self.owner,
                   "alive": self._alive_since(now)}
-        granted = self._run(
+        granted = self._query(
             "SELECT tierwise_reserve(%(id)s, %(t)s, %(rq)s, %(amount)s, %(exp)s, %(now)s, %(h)s, %(cap)s, %(owner)s, %(alive)s)",
             params, "one",
         )[0]
@@ -121,11 +114,8 @@ class PostgresLedger(LedgerBase):
             raise self._exceeded(tenant, amount_usd)
         return Reservation(rid, tenant, request_id, amount_usd)
 
-    def _sweep(self, now: float) -> None:
-        self._run("DELETE FROM tierwise_reservations WHERE expires <= %s", (now,))
-
     def _insert_entry(self, reservation: Reservation | None, entry: Entry, answer: StoredAnswer | None) -> None:
-        self._run(SETTLE, {
+        self._query(SETTLE, {
             "rq": entry.request_id, "at": entry.attempt, "t": entry.tenant, "tier": entry.tier, "model": entry.model,
             "ti": entry.tokens_in, "to": entry.tokens_out, "c": to_nanos(entry.cost_usd), "lat": entry.latency_s,
             "out": entry.outcome, "why": entry.reason, "ts": entry.ts, "res": None if reservation is None else reservation.id,
@@ -133,16 +123,12 @@ class PostgresLedger(LedgerBase):
             "route": None if answer is None else dumps(answer.route),
         })
 
-    def entries(self, tenant: str | None = None) -> list[Entry]:
-        sql = f"SELECT {ENTRY_COLUMNS} FROM tierwise_entries" + (" WHERE tenant = %s" if tenant else "") + " ORDER BY id"
-        return [entry_from_row(r) for r in self._run(sql, (tenant,) if tenant else (), "all")]
-
     def spend(self, since: float | None = None, until: float | None = None, tenant: str | None = None) -> list[SpendRow]:
         """Spend grouped by tenant, hour, tier and model, computed in SQL."""
         sql = SPEND_SQL.format(
             hour="floor(ts / 3600)::bigint", table="tierwise_entries", since="%(since)s", until="%(until)s", tenant="%(tenant)s::text"
         )
-        return [spend_row(r) for r in self._run(sql, spend_params(since, until, tenant), "all")]
+        return [spend_row(r) for r in self._query(sql, spend_params(since, until, tenant), "all")]
 
     def claim_request(self, request_id: str, tenant: str, fingerprint: str | None = None) -> StoredRequest | None:
         """None when this caller now owns the request id; else what is stored for it."""
@@ -150,7 +136,7 @@ class PostgresLedger(LedgerBase):
         try:
             with self._pool.connection() as conn, conn.transaction():
                 conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 1))", (f"{tenant}\x1f{request_id}",))
-                row = conn.execute(CLAIM_ROW, (tenant, request_id)).fetchone()
+                row = conn.execute(self._claim_row_sql(), (tenant, request_id)).fetchone()
                 if self._claimable(row, now, fingerprint, request_id):
                     conn.execute(
                         "INSERT INTO tierwise_claims (tenant, request_id, fingerprint, status, owner, updated)"
@@ -163,23 +149,6 @@ class PostgresLedger(LedgerBase):
         except self._psycopg.Error as exc:
             raise LedgerError(f"PostgreSQL: {str(exc).splitlines()[0][:300]}") from None
         return stored(row)
-
-    def finish_request(
-        self, request_id: str, status: RequestStatus, response: dict[str, Any] | None, route: dict[str, Any] | None, tenant: str = "default"
-    ) -> None:
-        self._run(
-            "UPDATE tierwise_claims SET status = %s, updated = %s, response = COALESCE(%s, response), route = COALESCE(%s, route)"
-            " WHERE tenant = %s AND request_id = %s AND status != 'done'",
-            (status, self._clock(), dumps(response), dumps(route), tenant, request_id),
-        )
-
-    def get_request(self, request_id: str, tenant: str = "default") -> StoredRequest | None:
-        row = self._run(CLAIM_ROW, (tenant, request_id), "one")
-        return None if row is None else stored(row)
-
-    def next_attempt(self, request_id: str) -> int:
-        row = self._run("SELECT COALESCE(MAX(attempt), 0) FROM tierwise_entries WHERE request_id = %s", (request_id,), "one")
-        return int(row[0]) + 1
 
     def close(self) -> None:
         super().close()

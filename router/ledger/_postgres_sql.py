@@ -94,8 +94,3 @@ SETTLE = (
     " FROM e WHERE %(answer)s AND c.tenant = e.tenant AND c.request_id = e.request_id)"
     " DELETE FROM tierwise_reservations WHERE id = %(res)s"
 )
-
-CLAIM_ROW = (
-    "SELECT c.status, c.updated, c.response, c.route, c.fingerprint, o.beat FROM tierwise_claims c"
-    " LEFT JOIN tierwise_owners o ON o.id = c.owner WHERE c.tenant = %s AND c.request_id = %s"
-)

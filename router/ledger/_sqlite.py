@@ -19,11 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from router._errors import ConfigError, LedgerError
-from router._types import RequestStatus
 from router.ledger._base import OWNER_TIMEOUT_S, DuplicateEntry, LedgerBase
 from router.ledger._journal import Journal
 from router.ledger._records import (
-    ENTRY_COLUMNS,
     SPEND_SQL,
     BudgetLookup,
     Entry,
@@ -32,7 +30,6 @@ from router.ledger._records import (
     StoredAnswer,
     StoredRequest,
     dumps,
-    entry_from_row,
     spend_params,
     spend_row,
     stored,
@@ -91,8 +88,6 @@ CREATE TABLE IF NOT EXISTS claims (
     PRIMARY KEY (tenant, request_id)
 );
 """
-_CLAIM_ROW = ("SELECT c.status, c.updated, c.response, c.route, c.fingerprint, o.beat FROM claims c"
-              " LEFT JOIN owners o ON o.id = c.owner WHERE c.tenant = ? AND c.request_id = ?")
 
 
 class SQLiteLedger(LedgerBase):
@@ -149,7 +144,7 @@ class SQLiteLedger(LedgerBase):
             conn = self._local.conn = self._connect()
         return conn
 
-    def _exec(self, sql: str, params: Any = (), fetch: str = "") -> Any:
+    def _query(self, sql: str, params: Any = (), fetch: str = "") -> Any:
         """One statement; a driver error comes out as LedgerError (DuplicateEntry for a repeated bill)."""
         with _driver_errors():
             cursor = self._conn().execute(sql, params)
@@ -169,19 +164,13 @@ class SQLiteLedger(LedgerBase):
             conn.execute("COMMIT")
 
     def _migrate(self) -> None:
-        columns = {row[1] for row in self._exec("PRAGMA table_info(reservations)", fetch="all")}
+        columns = {row[1] for row in self._query("PRAGMA table_info(reservations)", fetch="all")}
         if "owner" not in columns:  # ledgers made before holds had owners
             try:
-                self._exec("ALTER TABLE reservations ADD COLUMN owner TEXT")
+                self._query("ALTER TABLE reservations ADD COLUMN owner TEXT")
             except LedgerError as exc:
                 if "duplicate column" not in str(exc):  # another process migrated it first: fine
                     raise
-
-    def _beat(self, now: float) -> None:
-        self._exec("INSERT INTO owners (id, beat) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET beat = excluded.beat", (self.owner, now))
-
-    def _forget_owner(self) -> None:
-        self._exec("DELETE FROM owners WHERE id = ?", (self.owner,))
 
     # ---- budget ---------------------------------------------------------------------------------
     _SPENT = "(SELECT COALESCE(SUM(nanos), 0) FROM spend_hourly WHERE tenant = :t AND hour >= :h)"
@@ -190,7 +179,7 @@ class SQLiteLedger(LedgerBase):
              " WHERE r.tenant = :t AND r.expires > :now AND (r.owner IS NULL OR o.beat > :alive))")
 
     def _state_row(self, tenant: str, hour: int, now: float) -> tuple[int, int]:
-        row = self._exec(f"SELECT {self._SPENT}, {self._HELD}", {"t": tenant, "h": hour, "now": now, "alive": self._alive_since(now)}, "one")
+        row = self._query(f"SELECT {self._SPENT}, {self._HELD}", {"t": tenant, "h": hour, "now": now, "alive": self._alive_since(now)}, "one")
         return int(row[0]), int(row[1])
 
     def reserve(self, tenant: str, request_id: str, amount_usd: Decimal) -> Reservation:
@@ -203,7 +192,7 @@ class SQLiteLedger(LedgerBase):
         amount = to_nanos(amount_usd)
         # One INSERT ... SELECT: the check and the hold are one atomic statement, so concurrent
         # reservations (threads, processes) can never pass the cap together.
-        count = self._exec(
+        count = self._query(
             "INSERT INTO reservations (id, tenant, request_id, amount_nanos, expires, owner)"
             " SELECT :id, :t, :rq, :amount, :exp, :owner"
             f" WHERE :cap IS NULL OR {self._SPENT} + {self._HELD} + :amount <= :cap",
@@ -214,9 +203,6 @@ class SQLiteLedger(LedgerBase):
             raise self._exceeded(tenant, amount_usd)
         return Reservation(rid, tenant, request_id, amount_usd)
 
-    def _sweep(self, now: float) -> None:
-        self._exec("DELETE FROM reservations WHERE expires <= ?", (now,))
-
     _INSERT = ("INSERT INTO entries (request_id, attempt, tenant, tier, model, tokens_in, tokens_out, cost_nanos,"
                " latency_s, outcome, reason, ts, reservation) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 
@@ -225,28 +211,24 @@ class SQLiteLedger(LedgerBase):
                   to_nanos(entry.cost_usd), entry.latency_s, entry.outcome, entry.reason, entry.ts,
                   None if reservation is None else reservation.id)
         if answer is None:
-            self._exec(self._INSERT, values)
+            self._query(self._INSERT, values)
             return
         with self._tx() as conn:  # the bill and the answer it paid for, together or not at all
             conn.execute(self._INSERT, values)
             conn.execute("UPDATE claims SET status = 'done', updated = ?, response = ?, route = ? WHERE tenant = ? AND request_id = ?",
                          (entry.ts, dumps(answer.response), dumps(answer.route), entry.tenant, entry.request_id))
 
-    def entries(self, tenant: str | None = None) -> list[Entry]:
-        sql = f"SELECT {ENTRY_COLUMNS} FROM entries" + (" WHERE tenant = ?" if tenant else "") + " ORDER BY id"
-        return [entry_from_row(r) for r in self._exec(sql, (tenant,) if tenant else (), "all")]
-
     def spend(self, since: float | None = None, until: float | None = None, tenant: str | None = None) -> list[SpendRow]:
         """Spend grouped by tenant, hour, tier and model, computed in SQL."""
         sql = SPEND_SQL.format(hour="CAST(ts / 3600 AS INTEGER)", table="entries", since=":since", until=":until", tenant=":tenant")
-        return [spend_row(r) for r in self._exec(sql, spend_params(since, until, tenant), "all")]
+        return [spend_row(r) for r in self._query(sql, spend_params(since, until, tenant), "all")]
 
     # ---- idempotency ---------------------------------------------------------------------------
     def claim_request(self, request_id: str, tenant: str, fingerprint: str | None = None) -> StoredRequest | None:
         """None when this caller now owns the request id; else what is stored for it."""
         now = self._clock()
         with self._tx() as conn:
-            row = conn.execute(_CLAIM_ROW, (tenant, request_id)).fetchone()
+            row = conn.execute(self._claim_row_sql(), (tenant, request_id)).fetchone()
             if self._claimable(row, now, fingerprint, request_id):
                 conn.execute(
                     "INSERT OR REPLACE INTO claims (tenant, request_id, fingerprint, status, owner, updated)"
@@ -255,24 +237,6 @@ class SQLiteLedger(LedgerBase):
                 )
                 return None
         return stored(row)
-
-    def finish_request(
-        self, request_id: str, status: RequestStatus, response: dict[str, Any] | None, route: dict[str, Any] | None, tenant: str = "default"
-    ) -> None:
-        with self._tx() as conn:
-            conn.execute(
-                "UPDATE claims SET status = ?, updated = ?, response = COALESCE(?, response), route = COALESCE(?, route)"
-                " WHERE tenant = ? AND request_id = ? AND status != 'done'",
-                (status, self._clock(), dumps(response), dumps(route), tenant, request_id),
-            )
-
-    def get_request(self, request_id: str, tenant: str = "default") -> StoredRequest | None:
-        row = self._exec(_CLAIM_ROW, (tenant, request_id), "one")
-        return None if row is None else stored(row)
-
-    def next_attempt(self, request_id: str) -> int:
-        row = self._exec("SELECT COALESCE(MAX(attempt), 0) FROM entries WHERE request_id = ?", (request_id,), "one")
-        return int(row[0]) + 1
 
     def close(self) -> None:
         super().close()
