@@ -38,6 +38,12 @@ MAX_PRICE_PER_TOKEN = Decimal(1)
 MODEL_PARAMS = frozenset(
     ["api_base", "base_url", "api_key", "api_version", "organization", "custom_llm_provider", "deployment_id", "timeout", "headers", "extra_headers", "extra_body", "temperature", "top_p", "n", "stop", "max_tokens", "max_completion_tokens", "presence_penalty", "frequency_penalty", "logit_bias", "user", "reasoning_effort", "verbosity", "response_format", "seed", "tools", "tool_choice", "logprobs", "top_logprobs", "parallel_tool_calls", "service_tier", "store", "prompt_cache_key", "thinking", "drop_params", "additional_drop_params", "allowed_openai_params", "metadata", "num_retries", "max_retries", "mock_response", "stream_options", "modalities", "audio", "prediction", "web_search_options", "aws_access_key_id", "aws_secret_access_key", "aws_session_token", "aws_region_name", "aws_profile_name", "aws_role_name", "aws_session_name", "aws_web_identity_token", "aws_bedrock_runtime_endpoint", "aws_sts_endpoint", "vertex_project", "vertex_location", "vertex_credentials", "azure_ad_token", "azure_ad_token_provider", "azure_username", "azure_password", "tenant_id", "client_id", "client_secret", "region_name", "project", "location", "litellm_credential_name", "api_type", "input_cost_per_second", "output_cost_per_second"]
 )
+def data_home() -> str:
+    """Where tierwise keeps its own files: `$TIERWISE_HOME`, else `$XDG_DATA_HOME/tierwise`, else
+    `~/.local/share/tierwise` (the default ledger, the PostgreSQL ledger's journal)."""
+    return os.environ.get("TIERWISE_HOME") or str(Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "tierwise")
+
+
 _MAX_CONFIG_VALUES = 100_000  # a YAML alias bomb expands past this: refused before it costs memory
 
 
@@ -224,7 +230,7 @@ class RouterConfig(_Strict):
         directory (`$XDG_DATA_HOME/tierwise`, by default `~/.local/share/tierwise`), created if needed."""
         if self.ledger:
             return self.ledger
-        home = os.environ.get("TIERWISE_HOME") or str(Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "tierwise")
+        home = data_home()
         try:
             Path(home).mkdir(parents=True, exist_ok=True)
         except OSError as exc:

@@ -9,7 +9,6 @@ the server away) come out as LedgerError; a settle retries on a fresh pooled con
 from __future__ import annotations
 
 import hashlib
-import os
 import time
 import uuid
 from collections.abc import Callable
@@ -18,6 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from router._config import data_home
 from router._errors import ConfigError, LedgerError
 from router.ledger._base import OWNER_TIMEOUT_S, DuplicateEntry, LedgerBase
 from router.ledger._journal import Journal
@@ -79,8 +79,7 @@ class PostgresLedger(LedgerBase):
                 conn.execute(SCHEMA)
         except psycopg.Error as exc:
             raise ConfigError(f"cannot create the ledger's tables: {str(exc).splitlines()[0][:200]}") from None
-        home = os.environ.get("TIERWISE_HOME") or str(Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "tierwise")
-        self._start(Journal(Path(home) / f"journal-{hashlib.sha256(url.encode()).hexdigest()[:16]}.jsonl"))
+        self._start(Journal(Path(data_home()) / f"journal-{hashlib.sha256(url.encode()).hexdigest()[:16]}.jsonl"))
 
     def _query(self, sql: str, params: Any = None, fetch: str = "") -> Any:
         try:
