@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from router.evaluate import apgr, cpt, strong_share_curve
+from router.evaluate import apgr, cpt, napgr, oracle_scores, strong_share_curve
 
 
 def test_hand_computed_apgr() -> None:
@@ -29,3 +29,47 @@ def test_ties_and_random_give_half() -> None:
     assert apgr([0.5] * 4000, q_weak, q_strong) == pytest.approx(0.5)
     assert apgr([rng.random() for _ in range(4000)], q_weak, q_strong) == pytest.approx(0.5, abs=0.05)
     assert cpt([0.5] * 4000, q_weak, q_strong, 0.5) == pytest.approx(0.5)
+
+
+def _three_tier(n: int, seed: int) -> tuple[list[float], list[list[float]], list[list[float]]]:
+    """Prompts of hidden difficulty d: harder prompts defeat cheaper tiers more often."""
+    rng = random.Random(seed)
+    hidden, quality = [], []
+    for _ in range(n):
+        d = rng.random()
+        hidden.append(d)
+        quality.append([float(rng.random() > d * 1.2), float(rng.random() > d * 0.8), float(rng.random() > d * 0.3)])
+    return hidden, quality, [[0.1, 0.3, 1.0]] * n
+
+
+def test_napgr_hand_computed_two_tiers() -> None:
+    # Strong call share as cost: weak .25, strong .75; a perfect order climbs to .75 at share .5 -> hull
+    # (0,.25) (.5,.75) (1,.75): mean .625, normalised (.625 - .25) / .5 = .75. Random: the chord, 0.5.
+    q = [[1.0, 1.0], [0.0, 1.0], [0.0, 1.0], [0.0, 0.0]]
+    c = [[0.0, 1.0]] * 4
+    res = napgr([0.0, 0.9, 0.8, 0.1], q, c, rounds=0)
+    assert res.napgr["router"] == pytest.approx(0.75)
+    assert res.random == pytest.approx(0.5)
+    assert res.oracle == pytest.approx(0.75)
+    assert res.gap_closed["router"] == pytest.approx(1.0)
+
+
+def test_napgr_orders_scorers_and_pairs_their_intervals() -> None:
+    hidden, quality, cost = _three_tier(3000, 1)
+    rng = random.Random(2)
+    noisy = [d + rng.gauss(0, 0.3) for d in hidden]
+    blind = [rng.random() for _ in hidden]
+    res = napgr({"noisy": noisy, "blind": blind, "oracle-like": hidden}, quality, cost, rounds=200)
+    assert res.random < res.napgr["noisy"] < res.napgr["oracle-like"] <= res.oracle + 1e-9
+    assert res.gap_closed["blind"] == pytest.approx(0.0, abs=0.05)  # knowing nothing closes nothing
+    lo, hi = res.ci95["noisy - blind"]
+    assert 0 < lo < res.napgr["noisy"] - res.napgr["blind"] < hi
+    assert res.ci95["noisy gap"][0] > 0.05
+
+
+def test_napgr_refuses_what_it_cannot_measure() -> None:
+    with pytest.raises(ValueError, match="not better"):
+        napgr([0.1, 0.2], [[1.0, 0.0], [1.0, 1.0]], [[0.0, 1.0]] * 2, rounds=0)
+    with pytest.raises(ValueError, match="a score per row"):
+        napgr([0.1], [[0.0, 1.0], [0.0, 1.0]], [[0.0, 1.0]] * 2, rounds=0)
+    assert oracle_scores([[1.0, 1.0, 1.0], [0.0, 1.0, 1.0], [0.0, 0.0, 1.0]])[0] < 1 <= oracle_scores([[0.0, 1.0, 1.0]])[0] < 2

@@ -12,6 +12,7 @@ from classifiers import Classifier, Row
 from policies import sweep
 from router.checks import QualityCheck
 from router.evaluate._metrics import aiq, apgr, cpt, interp, upper_hull
+from router.evaluate._napgr import napgr
 from router.evaluate._report import Report
 
 Prices = Mapping[str, tuple[Decimal, Decimal]]
@@ -177,6 +178,7 @@ def evaluate(
         report.apgr = apgr(scores, q_weak, q_strong)
         report.cpt50, report.cpt80 = cpt(scores, q_weak, q_strong, 0.5), cpt(scores, q_weak, q_strong, 0.8)
     report.ci95 = _bootstrap(scores, quality, cost, bootstrap, seed, two_tier=report.apgr is not None)
+    _add_napgr(report, scores, quality, cost, bootstrap, seed)
     tasks: dict[str, list[int]] = {}
     for i, r in enumerate(usable):
         tasks.setdefault(r.task or "(none)", []).append(i)
@@ -189,6 +191,20 @@ def evaluate(
             "top_cost": sum(cost[i][-1] for i in idx) / len(idx),
         }
     return report
+
+
+def _add_napgr(report: Report, scores: list[float], quality: list[list[float]], cost: list[list[float]], rounds: int, seed: int) -> None:
+    if len(report.tiers) < 2:
+        return
+    try:
+        result = napgr({"router": scores}, quality, cost, rounds=rounds, seed=seed)
+    except ValueError:  # the top tier is not better than the cheapest here: no nAPGR to give
+        return
+    report.napgr, report.gap_closed = result.napgr["router"], result.gap_closed["router"]
+    report.napgr_random, report.napgr_oracle = result.random, result.oracle
+    for key, name in (("router", "napgr"), ("router gap", "gap_closed")):
+        if key in result.ci95:
+            report.ci95[name] = result.ci95[key]
 
 
 def _bootstrap(scores: list[float], quality: list[list[float]], cost: list[list[float]], rounds: int, seed: int, two_tier: bool) -> dict[str, tuple[float, float]]:

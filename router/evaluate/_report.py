@@ -28,6 +28,10 @@ class Report:
     quality_at_cost: dict[float, float]
     aiq: float
     apgr: float | None = None
+    napgr: float | None = None  # three-tier APGR against expected random routing (see router.evaluate.napgr)
+    gap_closed: float | None = None  # share of the random-to-oracle nAPGR gap the router closes
+    napgr_random: float | None = None
+    napgr_oracle: float | None = None
     cpt50: float | None = None
     cpt80: float | None = None
     ci95: dict[str, tuple[float, float]] = field(default_factory=dict)
@@ -82,6 +86,11 @@ def render_text(report: Report) -> str:
     for frac, q in report.quality_at_cost.items():
         lines.append(f"best quality at {frac:.0%} of top-tier cost: {q:.3f}")
     lines.append(f"AIQ: {report.aiq:.4f}")
+    if report.napgr is not None:
+        ci, gci = report.ci95.get("napgr"), report.ci95.get("gap_closed")
+        lines.append(f"nAPGR {report.napgr:.3f}" + (f" (95% CI {ci[0]:.3f} to {ci[1]:.3f})" if ci else "")
+                     + f"; random {report.napgr_random:.3f}, oracle {report.napgr_oracle:.3f}; gap closed {report.gap_closed:.1%}"
+                     + (f" (95% CI {gci[0]:.1%} to {gci[1]:.1%})" if gci else ""))
     if report.apgr is not None:
         ci = report.ci95.get("apgr")
         lines.append(f"APGR {report.apgr:.3f}" + (f" (95% CI {ci[0]:.3f} to {ci[1]:.3f})" if ci else "")
