@@ -73,12 +73,7 @@ def parse_row(obj: Any) -> Row:
     rid = obj.get("id")
     if not isinstance(rid, str) or not rid:
         raise ValueError("id must be a non-empty string")
-    messages = obj.get("messages")
-    if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) for m in messages):
-        raise ValueError("messages must be a non-empty list of objects")
-    for i, m in enumerate(messages):
-        if not isinstance(m.get("role"), str) or not isinstance(m.get("content"), (str, list)):
-            raise ValueError(f"messages[{i}] needs a string role and string or list content")
+    messages = _messages(obj.get("messages"))
     outcomes = obj.get("outcomes")
     if not isinstance(outcomes, dict) or not outcomes:
         raise ValueError("outcomes must be a non-empty object")
@@ -118,6 +113,36 @@ def iter_rows(path: str | os.PathLike[str]) -> Iterator[Row]:
                 raise DataError(f"{p}:{lineno}: duplicate id {row.id!r}")
             seen.add(row.id)
             yield row
+
+
+def iter_prompts(path: str | os.PathLike[str]) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """(id, messages) of each line of a prompt set; outcomes are optional, an id defaults to the line number."""
+    p = Path(path)
+    try:
+        fh = p.open(encoding="utf-8")
+    except OSError as exc:
+        raise DataError(f"cannot read {p}: {exc.strerror}") from None
+    with fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+                if not isinstance(obj, dict):
+                    raise ValueError("a line must be a JSON object")
+                messages = _messages(obj.get("messages"))
+            except ValueError as exc:
+                raise DataError(f"{p}:{lineno}: {exc}") from None
+            yield str(obj.get("id") or lineno), messages
+
+
+def _messages(messages: Any) -> list[dict[str, Any]]:
+    if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) for m in messages):
+        raise ValueError("messages must be a non-empty list of objects")
+    for i, m in enumerate(messages):
+        if not isinstance(m.get("role"), str) or not isinstance(m.get("content"), (str, list)):
+            raise ValueError(f"messages[{i}] needs a string role and string or list content")
+    return messages
 
 
 def iter_wide_rows(path: str | os.PathLike[str]) -> Iterator[Row]:

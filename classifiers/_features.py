@@ -37,6 +37,17 @@ _MATH_WORDS = frozenset({"sqrt", "integral", "derivative", "prove", "equation", 
 _CONSTRAINT_WORDS = frozenset(
     ["must", "should", "exactly", "explain", "justify", "prove", "derive", "analyze", "analyse", "compare", "design", "implement", "optimize", "optimise", "why", "at_least", "at_most", "step_by", "no_more"]
 )
+# Words that, among the instruction's first or last words, mark a mechanical request (reorder, reformat,
+# translate, greet, thank): its length is the material to transform, not a sign of difficulty.
+_TRANSFORM_WORDS = frozenset(
+    ["sort", "sorted", "alphabetically", "alphabetical", "translate", "format", "reformat", "convert", "uppercase", "lowercase", "capitalise", "capitalize", "capitalisation", "capitalization", "rename", "indent", "duplicate", "duplicates", "bullet", "bulleted", "bullets", "spell", "typo", "typos", "punctuation", "thanks", "thank", "hello", "hi", "hey", "bye", "cheers"]
+)
+# Words that, among the instruction's first or last words, ask for real reasoning however short the
+# request is ("Prove Fermat's little theorem."): such a request counts as long for the length signal.
+_DEMANDING_WORDS = frozenset(
+    ["prove", "proof", "derive", "derivation", "implement", "design", "analyse", "analyze", "optimise", "optimize", "theorem", "rigorous", "rigorously", "formally", "architect", "architecture"]
+)
+_LONG = math.log1p(200)  # the length a demanding request counts as, at least
 
 _WINDOW = 6000  # characters of the last turn whose words are features
 _EDGE = 24  # word pairs are taken from the first and last this many words, where instructions sit
@@ -56,6 +67,9 @@ DENSE_NAMES = (
     "has_system",
     "open_log_words",
     "open_numbers",
+    "transform",
+    "demanding",
+    "plain_log_words",
 )
 
 
@@ -70,7 +84,7 @@ def words(text: str) -> list[str]:
     return low.encode("utf-8", "replace").translate(_BSPLIT).decode("utf-8", "replace").split()
 
 
-def dense(last: str, ws: list[str], word_set: set[str], context_chars: int, n_user: int, has_system: bool) -> list[float]:
+def dense(last: str, ws: list[str], word_set: set[str], context_chars: int, n_user: int, has_system: bool, cue: int = 0) -> list[float]:
     """Structural features of the last user turn (see DENSE_NAMES), from its text and words."""
     n_words = len(ws)
     head = last[:2000]
@@ -103,6 +117,10 @@ def dense(last: str, ws: list[str], word_set: set[str], context_chars: int, n_us
         1.0 if has_system else 0.0,
         open_ended * log_words,
         open_ended * numbers,
+        1.0 if cue < 0 else 0.0,
+        1.0 if cue > 0 else 0.0,
+        # Length where length means difficulty: not for mechanical requests, at least "long" for demanding ones.
+        0.0 if cue < 0 else max(log_words, _LONG) if cue > 0 else log_words,
     ]
 
 
@@ -122,12 +140,19 @@ def featurize(messages: Sequence[Mapping[str, Any]]) -> tuple[set[str], list[flo
     head, tail = ws[:_EDGE], ws[-_EDGE:] if len(ws) > 2 * _EDGE else ws[_EDGE:]
     toks.update(map("_".join, pairwise(head)))
     toks.update(map("_".join, pairwise(tail)))
-    dense_feats = dense(last, ws, toks, len(last) + len(earlier) + len(system), n_user, bool(system))
+    dense_feats = dense(last, ws, toks, len(last) + len(earlier) + len(system), n_user, bool(system), _cue(head, tail))
     if earlier:  # prefixed words are added after dense(): they must match no mark
         toks.update("~" + w for w in words(earlier[-2000:]))
     if system:
         toks.update(_system_words(system[:2000]))
     return toks, dense_feats
+
+
+def _cue(head: list[str], tail: list[str]) -> int:
+    """+1: the instruction asks for reasoning; -1: for a mechanical change; 0: neither (reasoning wins a tie)."""
+    if not _DEMANDING_WORDS.isdisjoint(head) or not _DEMANDING_WORDS.isdisjoint(tail):
+        return 1
+    return -1 if not _TRANSFORM_WORDS.isdisjoint(head) or not _TRANSFORM_WORDS.isdisjoint(tail) else 0
 
 
 @lru_cache(maxsize=256)

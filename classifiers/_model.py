@@ -16,7 +16,7 @@ from classifiers._features import DENSE_NAMES, featurize
 
 Messages = Sequence[Mapping[str, Any]]
 FORMAT = "tierwise-linear"
-VERSION = 2  # 2: word pairs from the ends of the turn only, marks counted on punctuation
+VERSION = 3  # 3: mechanical-request cue and length outside it; 2: word pairs from the ends of the turn only
 
 
 class WeightsError(ValueError):
@@ -43,7 +43,7 @@ class HeuristicClassifier:
     """Zero-training fallback: longer, code-, maths- and constraint-heavy requests score higher."""
 
     # Weights on DENSE_NAMES chosen by hand; they need no data, only a sensible order.
-    _WEIGHTS = (0.55, 0.05, 0.5, 0.6, 0.1, 0.15, 0.45, -0.2, 0.3, 0.2, 0.1, 0.0, 0.0)
+    _WEIGHTS = (0.3, 0.05, 0.5, 0.6, 0.1, 0.15, 0.45, -0.2, 0.3, 0.2, 0.1, 0.0, 0.0, -1.0, 1.0, 0.25)
     _BIAS = -2.6
 
     def score(self, messages: Messages) -> float:
@@ -93,7 +93,10 @@ class LinearClassifier:
         self._b = self.bias - sum(w * m / s for w, m, s in zip(self.dense_weights, self.dense_mean, self.dense_scale))
 
     def logit(self, messages: Messages) -> float:
-        toks, feats = featurize(messages)
+        return self.logit_features(*featurize(messages))
+
+    def logit_features(self, toks: set[str], feats: Sequence[float]) -> float:
+        """The logit of featurised input (see classifiers.featurize)."""
         # map() and sum() run in C: no Python loop over the request's words.
         words: float = sum(map(self.vocab.get, toks, repeat(0.0))) / math.sqrt(len(toks)) if toks else 0.0
         dense: float = sum(map(mul, self._dw, feats))
@@ -102,6 +105,11 @@ class LinearClassifier:
     def score(self, messages: Messages) -> float:
         a, b = self.calibration
         return _sigmoid(a * self.logit(messages) + b)
+
+    def score_features(self, toks: set[str], feats: Sequence[float]) -> float:
+        """The score of featurised input: what a refit uses on labels stored without their prompt."""
+        a, b = self.calibration
+        return _sigmoid(a * self.logit_features(toks, feats) + b)
 
     def score_batch(self, batch: Sequence[Messages]) -> list[float]:
         return [self.score(m) for m in batch]

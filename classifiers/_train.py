@@ -1,4 +1,4 @@
-"""Training the linear classifier with scikit-learn, then exporting plain weights."""
+"""Training the linear classifier (scipy's L-BFGS on soft labels), then exporting plain weights."""
 
 from __future__ import annotations
 
@@ -7,14 +7,17 @@ import random
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from classifiers._data import Row, load_rows
 from classifiers._features import DENSE_NAMES, featurize
+from classifiers._fit import fit_logistic, sigmoid, soft_log_loss
 from classifiers._model import LinearClassifier
 from classifiers._text import split_turns
 
 _SPACE = re.compile(r"\s+")
+Target = Literal["gap", "bar"]
 
 
 def normalise(row: Row) -> str:
@@ -32,7 +35,7 @@ def _first(row: Row, names: Sequence[str]) -> float | None:
 
 
 def label(row: Row, weak: Sequence[str], bar: float, strong: Sequence[str] = ()) -> int | None:
-    """The training target, or None when the row lacks the models it needs.
+    """The hard target of `target="bar"`, or None when the row lacks the models it needs.
 
     Without `strong`: 1 when the weak model's quality is under `bar`. With `strong`: 1 when the
     strong model beats the weak one by at least `bar` (only then does paying for it help).
@@ -46,7 +49,59 @@ def label(row: Row, weak: Sequence[str], bar: float, strong: Sequence[str] = ())
     return None if q_strong is None else int(q_strong - q_weak >= bar)
 
 
-def _matrix(feats: list[tuple[set[str], list[float]]], index: dict[str, int], mean: Any, scale: Any) -> Any:
+def targets(row: Row, weak: Sequence[str], strong: Sequence[str], bar: float, target: Target) -> tuple[float, float] | None:
+    """(training label, calibration label) of a row, or None when it lacks the models it needs.
+
+    "gap": trained on the graded gap (q_strong - q_weak + 1) / 2, calibrated to max(q_strong - q_weak, 0),
+    the chance the cheapest tier's answer is worse than the top tier's. "bar": `label()` for both.
+    """
+    if target == "bar" or not strong:
+        y = label(row, weak, bar, strong)
+        return None if y is None else (float(y), float(y))
+    q_weak, q_strong = _first(row, weak), _first(row, strong)
+    if q_weak is None or q_strong is None:
+        return None
+    return (q_strong - q_weak + 1) / 2, max(q_strong - q_weak, 0.0)
+
+
+@dataclass
+class _Set:
+    rows: list[Row]
+    y: list[float]
+    cal: list[float]
+    weight: list[float]
+
+
+def _examples(rows: Sequence[Row], weak: Sequence[str], strong: Sequence[str], bar: float, target: Target, per_source: bool, seed: int) -> tuple[_Set, _Set]:
+    """Usable rows (never `test`, never a test row's text, never contaminated), split into fit and dev.
+
+    Each source without `dev` rows gives a seeded 15% of its rows to dev. With `per_source`, every
+    source weighs the same in total, however many rows it has.
+    """
+    test_texts = {normalise(r) for r in rows if r.split == "test"}
+    usable = [(r, t) for r in rows if r.split != "test" and not r.contaminated
+              for t in [targets(r, weak, strong, bar, target)] if t is not None and normalise(r) not in test_texts]
+    by_source: dict[str, list[tuple[Row, tuple[float, float]]]] = {}
+    for r, t in usable:
+        by_source.setdefault(r.source, []).append((r, t))
+    fit, dev = _Set([], [], [], []), _Set([], [], [], [])
+    for src, items in sorted(by_source.items()):
+        w = (len(usable) / len(by_source) / len(items)) if per_source else 1.0
+        has_dev = any(r.split == "dev" for r, _ in items)
+        if not has_dev:
+            items = sorted(items, key=lambda it: it[0].id)
+            random.Random(f"{seed}:{src}").shuffle(items)
+        cut = max(1, len(items) * 15 // 100)
+        for k, (r, (y, cal)) in enumerate(items):
+            into = dev if (r.split == "dev" if has_dev else k < cut) else fit
+            into.rows.append(r)
+            into.y.append(y)
+            into.cal.append(cal)
+            into.weight.append(w)
+    return fit, dev
+
+
+def _matrix(feats: list[tuple[set[str], list[float]]], index: dict[str, int], mean: Any, scale: Any, sources: list[str], source_index: dict[str, int]) -> Any:
     import numpy as np
     from scipy import sparse
 
@@ -59,101 +114,142 @@ def _matrix(feats: list[tuple[set[str], list[float]]], index: dict[str, int], me
             cols.extend(known)
             vals.extend([v] * len(known))
     words = sparse.csr_matrix((vals, (rows, cols)), shape=(len(feats), len(index)))
-    dense = (np.array([d for _, d in feats], dtype=float) - mean) / scale
-    return sparse.hstack([words, sparse.csr_matrix(dense)]).tocsr()
+    dense = (np.array([d for _, d in feats], dtype=float).reshape(len(feats), len(DENSE_NAMES)) - mean) / scale
+    onehot = sparse.csr_matrix(
+        ([1.0] * len(sources), (range(len(sources)), [source_index[s] for s in sources])), shape=(len(feats), len(source_index))
+    ) if source_index else sparse.csr_matrix((len(feats), 0))
+    return sparse.hstack([words, sparse.csr_matrix(dense), onehot]).tocsr()
+
+
+def row_features(row: Row) -> tuple[set[str], list[float]]:
+    """The row's features: stored with it (`features: {"w": [...], "d": [...]}`, from a ledger that keeps no
+    prompts), else computed from its messages."""
+    stored = row.extra.get("features")
+    if isinstance(stored, dict) and isinstance(stored.get("w"), list) and isinstance(stored.get("d"), list) and len(stored["d"]) == len(DENSE_NAMES):
+        toks = {str(t) for t in stored["w"]}
+        # Words outside the vocabulary were not kept, only counted: placeholders keep the normalisation.
+        toks.update(f"\0{i}" for i in range(int(stored.get("n", 0)) - len(toks)))
+        return toks, [float(v) for v in stored["d"]]
+    return featurize(row.messages)
+
+
+def _names(value: str | Sequence[str] | None) -> list[str]:
+    return [] if value is None else [value] if isinstance(value, str) else list(value)
 
 
 def train(
     data: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | Sequence[Row],
-    weak: str | Sequence[str],
+    weak: str | Sequence[str] | None = None,
     *,
     strong: str | Sequence[str] = (),
+    tiers: Sequence[str] | None = None,
+    target: Target = "gap",
     bar: float = 0.5,
+    prior: LinearClassifier | None = None,
+    length_weight: float = 0.0,
+    per_source: bool = True,
     min_df: int = 3,
     max_vocab: int = 40_000,
-    c_grid: Sequence[float] = (0.25, 0.5, 1.0, 2.0, 4.0),
+    c_grid: Sequence[float] = (0.1, 0.3, 1.0),
     seed: int = 0,
     progress: Callable[[str], None] | None = None,
 ) -> LinearClassifier:
     """Fit a classifier on labelled prompt sets (never on `test` rows); deterministic given `seed`.
 
-    `weak` names the cheapest model (or several: the first present in a row is used); the target
-    is 1 where its quality is below `bar`. C is chosen and the scores calibrated on `dev` rows, or on
-    a seeded 15% of the training rows when the sets have no dev split. `progress` hears each stage.
+    `weak`/`strong` name the cheapest and the top model (or several: the first present in a row is
+    used); `tiers=[small, flash, frontier]` says the same. With `strong`, the target is the graded
+    gap between them (`target="gap"`); without, 1 where the weak model's quality is under `bar`.
+    `prior`: warm start, the fit is pulled toward these weights instead of zero. `length_weight` in
+    [0, 1] blends the logit with standardised prompt length. C is chosen and the score calibrated on
+    `dev` rows (a seeded 15% of each source without them). `progress` hears each stage.
     """
-    say = progress or (lambda _stage: None)
     import numpy as np
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import log_loss
 
-    weak_names = [weak] if isinstance(weak, str) else list(weak)
-    strong_names = [strong] if isinstance(strong, str) else list(strong)
+    say = progress or (lambda _stage: None)
+    weak_names = _names(weak) or _names(tiers)[:1]
+    strong_names = _names(strong) or (_names(tiers)[-1:] if tiers and len(tiers) > 1 else [])
+    if not weak_names:
+        raise ValueError("name the cheapest model: weak=... or tiers=[small, ..., frontier]")
+    if not 0.0 <= length_weight <= 1.0:
+        raise ValueError(f"length_weight must be in [0, 1], got {length_weight}")
     if isinstance(data, (str, os.PathLike)) or (data and not isinstance(data[0], Row)):
         rows = load_rows(data)  # type: ignore[arg-type]
     else:
         rows = list(data)  # type: ignore[arg-type]
-    test_texts = {normalise(r) for r in rows if r.split == "test"}
-    usable = [(r, y) for r in rows if r.split != "test" for y in [label(r, weak_names, bar, strong_names)] if y is not None]
-    usable = [(r, y) for r, y in usable if normalise(r) not in test_texts]
-    if len({y for _, y in usable}) < 2:
-        raise ValueError("training needs rows of both classes (weak model adequate and inadequate)")
-    fit_rows = [(r, y) for r, y in usable if r.split != "dev"]
-    dev_rows = [(r, y) for r, y in usable if r.split == "dev"]
-    if not dev_rows:
-        rng = random.Random(seed)
-        shuffled = sorted(fit_rows, key=lambda ry: ry[0].id)
-        rng.shuffle(shuffled)
-        cut = max(1, len(shuffled) * 15 // 100)
-        dev_rows, fit_rows = shuffled[:cut], shuffled[cut:]
+    fit, dev = _examples(rows, weak_names, strong_names, bar, target, per_source, seed)
+    if len(fit.rows) < 2 or max(fit.y) - min(fit.y) <= 0:
+        raise ValueError("training needs rows of both classes: where the cheap model does well and where it does not")
+    say(f"read {len(rows)} rows: {len(fit.rows)} to fit, {len(dev.rows)} to choose C and calibrate")
 
-    say(f"read {len(rows)} rows: {len(fit_rows)} to fit, {len(dev_rows)} to choose C and calibrate")
-    fit_feats = [featurize(r.messages) for r, _ in fit_rows]
-    dev_feats = [featurize(r.messages) for r, _ in dev_rows]
+    fit_feats = [row_features(r) for r in fit.rows]
+    dev_feats = [row_features(r) for r in dev.rows]
     df = Counter(t for toks, _ in fit_feats for t in toks)
-    vocab_words = sorted((t for t, n in df.items() if n >= min_df), key=lambda t: (-df[t], t))[:max_vocab]
+    new_words = sorted((t for t, n in df.items() if n >= min_df), key=lambda t: (-df[t], t))[:max_vocab]
+    if prior is not None:
+        vocab_words = list(prior.vocab) + [t for t in new_words if t not in prior.vocab]
+        mean, scale = np.array(prior.dense_mean), np.array(prior.dense_scale)
+    else:
+        vocab_words = new_words
+        dense_fit = np.array([d for _, d in fit_feats], dtype=float)
+        mean, scale = dense_fit.mean(axis=0), dense_fit.std(axis=0)
+        scale[scale < 1e-9] = 1.0
     index = {t: i for i, t in enumerate(vocab_words)}
-    dense_fit = np.array([d for _, d in fit_feats], dtype=float)
-    mean = dense_fit.mean(axis=0)
-    scale = dense_fit.std(axis=0)
-    scale[scale < 1e-9] = 1.0
-    x_fit = _matrix(fit_feats, index, mean, scale)
-    x_dev = _matrix(dev_feats, index, mean, scale)
-    y_fit = np.array([y for _, y in fit_rows])
-    y_dev = np.array([y for _, y in dev_rows])
-    say(f"featurised: {len(index)} words in the vocabulary")
+    sources = sorted({r.source for r in fit.rows}) if per_source and len({r.source for r in fit.rows}) > 1 else []
+    src_index = {s: i for i, s in enumerate(sources)}
+    x_fit = _matrix(fit_feats, index, mean, scale, [r.source for r in fit.rows] if sources else [], src_index)
+    x_dev = _matrix(dev_feats, index, mean, scale, [], {}) if dev.rows else None
+    w0 = None
+    if prior is not None:
+        w0 = np.concatenate([[prior.vocab.get(t, 0.0) for t in vocab_words], prior.dense_weights, np.zeros(len(sources))])
+    y_fit, w_fit = np.array(fit.y), np.array(fit.weight)
+    say(f"featurised: {len(index)} words in the vocabulary" + (f", {len(sources)} source terms" if sources else ""))
 
-    best: tuple[float, float, Any] | None = None
+    n_keep = len(index) + len(DENSE_NAMES)  # source terms are dropped at export
+    best: tuple[float, float, Any, float] | None = None
     for c in c_grid:
-        model = LogisticRegression(C=c, max_iter=2000, random_state=seed).fit(x_fit, y_fit)
-        loss = log_loss(y_dev, model.predict_proba(x_dev)[:, 1], labels=[0, 1])
+        w, b = fit_logistic(x_fit, y_fit, w_fit, c, w0, prior.bias if prior is not None else 0.0)
+        if x_dev is None:
+            best = best or (0.0, c, w, b)
+            continue
+        loss = soft_log_loss(np.array(dev.y), sigmoid(x_dev @ w[:n_keep] + b), dev.weight)
         if best is None or loss < best[0]:
-            best = (loss, c, model)
+            best = (loss, c, w, b)
         say(f"fitted C={c}: dev log-loss {loss:.4f}")
     assert best is not None
-    _, c_best, model = best
-    # Platt scaling on dev logits corrects the over- or under-confidence of the regularised fit.
-    dev_logits = model.decision_function(x_dev).reshape(-1, 1)
-    platt = LogisticRegression(C=1e6, max_iter=1000).fit(dev_logits, y_dev)
-    say(f"calibrated on {len(dev_rows)} dev rows (C={c_best})")
-    coef = model.coef_[0]
-    n_words = len(index)
-    vocab = {t: round(float(coef[i]), 6) for t, i in index.items() if abs(coef[i]) >= 1e-5}
+    _, c_best, w, b = best
+    w, b = w[:n_keep].copy(), b + (float(np.average(w[n_keep:])) if sources else 0.0)
+    if length_weight > 0:
+        w, b = _blend_length(w, b, x_fit[:, :n_keep], len(index), length_weight)
+    calibration = (1.0, 0.0)
+    if x_dev is not None and len(dev.rows) >= 10:
+        z = (x_dev @ w + b).reshape(-1, 1)
+        a, a0 = fit_logistic(z, np.array(dev.cal), np.array(dev.weight), 1e4)
+        calibration = (float(a[0]), a0)
+        say(f"calibrated on {len(dev.rows)} dev rows (C={c_best})")
+    vocab = {t: round(float(w[i]), 6) for t, i in index.items() if abs(w[i]) >= 1e-5}
     return LinearClassifier(
         vocab=vocab,
-        dense_weights=[round(float(w), 8) for w in coef[n_words:]],
+        dense_weights=[round(float(v), 8) for v in w[len(index):]],
         dense_mean=[float(m) for m in mean],
         dense_scale=[float(s) for s in scale],
-        bias=float(model.intercept_[0]),
-        calibration=(float(platt.coef_[0][0]), float(platt.intercept_[0])),
+        bias=float(b),
+        calibration=calibration,
         meta={
-            "weak": weak_names,
-            "strong": strong_names,
-            "bar": bar,
-            "C": c_best,
-            "seed": seed,
-            "rows_fit": len(fit_rows),
-            "rows_dev": len(dev_rows),
-            "positive_share": round(float(y_fit.mean()), 4),
-            "dense": list(DENSE_NAMES),
+            "weak": weak_names, "strong": strong_names, "tiers": _names(tiers), "target": target, "bar": bar,
+            "C": c_best, "seed": seed, "rows_fit": len(fit.rows), "rows_dev": len(dev.rows),
+            "sources": dict(Counter(r.source for r in fit.rows)), "per_source": per_source,
+            "length_weight": length_weight, "prior": (prior.meta.get("name") or "given") if prior is not None else None,
+            "mean_label": round(float(np.average(y_fit, weights=w_fit)), 4), "dense": list(DENSE_NAMES),
         },
     )
+
+
+def _blend_length(w: Any, b: float, x: Any, n_words: int, share: float) -> tuple[Any, float]:
+    """Weights of (1 - share) * logit / sd(logit) + share * standardised length outside mechanical
+    requests (sorting a long list is long, not hard): one linear model still."""
+    import numpy as np
+
+    sd = float(np.std(x @ w + b)) or 1.0
+    w = w * ((1 - share) / sd)
+    w[n_words + DENSE_NAMES.index("plain_log_words")] += share
+    return w, b * (1 - share) / sd

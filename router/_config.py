@@ -27,7 +27,8 @@ DEFAULT_TIERS: list[dict[str, Any]] = [
     {"name": "flash", "models": ["gpt-5-mini"]},
     {"name": "frontier", "models": ["gpt-5"]},
 ]
-DEFAULT_THRESHOLDS = {1: [], 2: [0.5], 3: [0.35, 0.7]}
+# Calibrated to 95% of always-top quality on the permissive sets' dev rows (bench/classifier.py prints them).
+DEFAULT_THRESHOLDS = {1: [], 2: [0.289], 3: [0.135, 0.508]}
 
 
 # Bounds that keep every sum of money inside the ledger's 64-bit nano-dollars.
@@ -139,6 +140,34 @@ class RetryConfig(_Strict):
     retry_after_cap_s: float = Field(default=60.0, ge=0)
 
 
+LEARNING_TENANT = "tierwise-learning"  # the ledger tenant that shadow and judge calls are billed to
+
+
+_QUALITY_95: dict[Literal["quality"], float] = {"quality": 0.95}
+
+
+class LearningConfig(_Strict):
+    """The learning loop: shadow labels bought on a share of requests, feedback, refits."""
+
+    shadow_rate: float = Field(default=0.0, ge=0, le=1)  # share of requests that also buy a label (0: off)
+    judge: str | None = None  # a configured tier or model that grades answers
+    budget_usd: Decimal = Field(default=Decimal(0), ge=0, le=MAX_BUDGET_USD)  # per period, for labels only
+    period: Literal["day", "week", "month", "total"] = "day"
+    refit_every: int = Field(default=200, ge=0)  # new labels between refits (0: only `tierwise train`)
+    target: dict[Literal["quality"], float] = Field(default_factory=lambda: dict(_QUALITY_95))
+    store_prompts: bool = False  # keep the messages with a label (else only the classifier's features)
+    remember: int = Field(default=10_000, ge=0)  # recent requests kept in memory for feedback
+
+    @model_validator(mode="after")
+    def _usable(self) -> LearningConfig:
+        if self.shadow_rate > 0 and (not self.judge or self.budget_usd <= 0):
+            raise ValueError("learning: shadow_rate > 0 needs a judge (a configured tier or model) and budget_usd > 0")
+        quality = self.target.get("quality", 0.95)
+        if not 0 < quality <= 1:
+            raise ValueError(f"learning.target.quality must be in (0, 1], got {quality}")
+        return self
+
+
 class GatewayConfig(_Strict):
     """`tierwise serve`: which API keys name which tenant. Keys are stored as SHA-256 hex digests,
     never in clear (`python -c "import hashlib; print(hashlib.sha256(b'tw-acme-...').hexdigest())"`)."""
@@ -175,6 +204,7 @@ class RouterConfig(_Strict):
     budget_wait_s: float = Field(default=5.0, ge=0)
     auth_errors: Literal["raise", "fallback"] = "raise"  # a refused or missing key: raise at once, or try the next model
     gateway: GatewayConfig = Field(default_factory=GatewayConfig)
+    learning: LearningConfig = Field(default_factory=LearningConfig)
 
     @field_validator("timezone")
     @classmethod
@@ -216,6 +246,11 @@ class RouterConfig(_Strict):
                 raise ValueError(f"thresholds: {len(names)} tiers need {len(names) - 1} thresholds, got {len(th)}")
             if any(not (0.0 <= x <= 1.0) or math.isnan(x) for x in th) or th != sorted(th):
                 raise ValueError(f"thresholds: must be ascending numbers in [0, 1], got {th}")
+        judge = self.learning.judge
+        if judge and judge not in names and all(judge != spec.model for t in self.tiers for spec in t.models):
+            raise ValueError(f"learning.judge: {judge!r} is neither a tier ({', '.join(names)}) nor a configured model")
+        if LEARNING_TENANT in self.tenants:
+            raise ValueError(f"tenants: {LEARNING_TENANT!r} is reserved for the learning budget (learning.budget_usd)")
         return self
 
     def effective_thresholds(self) -> list[float]:
@@ -238,6 +273,8 @@ class RouterConfig(_Strict):
         return f"sqlite:///{Path(home).resolve() / 'ledger.db'}"
 
     def budget_for(self, tenant: str) -> TenantBudget | None:
+        if tenant == LEARNING_TENANT:  # labels never take a tenant's money: their own cap, even when 0
+            return TenantBudget(budget_usd=self.learning.budget_usd, period=self.learning.period)
         return self.tenants.get(tenant, self.default_budget)
 
     # ---- loaders -------------------------------------------------------------------------------

@@ -39,9 +39,12 @@ class Core:
     logger: Any
     clock: Callable[[], float] = time.monotonic
     tiers: dict[str, TierConfig] = field(init=False)
+    # The live (classifier, policy) pair: a refit swaps it whole, so a request sees old or new, never half.
+    brain: tuple[Classifier, Policy] = field(init=False)
 
     def __post_init__(self) -> None:
         self.tiers = {t.name: t for t in self.config.tiers}
+        self.brain = (self.classifier, self.policy)
 
     def specs(self) -> list[ModelSpec]:
         """Every configured model, for scrubbing their keys out of texts."""

@@ -19,6 +19,7 @@ PROMPTS = [
     "Translate 'good morning' into French.",
     "Summarise in one sentence: The meeting moved from Tuesday to Thursday because the room was booked.",
     "Format this as a bulleted list: apples, pears, plums.",
+    "Capitalise each word of this title: the quick brown fox jumps over the lazy dog and runs far away",
     "Write a Python function that returns the n-th Fibonacci number using memoisation, with type hints and a docstring.",
     "Fix the bug: def mean(xs): return sum(xs) / len(xs) - it crashes on an empty list. Explain the fix and write tests.",
     "Prove that the square root of 2 is irrational, step by step, and explain why the proof by contradiction works.",
@@ -30,8 +31,8 @@ PROMPTS = [
     ),
 ]
 MODELS = {"small": "gpt-5-nano", "flash": "gpt-5-mini", "frontier": "gpt-5"}
-# The simulated small model gives up on long, demanding requests: the router's check catches it.
-_GIVE_UP_WORDS = 45
+# The simulated small model gives up on longer requests: the router's check catches it and escalates.
+_GIVE_UP_WORDS = 14
 
 
 def _responder(model: str, messages: list[dict[str, Any]]) -> str:

@@ -20,6 +20,7 @@ from router._plan import Sleep
 from router._run import Run, replayed, start
 from router._types import AsyncRoutedStream, RoutedResponse, RoutedStream
 from router.checks import QualityCheck, all_of
+from router.learning._loop import Learner
 from router.ledger import Ledger, open_ledger
 
 _POLL_S = 0.05
@@ -135,6 +136,19 @@ class _Base:
             checks=all_of(cfg.checks if checks is None else list(checks)),
             logger=logger or make_logger(cfg.log_content),
         )
+        self.learning = Learner(self._core, cfg.learning, self._learning_call)
+
+    def _learning_call(self, messages: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError
+
+    def _served(self, run: Run, result: RoutedResponse) -> RoutedResponse:
+        """The answer goes back to the caller; the learning loop only notes it (shadow calls run later)."""
+        self.learning.observe(run.request.tenant, run.request.request_id, run.messages, run.features, result.route, result)
+        return result
+
+    def feedback(self, request_id: str, quality: float, tenant: str = "default") -> None:
+        """Grade the answer a recent request got, in [0, 1] (a thumbs-down: 0): a label for the next refit."""
+        self.learning.feedback(request_id, quality, tenant)
 
     def _start(
         self, messages: Any, tenant: str, request_id: str | None, checks: Any, strict: bool, kwargs: dict[str, Any], tier: str | None = None
@@ -155,7 +169,8 @@ class _Base:
         return None, deadline
 
     def close(self) -> None:
-        """Close the ledger's connections."""
+        """Let pending shadow labels finish, then close the ledger's connections."""
+        self.learning.close()
         self.ledger.close()
 
     def __enter__(self) -> Self:
@@ -239,7 +254,10 @@ class Router(_Base):
             run.succeeded(call, response, tries)
         if run.buffer_stream:
             return RoutedStream(iter(run.stream_result()), run.route, _already_billed)
-        return run.result()
+        return self._served(run, run.result())
+
+    def _learning_call(self, messages: Any, **kwargs: Any) -> Any:
+        return self.complete(messages, **kwargs)
 
 
 class AsyncRouter(_Base):
@@ -314,9 +332,13 @@ class AsyncRouter(_Base):
             # One trip to a worker thread for the bill, the check, the next step and, when done, the answer.
             after = await _off_loop(run, _settle_and_step, run, call, response, tries)
             if not isinstance(after, (Call, Sleep)):
-                return after
+                return self._served(run, after)
             step = after
         if run.buffer_stream:
             return AsyncRoutedStream(_replay_chunks(await asyncio.to_thread(run.stream_result)), run.route, _already_billed)
-        return await asyncio.to_thread(run.result)
+        return self._served(run, await asyncio.to_thread(run.result))
+
+    def _learning_call(self, messages: Any, **kwargs: Any) -> Any:
+        # Shadow calls run on the loop's worker threads, which have no event loop of their own.
+        return asyncio.run(self.acomplete(messages, **kwargs))
 

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
+from classifiers import LinearClassifier, featurize
 from policies import BudgetView, Plan
 from router._billing import bill, worst_case
 from router._config import ModelSpec
@@ -65,10 +66,17 @@ def start(
         stored = core.ledger.claim_request(rid, tenant, fingerprint(msgs, kwargs))
         if stored is not None:
             return Replay(rid, stored, tenant)
-    score = float(core.classifier.score(msgs))
+    classifier, policy = core.brain
+    # Featurised once: the score and, kept for feedback and labels, the features.
+    features = None
+    if isinstance(classifier, LinearClassifier):
+        features = featurize(msgs)
+        score = classifier.score_features(*features)
+    else:
+        score = float(classifier.score(msgs))
     state = core.ledger.state(tenant) if core.config.budget_for(tenant) else None
     view = BudgetView(state.cap_usd, state.remaining_usd) if state else BudgetView()
-    plan = core.policy.plan(score, view) if pin_tier is None else Plan((pin_tier,), f"score {score:.3f}; pinned to {pin_model or pin_tier}")
+    plan = policy.plan(score, view) if pin_tier is None else Plan((pin_tier,), f"score {score:.3f}; pinned to {pin_model or pin_tier}")
     core.logger.info(
         "tierwise.decision", request_id=rid, tenant=tenant, score=round(score, 4), plan=list(plan.tiers), reason=plan.reason,
         messages=msgs,  # dropped from the log unless log_content is on
@@ -78,7 +86,9 @@ def start(
         checks=core.checks if checks is None else all_of(checks), strict=strict, kwargs=kwargs, pinned=pin_tier is not None,
         model=pin_model,
     )
-    return Run(core=core, request=request, plan=plan, score=score)
+    run = Run(core=core, request=request, plan=plan, score=score)
+    run.features = features
+    return run
 
 
 def fingerprint(messages: list[dict[str, Any]], kwargs: Mapping[str, Any]) -> str:
@@ -118,6 +128,7 @@ class Run:
         self._best_chunks: list[Any] = []
         self._last_error: BaseException | None = None
         self._stopped = False
+        self.features: tuple[set[str], list[float]] | None = None  # the classifier's input, for labels
 
     @property
     def messages(self) -> list[dict[str, Any]]:

@@ -23,7 +23,9 @@ def test_demo_runs_offline_and_reports_savings(tmp_path: Path) -> None:
     out = result.stdout
     assert "Hi there!" in out and "always-frontier" in out and "saved" in out
     rows = [line for line in out.splitlines() if "gpt-5" in line]
-    assert len(rows) == 12
+    assert len(rows) == 13
+    score = {line.split("  ")[0].split()[0]: float(line[49:54]) for line in rows}
+    assert score["Prove"] > score["Hi"] and score["Analyse"] > score["Hi"]  # the proof and the analysis above the greeting
     assert {"small", "flash"} <= {line.split()[-3] for line in rows} or "flash" in out
     assert "check_failed" in out  # one simulated small-model failure escalates
     assert list(tmp_path.iterdir()) == []  # the demo leaves no files behind

@@ -17,14 +17,14 @@ def test_defaults_are_three_real_priced_models(tmp_path: Path) -> None:
     router = Router(config)  # refuses unpriced models: the defaults are all in litellm's map
     prices = [router.client.prices(t.models[0]).output for t in config.tiers]
     assert prices == sorted(prices) and prices[0] > 0
-    assert config.effective_thresholds() == [0.35, 0.7]
+    assert config.effective_thresholds() == [0.135, 0.508]
 
 
 def test_model_entries_accept_strings_and_mappings() -> None:
     config = RouterConfig.from_dict({"tiers": {"cheap": ["gpt-5-nano", {"model": "ollama/llama3", "api_base": "http://127.0.0.1:1", "input_cost_per_token": 0, "output_cost_per_token": 0.0}], "top": ["gpt-5"]}})
     local = config.tiers[0].models[1]
     assert local.params == {"api_base": "http://127.0.0.1:1"} and local.output_cost_per_token == Decimal(0)
-    assert config.effective_thresholds() == [0.5]
+    assert config.effective_thresholds() == [0.289]
 
 
 def test_float_prices_become_exact_decimals() -> None:

@@ -39,11 +39,12 @@ def test_router_all_is_written_out_for_tools() -> None:
 def test_classifiers_checks_and_policies_all_are_documented() -> None:
     import router.checks
     import router.evaluate
+    import router.learning
     import router.ledger
     import router.serve
     import router.testing
 
-    for module in (router.checks, router.ledger, router.evaluate, router.testing, router.serve):
+    for module in (router.checks, router.ledger, router.evaluate, router.learning, router.testing, router.serve):
         assert set(module.__all__) == _documented(module.__name__), module.__name__
         assert all(hasattr(module, name) for name in module.__all__)
     assert set(classifiers.__all__) == _documented("classifiers")

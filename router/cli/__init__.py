@@ -1,4 +1,4 @@
-"""The `tierwise` command: demo, score, train, eval, calibrate, ledger."""
+"""The `tierwise` command: demo, score, train, eval, calibrate, ledger, serve, simulate."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 
 from router._errors import TierwiseError
 from router.cli._data import cmd_calibrate, cmd_eval, cmd_score, cmd_train
+from router.cli._learn import add_learning_commands
 from router.cli._ledger import cmd_ledger, mask_url
 
 __all__ = ["build_parser", "main", "mask_url"]
@@ -77,8 +78,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser("train", help="train a classifier on labelled prompt sets")
     train.add_argument("--data", action="append", required=True, help="labelled prompt set (JSONL); repeatable")
-    train.add_argument("--weak", action="append", required=True, help="the cheap model's name in the sets; repeatable")
+    train.add_argument("--weak", action="append", help="the cheap model's name in the sets; repeatable")
     train.add_argument("--strong", action="append", help="the strong model's name: target is the quality gap; repeatable")
+    train.add_argument("--tiers", help="small=MODEL_A,flash=MODEL_B,frontier=MODEL_C: the cheapest and the top model, as eval reads them")
+    train.add_argument("--prior", help="warm start: 'default' (the shipped model) or a weights file; few labels then move it little")
+    train.add_argument("--length-weight", type=float, default=0.0, help="blend share of prompt length in the score, 0..1 (default 0)")
+    train.add_argument("--target", choices=["gap", "bar"], default="gap",
+                       help="gap: the graded quality gap between cheapest and top model (default); bar: strong beats weak by --bar")
     train.add_argument("--bar", type=float, default=0.5, help="adequacy bar (default 0.5)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--out", type=Path, required=True, help="weights file to write (JSON)")
@@ -102,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8400)
     serve.add_argument("--workers", type=int, default=1, help="worker processes (share budgets through a PostgreSQL ledger)")
     serve.set_defaults(func=_cmd_serve)
+    add_learning_commands(sub)
     return parser
 
 

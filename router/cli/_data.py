@@ -26,15 +26,15 @@ def _load_classifier(weights: str | None):  # type: ignore[no-untyped-def]
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    from classifiers import iter_rows
+    from classifiers import iter_prompts
 
     clf = _load_classifier(args.weights)
     if args.text is not None:
         print(f"{clf.score([{'role': 'user', 'content': args.text}]):.4f}")
         return 0
     with open(args.out, "w", encoding="utf-8") if args.out else contextlib.nullcontext(sys.stdout) as out:
-        for row in iter_rows(args.data):
-            out.write(json.dumps({"id": row.id, "score": round(clf.score(row.messages), 6)}) + "\n")
+        for rid, messages in iter_prompts(args.data):
+            out.write(json.dumps({"id": rid, "score": round(clf.score(messages), 6)}) + "\n")
     return 0
 
 
@@ -63,9 +63,18 @@ class _Stages:
 def cmd_train(args: argparse.Namespace) -> int:
     from classifiers import train
 
+    if not args.weak and not args.tiers:
+        raise ValueError("name the cheapest model: --weak MODEL (repeatable) or --tiers small=A,flash=B,frontier=C")
+    tiers = [m for _, m in _tiers(args.tiers)] if args.tiers else None
+    prior = None
+    if args.prior:
+        from classifiers import default_classifier, load
+
+        prior = default_classifier() if args.prior == "default" else load(args.prior)
     stages = _Stages()
     try:
-        clf = train(args.data, weak=args.weak, strong=args.strong or (), bar=args.bar, seed=args.seed, progress=stages)
+        clf = train(args.data, weak=args.weak, strong=args.strong or (), tiers=tiers, target=args.target, bar=args.bar, prior=prior,
+                    length_weight=args.length_weight, seed=args.seed, progress=stages)
     finally:
         stages.close()
     path = clf.save(args.out)
@@ -111,14 +120,19 @@ def cmd_eval(args: argparse.Namespace) -> int:
     check = all_of(args.checks.split(",")) if args.checks else None
     report = evaluate(rows, [m for _, m in tiers], clf, thresholds=thresholds, check=check, bootstrap=args.bootstrap, progress=_progress,
                       dataset=", ".join(Path(d).name for d in args.data))
-    print(report.text())
+    return write_outputs(report, args)
+
+
+def write_outputs(result: Any, args: argparse.Namespace) -> int:
+    """Print a report's table, then write what --json, --plot and --html ask for."""
+    print(result.text())
     if args.json:
-        Path(args.json).write_text(json.dumps(report.to_dict(), indent=2))
+        Path(args.json).write_text(json.dumps(result.to_dict(), indent=2))
         print(f"wrote {args.json}")
     if args.plot:
-        print(f"wrote {report.plot(args.plot)}")
-    if args.html:
-        print(f"wrote {report.html(args.html)}")
+        print(f"wrote {result.plot(args.plot)}")
+    if getattr(args, "html", None):
+        print(f"wrote {result.html(args.html)}")
     return 0
 
 

@@ -7,6 +7,7 @@ each request id. SQLite by default; PostgreSQL when app instances share budgets.
 """
 
 from router.ledger._base import Ledger
+from router.ledger._labels import Label, SavedModel
 from router.ledger._open import open_ledger
 from router.ledger._records import (
     Entry,
@@ -21,8 +22,10 @@ from router.ledger._records import (
 
 __all__ = [
     "Entry",
+    "Label",
     "Ledger",
     "Reservation",
+    "SavedModel",
     "SpendRow",
     "StoredAnswer",
     "StoredRequest",

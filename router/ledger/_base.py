@@ -24,6 +24,7 @@ from router._config import TenantBudget
 from router._errors import BudgetExceeded, BudgetState, LedgerError, RequestIdConflict
 from router._types import RequestStatus
 from router.ledger._journal import Journal
+from router.ledger._labels import Label, LabelStore, SavedModel
 from router.ledger._records import (
     ENTRY_COLUMNS,
     BudgetLookup,
@@ -74,10 +75,20 @@ class Ledger(Protocol):
 
     def next_attempt(self, request_id: str) -> int: ...
 
+    def add_label(self, label: Label, now: float) -> None: ...
+
+    def labels(self, after_id: int = 0, limit: int = 1_000_000) -> list[Label]: ...
+
+    def label_count(self) -> int: ...
+
+    def save_model(self, weights: dict[str, Any], thresholds: list[float], labels: int, now: float) -> None: ...
+
+    def latest_model(self, after_id: int = 0) -> SavedModel | None: ...
+
     def close(self) -> None: ...
 
 
-class LedgerBase:
+class LedgerBase(LabelStore):
     """What the SQL backends share: budgets and periods, the owner's heartbeat, the claim rule, and
     settling that retries, then journals, and never drops a bill."""
 

@@ -21,6 +21,7 @@ from router._config import data_home
 from router._errors import ConfigError, LedgerError
 from router.ledger._base import OWNER_TIMEOUT_S, DuplicateEntry, LedgerBase
 from router.ledger._journal import Journal
+from router.ledger._labels import LABELS_POSTGRES
 from router.ledger._postgres_sql import SCHEMA, SETTLE, SPENT_HELD
 from router.ledger._records import (
     SPEND_SQL,
@@ -76,7 +77,7 @@ class PostgresLedger(LedgerBase):
             with self._pool.connection() as conn, conn.transaction():
                 # Two instances creating the schema at once would race on the catalog: serialise them.
                 conn.execute("SELECT pg_advisory_xact_lock(7415201)")
-                conn.execute(SCHEMA)
+                conn.execute(SCHEMA + LABELS_POSTGRES)
         except psycopg.Error as exc:
             raise ConfigError(f"cannot create the ledger's tables: {str(exc).splitlines()[0][:200]}") from None
         self._start(Journal(Path(data_home()) / f"journal-{hashlib.sha256(url.encode()).hexdigest()[:16]}.jsonl"))

@@ -21,6 +21,7 @@ from typing import Any
 from router._errors import ConfigError, LedgerError
 from router.ledger._base import OWNER_TIMEOUT_S, DuplicateEntry, LedgerBase
 from router.ledger._journal import Journal
+from router.ledger._labels import LABELS_SQLITE
 from router.ledger._records import (
     SPEND_SQL,
     BudgetLookup,
@@ -120,7 +121,7 @@ class SQLiteLedger(LedgerBase):
             raise ConfigError(f"ledger directory {parent} does not exist")
         self._target = str(Path(path).expanduser())
         try:
-            self._conn().executescript(_SCHEMA)  # runs in its own transaction
+            self._conn().executescript(_SCHEMA + LABELS_SQLITE)  # runs in its own transaction
             self._migrate()
             self._start(Journal(Path(self._target + ".journal")))
         except LedgerError as exc:

@@ -1,0 +1,223 @@
+"""The learning loop inside a Router: labels from shadow calls, failed checks and feedback, stored in
+the ledger; refits off the request path; the new model and thresholds swapped in whole."""
+
+from __future__ import annotations
+
+import logging
+import random
+import re
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from classifiers import LinearClassifier, Outcome, Row
+from policies import ThresholdPolicy
+from router._config import LEARNING_TENANT, LearningConfig
+from router._core import Core
+from router._errors import BudgetExceeded, InvalidRequestError, TierwiseError
+from router.learning._refit import refit
+from router.learning._simulate import _Sampler
+from router.ledger import Label
+
+_log = logging.getLogger("tierwise")
+PICKUP_S = 10.0  # how often an instance looks for a model another instance published
+JUDGE_PROMPT = (
+    "You grade an AI assistant's answer to a request.\n\n[REQUEST]\n{request}\n\n[ANSWER]\n{answer}\n\n"
+    "How well does the answer serve the request? Reply with one integer from 0 (wrong or useless) to 10 (fully correct and helpful), nothing else."
+)
+_GRADE = re.compile(r"\b(10|[0-9])\b")
+
+
+@dataclass(frozen=True)
+class _Seen:
+    tenant: str
+    tier: str
+    features: dict[str, Any]
+
+
+def text_of(response: Any) -> str:
+    try:
+        return str(response.choices[0].message.content or "")
+    except (AttributeError, IndexError, TypeError):
+        return ""
+
+
+class Learner:
+    """Owns the loop's state: recent requests (for feedback), label counts, refits and the live model."""
+
+    def __init__(self, core: Core, config: LearningConfig, complete: Callable[..., Any], seed: int | None = None) -> None:
+        self._core, self._cfg, self._complete = core, config, complete
+        self._tiers = [t.name for t in core.config.tiers]
+        clf = core.brain[0]
+        self._prior = clf if isinstance(clf, LinearClassifier) else None
+        self._recent: OrderedDict[tuple[str, str], _Seen] = OrderedDict()
+        self._lock = threading.Lock()
+        self._sampler = _Sampler(config.shadow_rate, random.Random(seed))
+        self._pool: ThreadPoolExecutor | None = None
+        self._refitting = False
+        self._new = 0
+        self._model_id = 0
+        self._next_pickup = 0.0
+        self.refits: list[dict[str, Any]] = []
+        self.skipped_budget = 0
+
+    # ---- on the request path: cheap ----------------------------------------------------------------
+    def observe(self, tenant: str, request_id: str, messages: list[dict[str, Any]], features: Any, route: Any, response: Any) -> None:
+        """Remember a served request; maybe buy a shadow label (after the caller has its answer)."""
+        if tenant == LEARNING_TENANT or features is None:
+            return
+        seen = _Seen(tenant, route.tier, self._features(features))
+        with self._lock:
+            if self._cfg.remember:
+                self._recent[(tenant, request_id)] = seen
+                if len(self._recent) > self._cfg.remember:
+                    self._recent.popitem(last=False)
+            shadow = self._cfg.shadow_rate > 0 and route.tier in self._tiers and self._sampler.take(route.score)
+        failed = [a.tier for a in route.attempts if a.outcome == "check_failed"]
+        if failed:  # a tier whose answer failed a check: a free label for it
+            self._submit(self._store, Label(request_id, tenant, "check", {t: 0.0 for t in failed}, seen.features))
+        if shadow:
+            self._submit(self._shadow, seen, request_id, messages, text_of(response), float(route.cost_usd))
+        if self._core.clock() >= self._next_pickup:
+            self._next_pickup = self._core.clock() + PICKUP_S
+            self._submit(self._pickup)
+
+    def feedback(self, request_id: str, quality: float, tenant: str = "default") -> None:
+        """A grade in [0, 1] for the answer a recent request got (a thumbs-down is 0)."""
+        if isinstance(quality, bool) or not isinstance(quality, (int, float)) or not 0 <= quality <= 1:
+            raise InvalidRequestError(f"quality must be a number in [0, 1], got {quality!r}")
+        with self._lock:
+            seen = self._recent.get((tenant, request_id))
+        if seen is None:
+            raise InvalidRequestError(f"no recent request {request_id!r} of tenant {tenant!r} (only the last "
+                                      f"{self._cfg.remember} requests of this process are kept for feedback)")
+        self._core.ledger.add_label(Label(request_id, tenant, "feedback", {seen.tier: float(quality)}, seen.features), time.time())
+        self._counted()
+
+    def state(self) -> dict[str, Any]:
+        """Labels held, refits so far, the thresholds in force, and the label spend of this period."""
+        policy = self._core.brain[1]
+        return {
+            "labels": self._core.ledger.label_count(), "new_since_refit": self._new, "refits": list(self.refits),
+            "last_refit": self.refits[-1] if self.refits else None,
+            "thresholds": list(getattr(policy, "thresholds", ())), "label_spend_usd": self._core.ledger.spent(LEARNING_TENANT),
+            "label_budget_usd": self._cfg.budget_usd, "skipped_for_budget": self.skipped_budget, "model_id": self._model_id,
+        }
+
+    def close(self, wait: bool = True) -> None:
+        """Let pending shadow calls and refits finish (or not), then stop the worker threads."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=wait, cancel_futures=not wait)
+
+    # ---- off the request path ------------------------------------------------------------------------
+    def _features(self, features: tuple[set[str], list[float]]) -> dict[str, Any]:
+        toks, dense = features
+        vocab = self._prior.vocab if self._prior is not None else {}
+        # Only words the shipped model already knows are kept (sorted, no order, no rare words); the rest are counted.
+        return {"w": sorted(t for t in toks if t in vocab), "n": len(toks), "d": [round(v, 6) for v in dense]}
+
+    def _submit(self, fn: Callable[..., None], *args: Any) -> None:
+        if self._pool is None:
+            with self._lock:
+                if self._pool is None:
+                    self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="tierwise-learning")
+        self._pool.submit(self._guarded, fn, *args)
+
+    @staticmethod
+    def _guarded(fn: Callable[..., None], *args: Any) -> None:
+        try:
+            fn(*args)
+        except Exception as exc:  # noqa: BLE001 - a background job must not die silently, nor kill the pool
+            _log.warning("tierwise learning: %s failed: %s: %s", getattr(fn, "__name__", "job"), type(exc).__name__, exc)
+
+    def _store(self, label: Label, messages: list[dict[str, Any]] | None = None) -> None:
+        if self._cfg.store_prompts and messages is not None:
+            label = Label(label.request_id, label.tenant, label.source, label.quality, label.features, label.cost_usd, messages)
+        self._core.ledger.add_label(label, time.time())
+        self._counted()
+
+    def _counted(self) -> None:
+        with self._lock:
+            self._new += 1
+            due = bool(self._cfg.refit_every) and self._new >= self._cfg.refit_every and not self._refitting
+            if due:
+                self._refitting, self._new = True, 0
+        if due:
+            self._submit(self._refit)
+
+    def _ask(self, messages: list[dict[str, Any]], who: str, **kwargs: Any) -> Any:
+        pin = {"tier": who} if who in self._tiers else {"model": who}
+        return self._complete(messages, tenant=LEARNING_TENANT, checks=[], **pin, **kwargs)
+
+    def _shadow(self, seen: _Seen, request_id: str, messages: list[dict[str, Any]], answer: str, cost: float) -> None:
+        answers, costs = {seen.tier: answer}, {seen.tier: cost}
+        try:
+            for tier in self._tiers:
+                if tier not in answers:
+                    r = self._ask(messages, tier)
+                    answers[tier], costs[tier] = text_of(r), float(r.route.cost_usd)
+            request = "\n".join(str(m.get("content", "")) for m in messages if m.get("role") != "system")[-8000:]
+            grades = {}
+            for tier, text in answers.items():
+                judged = self._ask([{"role": "user", "content": JUDGE_PROMPT.format(request=request, answer=text[-8000:])}],
+                                   str(self._cfg.judge), max_tokens=8)
+                found = _GRADE.search(text_of(judged))
+                if found is None:
+                    return  # an unreadable grade: no label rather than a wrong one
+                grades[tier] = int(found.group(1)) / 10
+        except BudgetExceeded:
+            self.skipped_budget += 1  # the learning budget is spent for this period: no label
+            return
+        except TierwiseError as exc:
+            _log.warning("tierwise learning: shadow label for %s skipped: %s", request_id, exc)
+            return
+        self._store(Label(request_id, seen.tenant, "shadow", grades, seen.features, costs), messages)
+
+    def _rows(self, labels: list[Label]) -> list[Row]:
+        rows = []
+        for lab in labels:
+            quality = dict(lab.quality)
+            if self._tiers[0] in quality and self._tiers[-1] not in quality:
+                quality[self._tiers[-1]] = 1.0  # the cheapest tier judged alone: the top tier is the reference
+            outcomes = {t: Outcome(quality=q, cost_usd=lab.cost_usd.get(t)) for t, q in quality.items()}
+            rows.append(Row(id=str(lab.id), messages=lab.messages or [{"role": "user", "content": ""}], outcomes=outcomes,
+                            source=lab.source, extra={"features": lab.features}))
+        return rows
+
+    def _refit(self) -> None:
+        try:
+            core = self._core
+            labels = core.ledger.labels()
+            clf, policy = core.brain
+            if self._prior is None:
+                return
+            result = refit(self._rows(labels), self._tiers, clf, self._prior, getattr(policy, "thresholds", ()),
+                           self._cfg.target.get("quality", 0.95))
+            entry = {"at": time.time(), "labels": result.labels, "swapped": result.swapped, "loss_old": result.loss_old,
+                     "loss_new": result.loss_new, "thresholds": list(result.thresholds)}
+            self.refits.append(entry)
+            if result.swapped or tuple(result.thresholds) != tuple(getattr(policy, "thresholds", ())):
+                self._install(result.classifier, list(result.thresholds))
+                if isinstance(result.classifier, LinearClassifier):
+                    core.ledger.save_model(result.classifier.to_dict(), list(result.thresholds), result.labels, time.time())
+                    latest = core.ledger.latest_model()
+                    self._model_id = latest.id if latest else self._model_id
+            _log.info("tierwise learning: refit on %d labels, %s", result.labels, "swapped in" if result.swapped else "kept the model in force")
+        finally:
+            with self._lock:
+                self._refitting = False
+
+    def _install(self, clf: Any, thresholds: list[float]) -> None:
+        old = self._core.brain[1]
+        downgrade = getattr(old, "downgrade", None)
+        self._core.brain = (clf, ThresholdPolicy(self._tiers, thresholds, downgrade))  # one assignment: never half
+
+    def _pickup(self) -> None:
+        saved = self._core.ledger.latest_model(self._model_id)
+        if saved is not None:
+            self._install(LinearClassifier.from_dict(saved.weights, source="ledger model"), saved.thresholds)
+            self._model_id = saved.id

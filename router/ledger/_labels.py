@@ -1,0 +1,118 @@
+"""Labelled examples and refitted models, kept in the ledger so app instances share them."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+LABELS_SQLITE = """
+CREATE TABLE IF NOT EXISTS labels (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    request_id TEXT NOT NULL,
+    tenant TEXT NOT NULL,
+    ts REAL NOT NULL,
+    source TEXT NOT NULL,
+    outcomes TEXT NOT NULL,
+    features TEXT NOT NULL,
+    messages TEXT
+);
+CREATE TABLE IF NOT EXISTS models (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts REAL NOT NULL,
+    labels INTEGER NOT NULL,
+    weights TEXT NOT NULL,
+    thresholds TEXT NOT NULL
+);
+"""
+LABELS_POSTGRES = """
+CREATE TABLE IF NOT EXISTS tierwise_labels (
+    id BIGSERIAL PRIMARY KEY,
+    request_id TEXT NOT NULL,
+    tenant TEXT NOT NULL,
+    ts DOUBLE PRECISION NOT NULL,
+    source TEXT NOT NULL,
+    outcomes TEXT NOT NULL,
+    features TEXT NOT NULL,
+    messages TEXT
+);
+CREATE TABLE IF NOT EXISTS tierwise_models (
+    id BIGSERIAL PRIMARY KEY,
+    ts DOUBLE PRECISION NOT NULL,
+    labels INTEGER NOT NULL,
+    weights TEXT NOT NULL,
+    thresholds TEXT NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class Label:
+    """One labelled request: per-tier quality in [0, 1] (and cost in USD where paid), with its source
+    (shadow, check, feedback) and the classifier's features; the messages only when prompts are kept."""
+
+    request_id: str
+    tenant: str
+    source: str
+    quality: dict[str, float]
+    features: dict[str, Any]
+    cost_usd: dict[str, float] = field(default_factory=dict)
+    messages: list[dict[str, Any]] | None = None
+    ts: float = 0.0
+    id: int = 0
+
+
+@dataclass(frozen=True)
+class SavedModel:
+    """A refitted classifier (its weights file as JSON) and its thresholds, as stored for other instances."""
+
+    id: int
+    ts: float
+    labels: int
+    weights: dict[str, Any]
+    thresholds: list[float]
+
+
+class LabelStore:
+    """Shared statements over the backends' `_query`/`_sql` (mixed into LedgerBase)."""
+
+    def _query(self, sql: str, params: Any = (), fetch: str = "") -> Any:
+        raise NotImplementedError
+
+    def _sql(self, text: str) -> str:
+        raise NotImplementedError
+
+    def add_label(self, label: Label, now: float) -> None:
+        """Store one label."""
+        outcomes = {"quality": label.quality, "cost_usd": label.cost_usd}
+        self._query(self._sql("INSERT INTO {t}labels (request_id, tenant, ts, source, outcomes, features, messages) VALUES (?, ?, ?, ?, ?, ?, ?)"),
+                    (label.request_id, label.tenant, now, label.source, json.dumps(outcomes), json.dumps(label.features),
+                     None if label.messages is None else json.dumps(label.messages)))
+
+    def labels(self, after_id: int = 0, limit: int = 1_000_000) -> list[Label]:
+        """Labels in the order they came, after `after_id`."""
+        rows = self._query(self._sql("SELECT id, request_id, tenant, ts, source, outcomes, features, messages FROM {t}labels"
+                                     " WHERE id > ? ORDER BY id LIMIT ?"), (after_id, limit), "all")
+        out = []
+        for rid, request_id, tenant, ts, source, outcomes, features, messages in rows:
+            o = json.loads(outcomes)
+            out.append(Label(request_id, tenant, source, o.get("quality", {}), json.loads(features), o.get("cost_usd", {}),
+                             None if messages is None else json.loads(messages), float(ts), int(rid)))
+        return out
+
+    def label_count(self) -> int:
+        row = self._query(self._sql("SELECT COUNT(*) FROM {t}labels"), (), "one")
+        return int(row[0])
+
+    def save_model(self, weights: dict[str, Any], thresholds: list[float], labels: int, now: float) -> None:
+        """Publish a refitted model: every instance reading this ledger picks it up."""
+        self._query(self._sql("INSERT INTO {t}models (ts, labels, weights, thresholds) VALUES (?, ?, ?, ?)"),
+                    (now, labels, json.dumps(weights), json.dumps(thresholds)))
+
+    def latest_model(self, after_id: int = 0) -> SavedModel | None:
+        """The newest published model, if newer than `after_id`."""
+        row = self._query(self._sql("SELECT id, ts, labels, weights, thresholds FROM {t}models WHERE id > ? ORDER BY id DESC LIMIT 1"),
+                          (after_id,), "one")
+        if row is None:
+            return None
+        return SavedModel(int(row[0]), float(row[1]), int(row[2]), json.loads(row[3]), [float(t) for t in json.loads(row[4])])
