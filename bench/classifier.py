@@ -1,5 +1,6 @@
-"""Classifier figures: speed against LiteLLM's complexity router, weights size and load time, and
-routing quality on the labelled sets in ../shared/data (skipped when they are absent).
+"""Classifier figures: speed against LiteLLM's complexity router, weights size and load time, the
+sanity suite, and routing quality (nAPGR, leave one set out) on the labelled sets in ../shared/data
+(skipped when they are absent).
 
     python bench/classifier.py [--quick]
 """
@@ -19,8 +20,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 DATA = ROOT.parent / "shared" / "data"
 
-from classifiers import HeuristicClassifier, default_classifier, default_weights_path, load, load_rows, train
-from router.evaluate import apgr, least_cost_for_quality, random_least_cost
+import _prior as P
+
+from classifiers import default_classifier, default_weights_path, load
+from router.evaluate import matrices, napgr
+
+OUT = ROOT / "bench" / "out"  # leave-one-set-out priors, reused by bench/learning.py (not committed)
 
 WORDS = ["the", "model", "should", "explain", "why", "a", "function", "returns", "wrong", "values", "when", "the", "input", "list", "is", "empty", "and", "propose", "a", "fix", "with", "tests", "while", "keeping", "the", "interface", "stable", "for", "existing", "callers"]
 
@@ -83,100 +88,70 @@ def speed(n: int) -> None:
     print(f"  weights file {path.stat().st_size / 1e6:.2f} MB, load {statistics.median(loads) * 1000:.1f} ms (median of 7)")
 
 
-def routellm_quality() -> None:
-    path = DATA / "routellm-mmlu-gsm8k.jsonl"
-    if not path.exists():
-        print(f"quality: {path} not found, skipped")
+def auc(high: list[float], low: list[float]) -> float:
+    return sum((h > lo) + 0.5 * (h == lo) for h in high for lo in low) / (len(high) * len(low))
+
+
+def sanity(clf) -> str:  # type: ignore[no-untyped-def]
+    sys.path.insert(0, str(ROOT / "tests" / "data"))
+    import sanity_suite as s
+
+    sc = lambda items: clf.score_batch([[{"role": "user", "content": t}] for _, t in items])
+    trivial, ordinary, demanding = sc(s.TRIVIAL + s.LONG_TRIVIAL), sc(s.ORDINARY), sc(s.DEMANDING + s.SHORT_DEMANDING)
+    matched = auc(sc(s.SHORT_DEMANDING), sc(s.LONG_TRIVIAL))
+    return f"AUC trivial<demanding {auc(demanding, trivial):.3f}, ordinary<demanding {auc(demanding, ordinary):.3f}, length-matched {matched:.3f}"
+
+
+def prior_for(target: P.Target, cache: dict[str, object]):  # type: ignore[no-untyped-def]
+    """The prior trained without the target's file (leave one set out); the shipped one for sets outside the pool."""
+    if target.file not in P.POOL:
+        return default_classifier()
+    if target.file not in cache:
+        saved = OUT / f"prior-without-{target.file}.json"
+        if saved.exists():
+            cache[target.file] = load(saved)
+        else:
+            clf = P.train_prior(target.file)
+            clf.save(saved)
+            cache[target.file] = clf
+    return cache[target.file]
+
+
+def loso_quality(rounds: int) -> None:
+    """nAPGR of the prior (trained without the set), prompt length and random on every labelled set."""
+    if not DATA.exists():
+        print(f"quality: {DATA} not found, skipped")
         return
-    weak, strong = "mistralai/Mixtral-8x7B-Instruct-v0.1", "gpt-4-1106-preview"
-    rows = [r for r in load_rows(path) if r.split == "test" and not r.contaminated]
-    judge = litellm_complexity()
-    clfs = {"tierwise (shipped)": default_classifier(), "heuristic": HeuristicClassifier()}
-    print("quality: APGR on RouteLLM test split, contaminated rows dropped (random = 0.5)")
-    for task in ("mmlu", "gsm8k"):
-        sub = [r for r in rows if r.source.endswith(task)]
-        qw = [r.outcomes[weak].quality for r in sub]
-        qs = [r.outcomes[strong].quality for r in sub]
-        ours = clfs["tierwise (shipped)"].score_batch([r.messages for r in sub])
-        length = [len(str(r.messages[-1]["content"])) for r in sub]
-        figures = {name: apgr(c.score_batch([r.messages for r in sub]), qw, qs) for name, c in clfs.items()}
-        figures["prompt length"] = apgr(length, qw, qs)
-        figures["litellm complexity_router"] = apgr([judge(str(r.messages[-1]["content"])) for r in sub], qw, qs)
-        rng = random.Random(0)  # random routing: the mean of 20 draws (one draw varies by about 0.03)
-        figures["random"] = statistics.mean(apgr([rng.random() for _ in sub], qw, qs) for _ in range(20))
-        print(f"  {task} ({len(sub)} rows): " + ", ".join(f"{k} {v:.3f}" for k, v in figures.items()))
-        print("    95% bootstrap intervals: " + ", ".join(
-            f"{name} {lo:.3f} to {hi:.3f}" for name, s in (("tierwise", ours), ("prompt length", length))
-            for lo, hi in [bootstrap_apgr(s, qw, qs)]))
-    # What knowing the subject is worth: each MMLU test row scored by the share of train/dev rows
-    # of its subject where the strong model beat the weak one. No prompt shows its subject (it is
-    # metadata), so a text router has to infer it; this is what perfect inference alone would give.
-    gaps: dict[str, list[float]] = {}
-    for r in load_rows(path):
-        if r.split != "test" and r.source.endswith("mmlu"):
-            gaps.setdefault(r.task, []).append(float(r.outcomes[strong].quality > r.outcomes[weak].quality))
-    sub = [r for r in rows if r.source.endswith("mmlu")]
-    subject = [statistics.mean(gaps[r.task]) for r in sub]
-    figure = apgr(subject, [r.outcomes[weak].quality for r in sub], [r.outcomes[strong].quality for r in sub])
-    print(f"  ceiling: the MMLU subject known exactly (not in the prompt), scored by its train/dev gap rate: APGR {figure:.3f}")
-
-
-def bootstrap_apgr(scores: list[float], qw: list[float], qs: list[float], rounds: int = 300) -> tuple[float, float]:
-    rng = random.Random(0)
-    n = len(scores)
-    draws = []
-    for _ in range(rounds):
-        idx = [rng.randrange(n) for _ in range(n)]
-        draws.append(apgr([scores[i] for i in idx], [qw[i] for i in idx], [qs[i] for i in idx]))
-    draws.sort()
-    return draws[int(rounds * 0.025)], draws[int(rounds * 0.975) - 1]
-
-
-def routerbench_quality(folds: int = 5) -> None:
-    path = DATA / "routerbench-train.jsonl"
-    if not path.exists():
-        print(f"quality: {path} not found, skipped")
-        return
-    tiers = ["mistralai/mistral-7b-chat", "gpt-3.5-turbo-1106", "gpt-4-1106-preview"]
-    rows = [r for r in load_rows(path) if all(t in r.outcomes for t in tiers)]
-    rows.sort(key=lambda r: r.id)
-    random.Random(0).shuffle(rows)
-    # Cross-validated: each fold is scored by a classifier trained on the other folds.
-    scores: dict[str, float] = {}
-    for k in range(folds):
-        held = rows[k::folds]
-        rest = [r for i, r in enumerate(rows) if i % folds != k]
-        clf = train(rest, weak=tiers[0], strong=tiers[-1], seed=k)
-        scores.update(zip((r.id for r in held), clf.score_batch([r.messages for r in held])))
-    quality = [[r.outcomes[t].quality for t in tiers] for r in rows]
-    cost = [[r.outcomes[t].cost_usd or 0.0 for t in tiers] for r in rows]
-    q_top = sum(q[-1] for q in quality) / len(rows)
-    c_top = sum(c[-1] for c in cost) / len(rows)
-    target = 0.95 * q_top
-    judge = litellm_complexity()
-    candidates = {
-        "tierwise (trained per fold)": [scores[r.id] for r in rows],
-        "tierwise (shipped, not trained on this set)": default_classifier().score_batch([r.messages for r in rows]),
-        "litellm complexity_router": [judge(str(r.messages[-1]["content"])) for r in rows],
-    }
-    print(f"quality: routerbench ({len(rows)} rows, {folds}-fold), tiers {' / '.join(tiers)}; "
-          f"always-frontier quality {q_top:.3f}, cost ${c_top * 1000:.3f} per 1k requests")
-    print(f"  least cost reaching 95% of always-frontier quality ({target:.3f}), as a share of always-frontier cost:")
-    for name, s in candidates.items():
-        best = least_cost_for_quality(s, quality, cost, target)
-        print(f"    {name:<44} " + ("not reached" if best is None else f"{best[0] / c_top:6.1%} (quality {best[1]:.3f})"))
-    rnd = random_least_cost(quality, cost, target)
-    print(f"    {'random routing (best fixed tier shares)':<44} " + ("not reached" if rnd is None else f"{rnd / c_top:6.1%}"))
+    OUT.mkdir(exist_ok=True)
+    print(f"shipped prior on the sanity suite (tests/data, never trained on): {sanity(default_classifier())}")
+    print(f"default thresholds, calibrated to 95% of always-top quality on pooled permissive dev rows: {P.pooled_dev_thresholds(default_classifier())}")
+    print(f"quality, leave one set out: nAPGR (random = expected random routing), gap closed = (x - random) / (oracle - random); "
+          f"paired bootstrap, {rounds} rounds")
+    print(f"  {'set':<22} {'rows':>5} {'random':>7} {'oracle':>7} | {'prior':>6} {'gap':>6} | {'length':>6} {'gap':>6} | prior - length (95% CI)     | prior gap (95% CI)")
+    cache: dict[str, object] = {}
+    for target in P.TARGETS:
+        if not P.path(target.file).exists():
+            continue
+        rows = P.target_rows(target)
+        quality, cost, _, _ = matrices(rows, target.tiers, target.prices or {})
+        clf = prior_for(target, cache)
+        scores = {"prior": clf.score_batch([r.messages for r in rows]), "length": [len(str(r.messages[-1]["content"])) for r in rows]}
+        res = napgr(scores, quality, cost, rounds=rounds)
+        d = res.ci95.get("prior - length", (float("nan"), float("nan")))
+        g = res.ci95.get("prior gap", (float("nan"), float("nan")))
+        print(f"  {target.name:<22} {len(rows):>5} {res.random:7.3f} {res.oracle:7.3f} | {res.napgr['prior']:6.3f} {res.gap_closed['prior']:6.1%} | "
+              f"{res.napgr['length']:6.3f} {res.gap_closed['length']:6.1%} | {res.napgr['prior'] - res.napgr['length']:+.3f} "
+              f"({d[0]:+.3f} to {d[1]:+.3f}) | {g[0]:.1%} to {g[1]:.1%}", flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="speed only")
+    parser.add_argument("--rounds", type=int, default=1000, help="bootstrap rounds")
     args = parser.parse_args()
     speed(300 if args.quick else 2000)
     if not args.quick:
-        routellm_quality()
-        routerbench_quality()
+        loso_quality(args.rounds)
 
 
 if __name__ == "__main__":

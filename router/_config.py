@@ -157,6 +157,7 @@ class LearningConfig(_Strict):
     target: dict[Literal["quality"], float] = Field(default_factory=lambda: dict(_QUALITY_95))
     store_prompts: bool = False  # keep the messages with a label (else only the classifier's features)
     remember: int = Field(default=10_000, ge=0)  # recent requests kept in memory for feedback
+    shadow_max_tokens: int = Field(default=1024, ge=1)  # bounds each shadow answer, so its hold is small
 
     @model_validator(mode="after")
     def _usable(self) -> LearningConfig:

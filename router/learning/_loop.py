@@ -110,8 +110,10 @@ class Learner:
 
     def close(self, wait: bool = True) -> None:
         """Let pending shadow calls and refits finish (or not), then stop the worker threads."""
-        if self._pool is not None:
-            self._pool.shutdown(wait=wait, cancel_futures=not wait)
+        with self._lock:
+            pool, self._pool = self._pool, None  # a later request starts a fresh pool
+        if pool is not None:
+            pool.shutdown(wait=wait, cancel_futures=not wait)
 
     # ---- off the request path ------------------------------------------------------------------------
     def _features(self, features: tuple[set[str], list[float]]) -> dict[str, Any]:
@@ -121,11 +123,11 @@ class Learner:
         return {"w": sorted(t for t in toks if t in vocab), "n": len(toks), "d": [round(v, 6) for v in dense]}
 
     def _submit(self, fn: Callable[..., None], *args: Any) -> None:
-        if self._pool is None:
-            with self._lock:
-                if self._pool is None:
-                    self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="tierwise-learning")
-        self._pool.submit(self._guarded, fn, *args)
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="tierwise-learning")
+            pool = self._pool
+        pool.submit(self._guarded, fn, *args)
 
     @staticmethod
     def _guarded(fn: Callable[..., None], *args: Any) -> None:
@@ -158,7 +160,7 @@ class Learner:
         try:
             for tier in self._tiers:
                 if tier not in answers:
-                    r = self._ask(messages, tier)
+                    r = self._ask(messages, tier, max_tokens=self._cfg.shadow_max_tokens)
                     answers[tier], costs[tier] = text_of(r), float(r.route.cost_usd)
             request = "\n".join(str(m.get("content", "")) for m in messages if m.get("role") != "system")[-8000:]
             grades = {}
@@ -197,8 +199,8 @@ class Learner:
                 return
             result = refit(self._rows(labels), self._tiers, clf, self._prior, getattr(policy, "thresholds", ()),
                            self._cfg.target.get("quality", 0.95))
-            entry = {"at": time.time(), "labels": result.labels, "swapped": result.swapped, "loss_old": result.loss_old,
-                     "loss_new": result.loss_new, "thresholds": list(result.thresholds)}
+            entry = {"at": time.time(), "labels": result.labels, "swapped": result.swapped, "auc_old": result.auc_old,
+                     "auc_new": result.auc_new, "thresholds": list(result.thresholds)}
             self.refits.append(entry)
             if result.swapped or tuple(result.thresholds) != tuple(getattr(policy, "thresholds", ())):
                 self._install(result.classifier, list(result.thresholds))

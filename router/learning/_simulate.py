@@ -27,7 +27,7 @@ class Simulation:
     rows: int
     windows: list[dict[str, Any]] = field(default_factory=list)
     last_half: dict[str, Any] = field(default_factory=dict)
-    totals: dict[str, float] = field(default_factory=dict)
+    totals: dict[str, Any] = field(default_factory=dict)
     refits: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -47,9 +47,11 @@ class Simulation:
             lines += ["", (f"last half: learning closes {h['gap_closed']:.1%} of the random-to-oracle gap "
                           f"({_ci(ci.get('learning gap'))}), the static prior {h['prior_gap_closed']:.1%} ({_ci(ci.get('prior gap'))}); "
                           f"nAPGR difference {h['napgr'] - h['prior_napgr']:+.3f} ({_ci(ci.get('learning - prior'), '+.3f')})")]
+        equal = t.get("prior_cost_at_equal_quality")
         lines.append(f"cost with labels {t['cost_vs_top']:.1%} of always-top (labels {t['label_cost_vs_top']:.1%}), quality "
                      f"{t['quality_vs_top']:.1%}; the static prior at its thresholds: cost {t['prior_cost_vs_top']:.1%}, "
-                     f"quality {t['prior_quality_vs_top']:.1%}")
+                     f"quality {t['prior_quality_vs_top']:.1%}; at the learner's quality: "
+                     + ("not reached" if equal is None else f"cost {equal:.1%}"))
         return "\n".join(lines)
 
     def plot(self, path: str) -> str:
@@ -77,19 +79,18 @@ def _ci(pair: Any, fmt: str = ".1%") -> str:
 
 
 class _Sampler:
-    """Shadow sampling at `rate` overall, more often in score bins with fewer labels so far."""
+    """Shadow sampling at `rate` overall, spread so that every score bin seen gets a like share of the
+    labels: a bin with little traffic is sampled more, a crowded one less (within 4x of `rate`)."""
 
     def __init__(self, rate: float, rng: random.Random) -> None:
-        self.rate, self.rng, self.counts = rate, rng, [0] * BINS
+        self.rate, self.rng, self.seen = rate, rng, [0] * BINS
 
     def take(self, score: float) -> bool:
-        b = min(int(score * BINS), BINS - 1)
-        mean = (sum(self.counts) + BINS) / BINS
-        p = min(1.0, self.rate * min(4.0, max(0.25, mean / (self.counts[b] + 1))))
-        if self.rng.random() < p:
-            self.counts[b] += 1
-            return True
-        return False
+        b = min(max(int(score * BINS), 0), BINS - 1)
+        self.seen[b] += 1
+        total, used = sum(self.seen), sum(1 for n in self.seen if n)
+        p = self.rate * total / (used * self.seen[b])  # this bin's fair share of the labels, over its share of traffic
+        return self.rng.random() < min(1.0, 4 * self.rate, max(self.rate / 4, p))
 
 
 def simulate(
@@ -140,8 +141,8 @@ def simulate(
             since = 0
             r = refit(labels, tiers, model, prior, ths, target, seed)
             model, ths = r.classifier, list(r.thresholds)  # type: ignore[assignment]
-            sim.refits.append({"at": len(steps), "labels": r.labels, "swapped": r.swapped, "loss_old": r.loss_old,
-                               "loss_new": r.loss_new, "thresholds": [round(t, 4) for t in ths]})
+            sim.refits.append({"at": len(steps), "labels": r.labels, "swapped": r.swapped, "auc_old": r.auc_old,
+                               "auc_new": r.auc_new, "thresholds": [round(t, 4) for t in ths]})
     size = max(1, len(steps) // windows)
     for end in range(size, len(steps) + 1, size):
         window = _figures(steps[end - size:end], steps[:end], quality, cost, rounds=0)
@@ -149,7 +150,18 @@ def simulate(
             sim.windows.append({"end": end, **window})
     sim.last_half = _figures(steps[len(steps) // 2:], steps, quality, cost, rounds=1000)
     sim.totals = {k: v for k, v in _figures(steps, steps, quality, cost, rounds=0).items() if not k.endswith("napgr") and "gap" not in k}
+    sim.totals["prior_cost_at_equal_quality"] = _prior_cost_at(steps, quality, cost, sim.totals["quality_vs_top"])
     return sim
+
+
+def _prior_cost_at(steps: list[_Step], quality: Sequence[Sequence[float]], cost: Sequence[Sequence[float]], share: float) -> float | None:
+    """The static prior's least cost (share of always-top) reaching the learner's quality, at its best thresholds."""
+    from router.evaluate import least_cost_for_quality
+
+    q, c = [quality[s.row] for s in steps], [cost[s.row] for s in steps]
+    top_q, top_c = sum(x[-1] for x in q) / len(q), sum(x[-1] for x in c) / len(c) or 1.0
+    best = least_cost_for_quality([s.prior_score for s in steps], q, c, share * top_q)
+    return None if best is None else best[0] / top_c
 
 
 def _tier(score: float, thresholds: Sequence[float]) -> int:

@@ -1,0 +1,65 @@
+"""The learning loop on streams the prior never saw: `tierwise simulate` over every labelled set, with
+the prior trained without that set (leave one set out; bench/classifier.py saves those priors).
+
+    python bench/learning.py [--shadow-rate 0.1] [--refit-every 100] [--judge-noise 0.1] [--plots DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import _prior as P
+from classifier import OUT, prior_for
+
+from router import RouterConfig
+from router.evaluate import matrices
+from router.learning import simulate
+
+
+def defaults(tiers: int) -> list[float]:
+    """The router's default thresholds for this many tiers."""
+    return RouterConfig.from_dict({"tiers": [{"name": f"t{i}", "models": ["gpt-5"]} for i in range(tiers)]}).effective_thresholds()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--shadow-rate", type=float, default=0.1)
+    parser.add_argument("--refit-every", type=int, default=100)
+    parser.add_argument("--judge-noise", type=float, default=0.0)
+    parser.add_argument("--plots", type=Path, help="write each learning curve here as PNG")
+    parser.add_argument("--only", help="only this set (a name from the table)")
+    args = parser.parse_args()
+    cache: dict[str, object] = {}
+    OUT.mkdir(exist_ok=True)
+    print(f"shadow rate {args.shadow_rate}, refit every {args.refit_every} labels, judge noise {args.judge_noise}; "
+          "prior trained without the set; figures on the last half of each stream")
+    for target in P.TARGETS:
+        if not P.path(target.file).exists() or (args.only and args.only != target.name):
+            continue
+        rows = P.target_rows(target)
+        quality, cost, _, _ = matrices(rows, target.tiers, target.prices or {})
+        sim = simulate(rows, target.tiers, prior_for(target, cache), quality=quality, cost=cost,  # type: ignore[arg-type]
+                       thresholds=defaults(len(target.tiers)), shadow_rate=args.shadow_rate,
+                       judge_noise=args.judge_noise, refit_every=args.refit_every, seed=0)
+        h, t = sim.last_half, sim.totals
+        ci = h.get("ci95", {})
+        diff = ci.get("learning - prior", [float("nan")] * 2)
+        print(f"\n== {target.name}: {len(rows)} requests, {t['labels']} labels, {len(sim.refits)} refits "
+              f"({sum(r['swapped'] for r in sim.refits)} swapped in)")
+        print(f"  last half: gap closed learning {h.get('gap_closed', float('nan')):.1%} vs static prior {h.get('prior_gap_closed', float('nan')):.1%}; "
+              f"nAPGR {h.get('napgr', float('nan')):.3f} vs {h.get('prior_napgr', float('nan')):.3f}, difference 95% CI {diff[0]:+.3f} to {diff[1]:+.3f}")
+        equal = t.get("prior_cost_at_equal_quality")
+        print(f"  cost incl. labels {t['cost_vs_top']:.1%} of always-top (labels {t['label_cost_vs_top']:.1%}) at quality {t['quality_vs_top']:.1%}; "
+              f"static prior at the same quality: " + ("not reached" if equal is None else f"{equal:.1%}"))
+        for w in sim.windows:
+            print(f"    after {w['end']:>6} requests, {w['labels']:>5} labels: gap closed {w['gap_closed']:6.1%} (prior {w['prior_gap_closed']:6.1%})")
+        (OUT / f"learning-{target.file}.json").write_text(json.dumps(sim.to_dict()))
+        if args.plots:
+            args.plots.mkdir(parents=True, exist_ok=True)
+            sim.plot(str(args.plots / f"learning-{target.file}.png"))
+
+
+if __name__ == "__main__":
+    main()

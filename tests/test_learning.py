@@ -1,0 +1,156 @@
+"""The learning loop in the SDK: shadow labels after the answer, the learning budget, feedback, refits."""
+
+from __future__ import annotations
+
+import random
+import time
+from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import local_tiers
+
+from classifiers import Outcome, Row, default_classifier
+from router import InvalidRequestError, Router, RouterConfig
+from router.learning import refit
+from router.testing import LocalOpenAIServer
+
+LEARNING = "tierwise-learning"
+
+
+def _responder(model: str, messages: list[dict[str, Any]]) -> Any:
+    text = str(messages[-1]["content"])
+    if "[REQUEST]" in text:  # the judge grades: the small tier's answers are poor
+        return "3" if "small answer" in text else "9"
+    if model == "m-small":
+        return "small answer"
+    return {"content": f"{model} answer", "delay": 0.3}  # shadow tiers are slow: the caller must not wait for them
+
+
+def _config(url: str, ledger: str, **learning: Any) -> RouterConfig:
+    return RouterConfig.from_dict({
+        "tiers": local_tiers(url), "ledger": ledger, "thresholds": [0.9, 0.95], "budget_wait_s": 0, "checks": [],
+        "learning": {"shadow_rate": 1.0, "judge": "frontier", "budget_usd": "1.00", "refit_every": 0, **learning},
+    })
+
+
+def test_shadow_labels_arrive_after_the_answer_and_keep_no_prompt(tmp_path: Path) -> None:
+    db = tmp_path / "l.db"
+    with LocalOpenAIServer(responder=_responder) as server:
+        with Router(RouterConfig.from_dict({"tiers": local_tiers(server.url), "ledger": f"sqlite:///{tmp_path / 'w.db'}"})) as warm:
+            warm.complete([{"role": "user", "content": "warm up litellm"}], tier="small")  # its first call loads modules
+        router = Router(_config(server.url, f"sqlite:///{db}"))
+        t0 = time.monotonic()
+        resp = router.complete([{"role": "user", "content": "Say hello to Zyxqvortian colleagues"}], tenant="acme")
+        assert time.monotonic() - t0 < 0.3 and resp.route.tier == "small"  # shadow calls take 0.3 s each: not waited for
+        assert router.ledger.label_count() == 0
+        router.learning.close()  # waits for the pending shadow label
+        labels = router.ledger.labels()
+    assert len(labels) == 1
+    label = labels[0]
+    assert label.source == "shadow" and label.tenant == "acme" and label.quality == {"small": 0.3, "flash": 0.9, "frontier": 0.9}
+    assert set(label.cost_usd) == {"small", "flash", "frontier"} and label.messages is None
+    spent = {e.tier for e in router.ledger.entries(LEARNING)}
+    assert spent == {"flash", "frontier"}  # shadow and judge calls are billed to the learning budget, not to acme
+    assert router.ledger.spent("acme") == resp.route.cost_usd
+    router.close()
+    assert b"Zyxqvort" not in db.read_bytes() and b"hello" not in db.read_bytes()  # no prompt text unless asked
+
+
+def test_store_prompts_keeps_the_messages(tmp_path: Path) -> None:
+    with LocalOpenAIServer(responder=_responder) as server, Router(_config(server.url, f"sqlite:///{tmp_path / 'l.db'}", store_prompts=True)) as router:
+        router.complete([{"role": "user", "content": "Say hello to Zyxqvortian colleagues"}])
+        router.learning.close()
+        assert router.ledger.labels()[0].messages == [{"role": "user", "content": "Say hello to Zyxqvortian colleagues"}]
+
+
+def test_the_learning_budget_holds_under_200_concurrent_requests(tmp_path: Path) -> None:
+    cap = Decimal("0.05")
+    with LocalOpenAIServer(responder=lambda m, msgs: "9" if "[REQUEST]" in str(msgs[-1]["content"]) else "ok") as server:
+        router = Router(_config(server.url, f"sqlite:///{tmp_path / 'l.db'}", budget_usd=str(cap)))
+        with ThreadPoolExecutor(32) as pool:
+            answers = list(pool.map(lambda i: router.complete([{"role": "user", "content": f"question {i}"}], tenant="acme"), range(200)))
+        router.learning.close()
+        state = router.learning.state()
+    assert len(answers) == 200 and all(a.route.tier == "small" for a in answers)
+    spent = router.ledger.spent(LEARNING)
+    assert 0 < spent <= cap  # labels were bought, never past their own cap
+    assert state["labels"] >= 1 and state["skipped_for_budget"] >= 100
+    assert router.ledger.spent("acme") == sum(a.route.cost_usd for a in answers)  # the caller's bill holds no label
+    router.close()
+
+
+def _labels(n: int, signal: bool, seed: int = 0) -> list[Row]:
+    """Labels where 'zebra' requests defeat the cheap tier (signal) or where nothing predicts it (noise)."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        hard = rng.random() < 0.5
+        word = ("zebra" if hard else "apple") if signal else rng.choice(["zebra", "apple"])
+        small = 0.0 if (hard if signal else rng.random() < 0.5) else 1.0
+        rows.append(Row(id=str(i), messages=[{"role": "user", "content": f"tell me about the {word} number {i}"}],
+                        outcomes={"small": Outcome(small, cost_usd=0.001), "flash": Outcome(1.0, cost_usd=0.01),
+                                  "frontier": Outcome(1.0, cost_usd=0.1)}))
+    return rows
+
+
+def test_a_refit_that_helps_is_swapped_in_and_one_that_does_not_is_kept_out() -> None:
+    prior = default_classifier()
+    tiers = ["small", "flash", "frontier"]
+    good = refit(_labels(240, signal=True), tiers, prior, prior, [0.2, 0.6])
+    assert good.swapped and good.auc_new is not None and good.auc_old is not None and good.auc_new > good.auc_old
+    zebra = [{"role": "user", "content": "tell me about the zebra number 7"}]
+    apple = [{"role": "user", "content": "tell me about the apple number 7"}]
+    assert good.classifier.score(zebra) > good.classifier.score(apple) + 0.2
+    assert good.thresholds != (0.2, 0.6)  # re-calibrated on the labels
+    noise = refit(_labels(240, signal=False, seed=1), tiers, prior, prior, [0.2, 0.6])
+    assert not noise.swapped and noise.classifier is prior
+
+
+def test_feedback_becomes_labels_and_a_refit_swaps_the_model_in_whole(tmp_path: Path) -> None:
+    with LocalOpenAIServer() as server:
+        router = Router(_config(server.url, f"sqlite:///{tmp_path / 'l.db'}", shadow_rate=0, judge=None, refit_every=120))
+        before = router._core.brain
+        for row in _labels(120, signal=True):
+            resp = router.complete(row.messages, tenant="acme")
+            router.feedback(resp.route.request_id, row.outcomes["small"].quality, tenant="acme")
+        router.learning.close()  # the refit runs on the loop's thread: wait for it
+        state = router.learning.state()
+        assert state["labels"] == 120 and state["refits"] and state["refits"][-1]["swapped"]
+        clf, policy = router._core.brain
+        assert (clf, policy) != before and clf is not before[0]
+        assert router.ledger.latest_model() is not None  # published for other instances
+        with pytest.raises(InvalidRequestError, match="no recent request"):
+            router.feedback("never-seen", 0.0, tenant="acme")
+        with pytest.raises(InvalidRequestError, match=r"in \[0, 1\]"):
+            router.feedback(resp.route.request_id, 1.5, tenant="acme")
+        router.ledger.close()
+
+
+def test_a_second_instance_picks_up_the_published_model(pg_url: str) -> None:
+    with LocalOpenAIServer() as server:
+        a = Router(_config(server.url, pg_url, shadow_rate=0, judge=None, refit_every=120))
+        b = Router(_config(server.url, pg_url, shadow_rate=0, judge=None, refit_every=0))
+        for row in _labels(120, signal=True):
+            resp = a.complete(row.messages, tenant="acme")
+            a.feedback(resp.route.request_id, row.outcomes["small"].quality, tenant="acme")
+        a.learning.close()
+        assert a.learning.state()["refits"][-1]["swapped"]
+        b.complete([{"role": "user", "content": "hi"}])  # b's first request looks for a published model
+        b.learning.close()  # the pickup runs on b's loop thread
+        zebra = [{"role": "user", "content": "tell me about the zebra number 7"}]
+        assert b._core.brain[0].score(zebra) == pytest.approx(a._core.brain[0].score(zebra))
+        assert b._core.brain[1].thresholds == a._core.brain[1].thresholds  # type: ignore[attr-defined]
+        a.ledger.close()
+        b.ledger.close()
+
+
+def test_learning_config_is_checked() -> None:
+    with pytest.raises(Exception, match="judge"):
+        RouterConfig.from_dict({"learning": {"shadow_rate": 0.1, "budget_usd": "1"}})
+    with pytest.raises(Exception, match="neither a tier"):
+        RouterConfig.from_dict({"learning": {"shadow_rate": 0.1, "budget_usd": "1", "judge": "nope"}})
+    with pytest.raises(Exception, match="reserved"):
+        RouterConfig.from_dict({"tenants": {LEARNING: {"budget_usd": "1"}}})
