@@ -1,5 +1,6 @@
-"""The learning loop on streams the prior never saw: `tierwise simulate` over every labelled set, with
-the prior trained without that set (leave one set out; bench/classifier.py saves those priors).
+"""The learning loop on streams the prior never saw: `tierwise simulate` over every labelled set (all its
+rows, in a seeded order), with the prior trained without that set (leave one set out;
+bench/classifier.py saves those priors).
 
     python bench/learning.py [--shadow-rate 0.1] [--refit-every 100] [--judge-noise 0.1] [--plots DIR]
 """
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import _prior as P
@@ -30,6 +32,7 @@ def main() -> None:
     parser.add_argument("--judge-noise", type=float, default=0.0)
     parser.add_argument("--plots", type=Path, help="write each learning curve here as PNG")
     parser.add_argument("--only", help="only this set (a name from the table)")
+    parser.add_argument("--test-only", action="store_true", help="stream only the sets' test rows (default: every row of the file)")
     args = parser.parse_args()
     cache: dict[str, object] = {}
     OUT.mkdir(exist_ok=True)
@@ -38,7 +41,8 @@ def main() -> None:
     for target in P.TARGETS:
         if not P.path(target.file).exists() or (args.only and args.only != target.name):
             continue
-        rows = P.target_rows(target)
+        # The whole file is a stream the prior never saw (it was trained without it), not only its test rows.
+        rows = P.target_rows(target if args.test_only else replace(target, split=None))
         quality, cost, _, _ = matrices(rows, target.tiers, target.prices or {})
         sim = simulate(rows, target.tiers, prior_for(target, cache), quality=quality, cost=cost,  # type: ignore[arg-type]
                        thresholds=defaults(len(target.tiers)), shadow_rate=args.shadow_rate,

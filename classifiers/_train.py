@@ -172,6 +172,8 @@ def train(
         raise ValueError("name the cheapest model: weak=... or tiers=[small, ..., frontier]")
     if not 0.0 <= length_weight <= 1.0:
         raise ValueError(f"length_weight must be in [0, 1], got {length_weight}")
+    if prior is not None and length_weight:
+        raise ValueError("length_weight is for training from scratch: a prior already carries its blend with length")
     if isinstance(data, (str, os.PathLike)) or (data and not isinstance(data[0], Row)):
         rows = load_rows(data)  # type: ignore[arg-type]
     else:
@@ -186,7 +188,10 @@ def train(
     df = Counter(t for toks, _ in fit_feats for t in toks)
     new_words = sorted((t for t, n in df.items() if n >= min_df), key=lambda t: (-df[t], t))[:max_vocab]
     if prior is not None:
-        vocab_words = list(prior.vocab) + [t for t in new_words if t not in prior.vocab]
+        # A word no label contains gets no gradient: its weight stays the prior's. Only the words the
+        # labels hold are fitted (a few thousand instead of the prior's tens of thousands).
+        seen = {t for toks, _ in fit_feats + dev_feats for t in toks}
+        vocab_words = [t for t in prior.vocab if t in seen] + [t for t in new_words if t not in prior.vocab]
         mean, scale = np.array(prior.dense_mean), np.array(prior.dense_scale)
     else:
         vocab_words = new_words
@@ -226,7 +231,10 @@ def train(
         a, a0 = fit_logistic(z, np.array(dev.cal), np.array(dev.weight), 1e4)
         calibration = (float(a[0]), a0)
         say(f"calibrated on {len(dev.rows)} dev rows (C={c_best})")
-    vocab = {t: round(float(w[i]), 6) for t, i in index.items() if abs(w[i]) >= 1e-5}
+    fitted = {t: round(float(w[i]), 6) for t, i in index.items()}
+    if prior is not None:  # the words no label held keep the prior's weights
+        fitted = {**prior.vocab, **fitted}
+    vocab = {t: v for t, v in fitted.items() if abs(v) >= 1e-5}
     return LinearClassifier(
         vocab=vocab,
         dense_weights=[round(float(v), 8) for v in w[len(index):]],

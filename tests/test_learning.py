@@ -82,13 +82,13 @@ def test_the_learning_budget_holds_under_200_concurrent_requests(tmp_path: Path)
     router.close()
 
 
-def _labels(n: int, signal: bool, seed: int = 0) -> list[Row]:
+def _labels(n: int, signal: bool, seed: int = 0, words: tuple[str, str] = ("zebra", "apple")) -> list[Row]:
     """Labels where 'zebra' requests defeat the cheap tier (signal) or where nothing predicts it (noise)."""
     rng = random.Random(seed)
     rows = []
     for i in range(n):
         hard = rng.random() < 0.5
-        word = ("zebra" if hard else "apple") if signal else rng.choice(["zebra", "apple"])
+        word = (words[0] if hard else words[1]) if signal else rng.choice(words)
         small = 0.0 if (hard if signal else rng.random() < 0.5) else 1.0
         rows.append(Row(id=str(i), messages=[{"role": "user", "content": f"tell me about the {word} number {i}"}],
                         outcomes={"small": Outcome(small, cost_usd=0.001), "flash": Outcome(1.0, cost_usd=0.01),
@@ -154,3 +154,46 @@ def test_learning_config_is_checked() -> None:
         RouterConfig.from_dict({"learning": {"shadow_rate": 0.1, "budget_usd": "1", "judge": "nope"}})
     with pytest.raises(Exception, match="reserved"):
         RouterConfig.from_dict({"tenants": {LEARNING: {"budget_usd": "1"}}})
+
+
+def _write_set(path: Path, rows: list[Row]) -> Path:
+    import json
+
+    with path.open("w") as fh:
+        for r in rows:
+            fh.write(json.dumps({"id": r.id, "messages": r.messages,
+                                 "outcomes": {t: {"quality": o.quality, "cost_usd": o.cost_usd} for t, o in r.outcomes.items()}}) + "\n")
+    return path
+
+
+def test_simulate_shows_learning_pay_off_on_traffic_the_prior_never_saw(tmp_path: Path) -> None:
+    import json
+
+    from router.cli import main
+
+    # Words the shipped prior never saw: only the labels can teach them.
+    data = _write_set(tmp_path / "set.jsonl", _labels(600, signal=True, seed=3, words=("blorfish", "quimmery")))
+    out = tmp_path / "sim.json"
+    assert main(["simulate", "--data", str(data), "--tiers", "small=small,flash=flash,frontier=frontier", "--shadow-rate", "0.3",
+                 "--refit-every", "60", "--windows", "5", "--json", str(out)]) == 0
+    sim = json.loads(out.read_text())
+    assert len(sim["windows"]) == 5 and any(r["swapped"] for r in sim["refits"])
+    half = sim["last_half"]
+    assert half["gap_closed"] > half["prior_gap_closed"] + 0.2 and half["ci95"]["learning - prior"][0] > 0
+    assert sim["totals"]["label_cost_vs_top"] > 0  # labels are paid for, and counted
+
+
+def test_labels_export_feeds_train_with_the_prior(tmp_path: Path) -> None:
+    from router.cli import main
+
+    url = f"sqlite:///{tmp_path / 'l.db'}"
+    with LocalOpenAIServer() as server, Router(_config(server.url, url, shadow_rate=0, judge=None, refit_every=0)) as router:
+        for row in _labels(60, signal=True):
+            resp = router.complete(row.messages, tenant="acme")
+            router.feedback(resp.route.request_id, row.outcomes["small"].quality, tenant="acme")
+    out = tmp_path / "mine.jsonl"
+    assert main(["labels", "export", "--ledger", url, "--out", str(out)]) == 0
+    assert len(out.read_text().splitlines()) == 60 and "zebra" not in out.read_text()  # features, not prompts
+    weights = tmp_path / "w.json"
+    assert main(["train", "--data", str(out), "--tiers", "small=small,flash=flash,frontier=frontier", "--prior", "default", "--out", str(weights)]) == 0
+    assert weights.exists()

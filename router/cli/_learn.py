@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 
@@ -23,6 +24,36 @@ def add_learning_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
     sim.add_argument("--plot", help="write the learning curve as PNG")
     sim.add_argument("--json", help="write the figures as JSON")
     sim.set_defaults(func=cmd_simulate)
+    labels = sub.add_parser("labels", help="the labels the learning loop collected")
+    actions = labels.add_subparsers(dest="action", required=True)
+    export = actions.add_parser("export", help="write them as a labelled set (JSONL v1): what train, eval and calibrate read")
+    export.add_argument("--ledger", help="ledger URL (default: the config's)")
+    export.add_argument("--config", help="config file (default: TIERWISE_CONFIG or defaults)")
+    export.add_argument("--out", required=True, type=Path, help="JSONL file to write")
+    export.set_defaults(func=cmd_labels_export)
+
+
+def cmd_labels_export(args: argparse.Namespace) -> int:
+    """One JSONL v1 row per label, outcomes keyed by the config's tier names. Without stored prompts a
+    row carries the classifier's features (which `train` reads) and an empty user message."""
+    from router._config import RouterConfig
+    from router.learning._loop import rows_of
+    from router.ledger import open_ledger
+
+    config = RouterConfig.from_file(args.config) if args.config else RouterConfig.from_env()
+    ledger = open_ledger(args.ledger or config.ledger_url(), config.budget_for, must_exist=True)
+    try:
+        labels = ledger.labels()
+    finally:
+        ledger.close()
+    with args.out.open("w", encoding="utf-8") as out:
+        for row in rows_of(labels, [t.name for t in config.tiers]):
+            outcomes = {t: {"quality": o.quality, **({"cost_usd": o.cost_usd} if o.cost_usd is not None else {})} for t, o in row.outcomes.items()}
+            out.write(json.dumps({"id": row.id, "source": row.source, "task": row.task, "messages": row.messages, "outcomes": outcomes,
+                                  **row.extra}) + "\n")
+    print(f"wrote {len(labels)} labels to {args.out}" + ("" if all(lab.messages for lab in labels) else
+          " (labels without stored prompts carry features only: train reads them; eval needs prompts, see learning.store_prompts)"))
+    return 0
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:

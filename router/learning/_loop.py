@@ -46,6 +46,21 @@ def text_of(response: Any) -> str:
         return ""
 
 
+def rows_of(labels: list[Label], tiers: list[str]) -> list[Row]:
+    """Labels as labelled rows (features in `extra`). A label of the cheapest tier alone (a failed check,
+    feedback) counts the top tier as fully adequate: the top tier is the reference the score is about."""
+    rows = []
+    for lab in labels:
+        quality = dict(lab.quality)
+        if tiers[0] in quality and tiers[-1] not in quality:
+            quality[tiers[-1]] = 1.0
+        outcomes = {t: Outcome(quality=q, cost_usd=lab.cost_usd.get(t)) for t, q in quality.items()}
+        rows.append(Row(id=f"label-{lab.id}", messages=lab.messages or [{"role": "user", "content": ""}], outcomes=outcomes,
+                        source=f"tierwise-{lab.source}", task=lab.source, extra={"features": lab.features, "request_id": lab.request_id,
+                                                                                 "tenant": lab.tenant}))
+    return rows
+
+
 class Learner:
     """Owns the loop's state: recent requests (for feedback), label counts, refits and the live model."""
 
@@ -179,17 +194,6 @@ class Learner:
             return
         self._store(Label(request_id, seen.tenant, "shadow", grades, seen.features, costs), messages)
 
-    def _rows(self, labels: list[Label]) -> list[Row]:
-        rows = []
-        for lab in labels:
-            quality = dict(lab.quality)
-            if self._tiers[0] in quality and self._tiers[-1] not in quality:
-                quality[self._tiers[-1]] = 1.0  # the cheapest tier judged alone: the top tier is the reference
-            outcomes = {t: Outcome(quality=q, cost_usd=lab.cost_usd.get(t)) for t, q in quality.items()}
-            rows.append(Row(id=str(lab.id), messages=lab.messages or [{"role": "user", "content": ""}], outcomes=outcomes,
-                            source=lab.source, extra={"features": lab.features}))
-        return rows
-
     def _refit(self) -> None:
         try:
             core = self._core
@@ -197,7 +201,7 @@ class Learner:
             clf, policy = core.brain
             if self._prior is None:
                 return
-            result = refit(self._rows(labels), self._tiers, clf, self._prior, getattr(policy, "thresholds", ()),
+            result = refit(rows_of(labels, self._tiers), self._tiers, clf, self._prior, getattr(policy, "thresholds", ()),
                            self._cfg.target.get("quality", 0.95))
             entry = {"at": time.time(), "labels": result.labels, "swapped": result.swapped, "auc_old": result.auc_old,
                      "auc_new": result.auc_new, "thresholds": list(result.thresholds)}
