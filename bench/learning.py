@@ -59,10 +59,11 @@ def main() -> None:
               f"static prior at the same quality: " + ("not reached" if equal is None else f"{equal:.1%}"))
         for w in sim.windows:
             print(f"    after {w['end']:>6} requests, {w['labels']:>5} labels: gap closed {w['gap_closed']:6.1%} (prior {w['prior_gap_closed']:6.1%})")
-        (OUT / f"learning-{target.file}.json").write_text(json.dumps(sim.to_dict()))
+        slug = target.name.lower().replace(" ", "-").replace("+", "plus")
+        (OUT / f"learning-{slug}.json").write_text(json.dumps(sim.to_dict()))
         if args.plots:
             args.plots.mkdir(parents=True, exist_ok=True)
-            sim.plot(str(args.plots / f"learning-{target.file}.png"))
+            sim.plot(str(args.plots / f"learning-{slug}.png"))
 
 
 if __name__ == "__main__":

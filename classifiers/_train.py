@@ -229,7 +229,9 @@ def train(
     if x_dev is not None and len(dev.rows) >= 10:
         z = (x_dev @ w + b).reshape(-1, 1)
         a, a0 = fit_logistic(z, np.array(dev.cal), np.array(dev.weight), 1e4)
-        calibration = (float(a[0]), a0)
+        # A few noisy dev rows can give a slope of the wrong sign, which would flip the whole ranking:
+        # calibration may rescale the score, never reverse it.
+        calibration = (float(a[0]), a0) if a[0] > 0 else (1.0, 0.0)
         say(f"calibrated on {len(dev.rows)} dev rows (C={c_best})")
     fitted = {t: round(float(w[i]), 6) for t, i in index.items()}
     if prior is not None:  # the words no label held keep the prior's weights

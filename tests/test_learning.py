@@ -96,7 +96,7 @@ def _labels(n: int, signal: bool, seed: int = 0, words: tuple[str, str] = ("zebr
     return rows
 
 
-def test_a_refit_that_helps_is_swapped_in_and_one_that_does_not_is_kept_out() -> None:
+def test_a_refit_that_helps_is_swapped_in_and_one_that_ranks_worse_is_kept_out() -> None:
     prior = default_classifier()
     tiers = ["small", "flash", "frontier"]
     good = refit(_labels(240, signal=True), tiers, prior, prior, [0.2, 0.6])
@@ -105,8 +105,14 @@ def test_a_refit_that_helps_is_swapped_in_and_one_that_does_not_is_kept_out() ->
     apple = [{"role": "user", "content": "tell me about the apple number 7"}]
     assert good.classifier.score(zebra) > good.classifier.score(apple) + 0.2
     assert good.thresholds != (0.2, 0.6)  # re-calibrated on the labels
-    noise = refit(_labels(240, signal=False, seed=1), tiers, prior, prior, [0.2, 0.6])
-    assert not noise.swapped and noise.classifier is prior
+    # Labels whose held-back quarter (every fourth) says the opposite of the rest: the refit ranks them worse.
+    turned = _labels(240, signal=True, seed=1)
+    for row in turned[::4]:
+        small = row.outcomes["small"]
+        row.outcomes["small"] = Outcome(1.0 - small.quality, cost_usd=small.cost_usd)
+    worse = refit(turned, tiers, prior, prior, [0.2, 0.6])
+    assert not worse.swapped and worse.classifier is prior and worse.auc_new is not None and worse.auc_old is not None
+    assert worse.auc_new < worse.auc_old
 
 
 def test_feedback_becomes_labels_and_a_refit_swaps_the_model_in_whole(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ def add_learning_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
     sim.add_argument("--split", help="only rows of this split")
     sim.add_argument("--shadow-rate", type=float, default=0.05, help="share of requests that buy a label (default 0.05)")
     sim.add_argument("--judge-noise", type=float, default=0.0, help="share of grades the judge gets wrong (flipped)")
-    sim.add_argument("--judge-cost", type=float, help="cost of one grade (default: the middle tier's mean cost)")
+    sim.add_argument("--judge-cost", type=float, help="cost of one grade (default: a tenth of the top tier's mean cost)")
     sim.add_argument("--refit-every", type=int, default=100, help="new labels between refits (0: never)")
     sim.add_argument("--target", default="quality=0.95", help="thresholds re-calibrated to this after each refit (quality=...)")
     sim.add_argument("--windows", type=int, default=10)

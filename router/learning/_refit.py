@@ -43,9 +43,13 @@ def _auc(scores: Any, needs: Any) -> float:
     return float((ranks[needs].sum() - pos * (pos + 1) / 2) / (pos * neg))
 
 
+CONFIDENCE = 0.7  # how sure the paired bootstrap must be that a refit ranks better before it is swapped in
+
+
 def better(old: Any, new: Any, gaps: Any, rounds: int = 300, seed: int = 0) -> tuple[bool, float, float]:
-    """Whether the new scores rank the held-back labels better beyond noise: the paired bootstrap's
-    5th percentile of AUC(new) - AUC(old) above zero. Returns (verdict, AUC old, AUC new)."""
+    """Whether the new scores rank the held-back labels better: in at least CONFIDENCE of paired
+    bootstrap rounds AUC(new) > AUC(old). Returns (verdict, AUC old, AUC new). (95% kept good
+    refits out: with a few hundred held-back labels, a real gain of 0.05 nAPGR does not reach it.)"""
     import numpy as np
 
     old, new, needs = np.asarray(old), np.asarray(new), np.asarray(gaps) > 1e-9
@@ -54,7 +58,7 @@ def better(old: Any, new: Any, gaps: Any, rounds: int = 300, seed: int = 0) -> t
     for _ in range(rounds):
         i = rng.integers(0, len(needs), len(needs))
         diffs.append(_auc(new[i], needs[i]) - _auc(old[i], needs[i]))
-    return bool(np.percentile(diffs, 5) > 0), _auc(old, needs), _auc(new, needs)
+    return bool(np.percentile(diffs, 100 * (1 - CONFIDENCE)) > 0), _auc(old, needs), _auc(new, needs)
 
 
 def _score_features(clf: Classifier, row: Row) -> float:

@@ -80,7 +80,8 @@ def _ci(pair: Any, fmt: str = ".1%") -> str:
 
 class _Sampler:
     """Shadow sampling at `rate` overall, spread so that every score bin seen gets a like share of the
-    labels: a bin with little traffic is sampled more, a crowded one less (within 4x of `rate`)."""
+    labels: a bin with little traffic is sampled more, a crowded one less (within 2x of `rate`: labels
+    that stray far from the traffic teach a model that ranks the traffic worse)."""
 
     def __init__(self, rate: float, rng: random.Random) -> None:
         self.rate, self.rng, self.seen = rate, rng, [0] * BINS
@@ -90,7 +91,7 @@ class _Sampler:
         self.seen[b] += 1
         total, used = sum(self.seen), sum(1 for n in self.seen if n)
         p = self.rate * total / (used * self.seen[b])  # this bin's fair share of the labels, over its share of traffic
-        return self.rng.random() < min(1.0, 4 * self.rate, max(self.rate / 4, p))
+        return self.rng.random() < min(1.0, 2 * self.rate, max(self.rate / 2, p))
 
 
 def simulate(
@@ -117,8 +118,8 @@ def simulate(
     order = list(range(len(rows)))
     rng.shuffle(order)
     n_tiers = len(tiers)
-    mean_cost = [sum(c[k] for c in cost) / len(cost) for k in range(n_tiers)]
-    grade_cost = mean_cost[len(mean_cost) // 2] if judge_cost is None else judge_cost
+    # A grade reads the request and one answer and writes one number: by default a tenth of a top-tier call.
+    grade_cost = 0.1 * sum(c[-1] for c in cost) / len(cost) if judge_cost is None else judge_cost
     sampler, model, ths = _Sampler(shadow_rate, rng), prior, list(thresholds)
     labels: list[Row] = []
     steps: list[_Step] = []
