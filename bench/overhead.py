@@ -47,7 +47,7 @@ def block(fn: Callable[[], Any], n: int) -> tuple[float, float]:
     return wall / n, (time.process_time() - cpu0) / n
 
 
-def own_work(router: Any, messages: list[dict[str, str]], model: str, n: int) -> tuple[float, float]:
+def own_work(router: Any, messages: list[dict[str, str]], model: str, n: int, **kwargs: Any) -> tuple[float, float]:
     """Router.complete with the litellm call taken out: p50 and p99 microseconds."""
     import litellm
 
@@ -58,12 +58,54 @@ def own_work(router: Any, messages: list[dict[str, str]], model: str, n: int) ->
         times = []
         for _ in range(n):
             t = time.perf_counter()
-            router.complete(messages, tenant="acme")
+            router.complete(messages, tenant="acme", **kwargs)
             times.append(time.perf_counter() - t)
     finally:
         router.client.complete = real
     times.sort()
     return statistics.median(times) * 1e6, times[int(len(times) * 0.99)] * 1e6
+
+
+def learning_overhead(tmp: str, messages: list[dict[str, str]], blocks: int) -> None:
+    """Router.complete's own work with the learning loop off, remembering requests for feedback, and
+    with shadow labels configured (requests not sampled), alternating blocks in the same run."""
+    from router import Router, RouterConfig
+
+    variants = {
+        "learning off (remember 0)": {"remember": 0},
+        "feedback memory (default)": {},
+        "shadow labels on, request not sampled": {"shadow_rate": 1e-9, "judge": "flash", "budget_usd": "5"},
+    }
+    routers = {name: Router(RouterConfig.from_dict({"ledger": f"sqlite:///{Path(tmp) / f'learn-{i}.db'}", "learning": cfg}))
+               for i, (name, cfg) in enumerate(variants.items())}
+    model = next(iter(routers.values())).config.tiers[0].models[0].model
+    p50s: dict[str, list[float]] = {name: [] for name in routers}
+    for _ in range(blocks):
+        for name, router in routers.items():
+            p50s[name].append(own_work(router, messages, model, 400)[0])
+    base = statistics.median(p50s["learning off (remember 0)"])
+    print("learning loop: the router's own work, p50 (median over blocks)")
+    for name, values in p50s.items():
+        print(f"  {name:<40} {statistics.median(values):6.0f} us (added {statistics.median(values) - base:+.0f} us)")
+    for router in routers.values():
+        router.close()
+
+
+def large_requests(tmp: str) -> None:
+    """A 1 MB prompt and a 10,000-turn conversation: the router's own work with a budget and without."""
+    from router import Router, RouterConfig
+
+    big = [{"role": "user", "content": "word " * 200_000}]
+    turns = [{"role": "user" if i % 2 == 0 else "assistant", "content": f"turn number {i}"} for i in range(10_000)]
+    print("large requests: the router's own work, p50 of 30 (litellm call replaced by a prebuilt response)")
+    for name, messages in (("1 MB prompt", big), ("10,000 turns", turns)):
+        figures = []
+        for budget in (False, True):
+            config = RouterConfig.from_dict({"ledger": f"sqlite:///{Path(tmp) / f'large-{budget}-{len(messages)}.db'}",
+                                             "tenants": {"acme": {"budget_usd": "1000000", "period": "month"}} if budget else {}})
+            with Router(config) as router:
+                figures.append(own_work(router, messages, router.config.tiers[0].models[0].model, 30, max_tokens=100)[0])
+        print(f"  {name:<14} no budget {figures[0] / 1000:6.2f} ms, with a budget {figures[1] / 1000:6.2f} ms: added {(figures[1] - figures[0]) / 1000:+.2f} ms")
 
 
 def main() -> None:
@@ -105,6 +147,8 @@ def main() -> None:
             p50, p99 = own_work(router, messages, model, 2000)
             print(f"  the router's own work (litellm call replaced by a prebuilt response): p50 {p50:.0f} us, p99 {p99:.0f} us")
             router.close()
+        learning_overhead(tmp, messages, args.blocks)
+        large_requests(tmp)
     a, full = import_times()
     print(f"import router: {a * 1000:.1f} ms; from router import Router, RouterConfig: {full * 1000:.0f} ms (median of 7 fresh processes)")
 

@@ -15,8 +15,15 @@ def part_text(content: Any) -> str:
     return ""
 
 
+WINDOW_TURNS = 64  # the last this many messages are read (and system prompts among the first as many)
+
+
 def split_turns(messages: Sequence[Mapping[str, Any]]) -> tuple[str, str, str, int]:
-    """(last user turn, earlier user/assistant turns, system prompt, number of user turns)."""
+    """(last user turn, earlier user/assistant turns, system prompt, number of user turns), read from a
+    window of the conversation: the cost of scoring does not grow with its length."""
+    if len(messages) > 2 * WINDOW_TURNS:
+        system_head = [m for m in messages[:WINDOW_TURNS] if m.get("role") in ("system", "developer")]
+        messages = [*system_head, *messages[-WINDOW_TURNS:]]
     last = ""
     earlier: list[str] = []
     system: list[str] = []

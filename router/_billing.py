@@ -33,20 +33,45 @@ class Bill:
     note: str = ""  # why the bill is not the provider's own figures, for the attempt's reason
 
 
-def input_tokens(client: LLMClient, spec: ModelSpec, messages: list[dict[str, Any]], kwargs: Mapping[str, Any]) -> int:
+def byte_bound(messages: list[dict[str, Any]], tools: Any) -> int | None:
+    """An upper bound of the input tokens without a tokenizer: a byte-level BPE token holds at least
+    one byte, so the UTF-8 length bounds the count. None when a part is not text (an image is counted
+    by litellm's rule, not by its URL's length)."""
+    total = 0
+    for m in messages:
+        content = m.get("content")
+        if isinstance(content, str):
+            total += len(content) if content.isascii() else len(content.encode("utf-8", "surrogatepass"))
+        elif content is not None:
+            return None
+        extra = {k: v for k, v in m.items() if k not in ("role", "content")}
+        if extra:  # tool calls, names: sent, so billed
+            total += len(json.dumps(extra, default=str))
+    if tools:
+        total += len(json.dumps(tools, default=str))
+    return total
+
+
+def input_tokens(client: LLMClient, spec: ModelSpec, messages: list[dict[str, Any]], kwargs: Mapping[str, Any], exact: bool = False) -> int:
     """The request's input as the provider may count it: messages, tool schemas and a response
-    schema (all sent, all billed), plus a margin for the provider's own tokenizer."""
+    schema (all sent, all billed), plus a margin for the provider's own tokenizer. Unless `exact`,
+    the byte bound stands in for the count: no tokenizer on the hot path, a bounded cost whatever
+    the request's size."""
     tools = kwargs.get("tools")
-    counted = client.count_tokens(spec, messages, tools if isinstance(tools, Sequence) else None)
+    tools = tools if isinstance(tools, Sequence) else None
+    bound = None if exact else byte_bound(messages, tools)
+    counted = bound if bound is not None else int(client.count_tokens(spec, messages, tools) * INPUT_MARGIN)
     schema = kwargs.get("response_format")
     if isinstance(schema, Mapping):
         counted += len(json.dumps(schema, default=str)) // 3
-    return int(counted * INPUT_MARGIN) + PER_MESSAGE_TOKENS * len(messages)
+    return counted + PER_MESSAGE_TOKENS * len(messages)
 
 
-def worst_case(client: LLMClient, spec: ModelSpec, messages: list[dict[str, Any]], kwargs: Mapping[str, Any], out_tokens: int) -> Decimal:
+def worst_case(
+    client: LLMClient, spec: ModelSpec, messages: list[dict[str, Any]], kwargs: Mapping[str, Any], out_tokens: int, exact: bool = False
+) -> Decimal:
     """The most an attempt can cost: its input and the most output it may produce."""
-    return client.prices(spec).cost(input_tokens(client, spec, messages, kwargs), out_tokens)
+    return client.prices(spec).cost(input_tokens(client, spec, messages, kwargs, exact), out_tokens)
 
 
 def bill(

@@ -217,8 +217,16 @@ class Run:
         """Hold the attempt's worst case: its input plus the most output it may produce."""
         if self.core.config.budget_for(self.request.tenant) is None:
             return None
-        worst = worst_case(self.core.client, spec, self.messages, kwargs, self._out_tokens(spec, out_cap, kwargs))
-        return self.core.ledger.reserve(self.request.tenant, self.request.request_id, worst)
+        out = self._out_tokens(spec, out_cap, kwargs)
+        worst = worst_case(self.core.client, spec, self.messages, kwargs, out)  # bytes bound the tokens: no tokenizer
+        try:
+            return self.core.ledger.reserve(self.request.tenant, self.request.request_id, worst)
+        except BudgetExceeded:
+            exact = worst_case(self.core.client, spec, self.messages, kwargs, out, exact=True)
+            if exact >= worst:
+                raise
+            # Close to the budget the bound's slack matters: count the tokens, hold that instead.
+            return self.core.ledger.reserve(self.request.tenant, self.request.request_id, exact)
 
     def _hold_text(self, exc: BudgetExceeded, spec: ModelSpec, out_cap: int | None) -> str:
         """Why a hold did not fit, for route.reason: pass max_tokens to make the worst case smaller."""

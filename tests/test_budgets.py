@@ -185,3 +185,42 @@ def test_time_zone_sets_the_day_boundary(tmp_path: Path) -> None:
     assert ledger.spent("acme") == Decimal(2)
     with pytest.raises(ConfigError):
         RouterConfig.from_dict({"timezone": "Mars/Olympus"})
+
+
+class CountingClient(ScriptedClient):
+    """Counts the tokenizer's uses: the hot path should not need it."""
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.counted = 0
+
+    def count_tokens(self, spec: object, messages: object, tools: object = None) -> int:
+        self.counted += 1
+        return super().count_tokens(spec, messages, tools)  # type: ignore[arg-type]
+
+
+def _one_tier(tmp_path: Path, budget: str) -> RouterConfig:
+    return RouterConfig.from_dict({"tiers": [{"name": "small", "models": ["gpt-5-nano"]}], "ledger": f"sqlite:///{tmp_path / 'l.db'}",
+                                   "budget_wait_s": 0, "tenants": {"acme": {"budget_usd": budget, "period": "day"}}})
+
+
+def test_a_large_budgeted_prompt_is_held_on_its_bytes_without_the_tokenizer(tmp_path: Path) -> None:
+    client = CountingClient()
+    router = Router(_one_tier(tmp_path, "10"), client=client, classifier=HeuristicClassifier())
+    big = "word " * 200_000  # 1 MB
+    resp = router.complete([{"role": "user", "content": big}], tenant="acme", max_tokens=10,
+                           mock_response={"content": "ok", "prompt_tokens": 200_000, "completion_tokens": 1})
+    assert resp.route.tier == "small" and client.counted == 0
+    # 10,000 turns: the classifier reads a window of them, the hold their bytes.
+    turns = [{"role": "user" if i % 2 == 0 else "assistant", "content": f"turn {i}"} for i in range(10_000)]
+    router.complete(turns, tenant="acme", max_tokens=10)
+    assert client.counted == 0
+
+
+def test_near_the_cap_the_tokens_are_counted_and_the_request_still_fits(tmp_path: Path) -> None:
+    # The byte bound of this prompt (50,000 tokens' worth) does not fit the cap; its count (10,000) does.
+    client = CountingClient()
+    router = Router(_one_tier(tmp_path, "0.0008"), client=client, classifier=HeuristicClassifier())
+    resp = router.complete([{"role": "user", "content": "word " * 10_000}], tenant="acme", max_tokens=10)
+    assert resp.route.tier == "small" and client.counted >= 1
+    assert router.ledger.spent("acme") <= Decimal("0.0008")

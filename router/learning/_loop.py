@@ -36,7 +36,7 @@ _GRADE = re.compile(r"\b(10|[0-9])\b")
 class _Seen:
     tenant: str
     tier: str
-    features: dict[str, Any]
+    features: tuple[set[str], list[float]]  # as the classifier made them: turned into a label's form only when one is stored
 
 
 def text_of(response: Any) -> str:
@@ -85,7 +85,7 @@ class Learner:
         """Remember a served request; maybe buy a shadow label (after the caller has its answer)."""
         if tenant == LEARNING_TENANT or features is None:
             return
-        seen = _Seen(tenant, route.tier, self._features(features))
+        seen = _Seen(tenant, route.tier, features)
         with self._lock:
             if self._cfg.remember:
                 self._recent[(tenant, request_id)] = seen
@@ -94,7 +94,7 @@ class Learner:
             shadow = self._cfg.shadow_rate > 0 and route.tier in self._tiers and self._sampler.take(route.score)
         failed = [a.tier for a in route.attempts if a.outcome == "check_failed"]
         if failed:  # a tier whose answer failed a check: a free label for it
-            self._submit(self._store, Label(request_id, tenant, "check", {t: 0.0 for t in failed}, seen.features))
+            self._submit(self._store, Label(request_id, tenant, "check", {t: 0.0 for t in failed}, self._features(seen.features)))
         if shadow:
             self._submit(self._shadow, seen, request_id, messages, text_of(response), float(route.cost_usd))
         if self._core.clock() >= self._next_pickup:
@@ -110,7 +110,7 @@ class Learner:
         if seen is None:
             raise InvalidRequestError(f"no recent request {request_id!r} of tenant {tenant!r} (only the last "
                                       f"{self._cfg.remember} requests of this process are kept for feedback)")
-        self._core.ledger.add_label(Label(request_id, tenant, "feedback", {seen.tier: float(quality)}, seen.features), time.time())
+        self._core.ledger.add_label(Label(request_id, tenant, "feedback", {seen.tier: float(quality)}, self._features(seen.features)), time.time())
         self._counted()
 
     def state(self) -> dict[str, Any]:
@@ -192,7 +192,7 @@ class Learner:
         except TierwiseError as exc:
             _log.warning("tierwise learning: shadow label for %s skipped: %s", request_id, exc)
             return
-        self._store(Label(request_id, seen.tenant, "shadow", grades, seen.features, costs), messages)
+        self._store(Label(request_id, seen.tenant, "shadow", grades, self._features(seen.features), costs), messages)
 
     def _refit(self) -> None:
         try:
