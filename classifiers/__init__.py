@@ -10,7 +10,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-from classifiers._data import DataError, Outcome, Row, iter_prompts, iter_rows, iter_wide_rows, load_rows
+from classifiers._data import DataError, Outcome, Row, iter_prompts, iter_rows, iter_wide_rows, load_rows, parse_row
 from classifiers._features import featurize, words
 from classifiers._model import Classifier, HeuristicClassifier, LinearClassifier, RandomClassifier, WeightsError, load
 
@@ -34,6 +34,7 @@ __all__ = [
     "iter_wide_rows",
     "load",
     "load_rows",
+    "parse_row",
     "train",
     "words",
 ]

@@ -106,20 +106,39 @@ def _progress(done: int, total: int) -> None:
         print(f"\rscoring [{'#' * filled}{'.' * (width - filled)}] {done}/{total}", end="" if done < total else "\n", file=sys.stderr)
 
 
+def _streams(args: argparse.Namespace) -> bool:
+    """JSONL sets are read as a stream (memory independent of their size and of their other models);
+    RouterBench's CSV table and replayed checks (which need every recorded answer) are loaded whole."""
+    return not getattr(args, "checks", None) and not any(str(d).endswith(".csv") for d in args.data)
+
+
+def _progress_rows(done: int, _total: int) -> None:
+    if sys.stderr.isatty():
+        print(f"\rread and scored {done:,} rows", end="", file=sys.stderr)
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from router._config import RouterConfig
     from router.checks import all_of
-    from router.evaluate import evaluate
+    from router.evaluate import evaluate, evaluate_file
 
-    tiers, rows, clf = _eval_inputs(args)
     thresholds = None
+    tiers = _tiers(args.tiers)
     if args.config:
         config = RouterConfig.from_file(args.config)
         if len(config.tiers) == len(tiers):
             thresholds = config.effective_thresholds()
+    dataset = ", ".join(Path(d).name for d in args.data)
+    models = [m for _, m in tiers]
+    if _streams(args):
+        report = evaluate_file(args.data, models, _load_classifier(args.weights), thresholds=thresholds, split=args.split,
+                               drop_contaminated=args.drop_contaminated, bootstrap=args.bootstrap, progress=_progress_rows, dataset=dataset)
+        if sys.stderr.isatty():
+            print(file=sys.stderr)
+        return write_outputs(report, args)
+    _, rows, clf = _eval_inputs(args)
     check = all_of(args.checks.split(",")) if args.checks else None
-    report = evaluate(rows, [m for _, m in tiers], clf, thresholds=thresholds, check=check, bootstrap=args.bootstrap, progress=_progress,
-                      dataset=", ".join(Path(d).name for d in args.data))
+    report = evaluate(rows, models, clf, thresholds=thresholds, check=check, bootstrap=args.bootstrap, progress=_progress, dataset=dataset)
     return write_outputs(report, args)
 
 
@@ -197,15 +216,26 @@ def _config_text(base: str | None, tiers: list[tuple[str, str]], thresholds: Seq
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from policies import calibrate
     from router.evaluate import matrices
+    from router.evaluate._replay import priced
+    from router.evaluate._stream import gather
 
     target, value = parse_target(args.target)
-    tiers, rows, clf = _eval_inputs(args)
+    tiers = _tiers(args.tiers)
     models = [m for _, m in tiers]
-    usable = [r for r in rows if all(m in r.outcomes for m in models)]
-    quality, cost, unit, _ = matrices(usable, models, {})
-    cal = calibrate(clf.score_batch([r.messages for r in usable]), quality, cost, target, value)
+    if _streams(args):
+        got = gather(args.data, models, _load_classifier(args.weights), split=args.split, drop_contaminated=args.drop_contaminated)
+        if not got.scores:
+            raise ValueError(f"no rows{' in split ' + args.split if args.split else ''} with outcomes for every tier in "
+                             f"{', '.join(map(str, args.data))}")
+        scores, quality, (cost, unit) = got.scores, got.quality, priced(got.cost, len(models))
+    else:
+        _, rows, clf = _eval_inputs(args)
+        usable = [r for r in rows if all(m in r.outcomes for m in models)]
+        quality, cost, unit, _ = matrices(usable, models, {})
+        scores = clf.score_batch([r.messages for r in usable])
+    cal = calibrate(scores, quality, cost, target, value)
     Path(args.out).write_text(_config_text(args.config, tiers, cal.thresholds), encoding="utf-8")
     data = {"thresholds": [round(t, 6) for t in cal.thresholds]}
-    print(f"thresholds {data['thresholds']} on {len(usable)} rows: quality {cal.quality:.3f}, cost "
+    print(f"thresholds {data['thresholds']} on {len(scores)} rows: quality {cal.quality:.3f}, cost "
           f"{cal.cost:.6g} ({unit}), top-tier share {cal.frontier_share:.1%}; wrote {args.out}")
     return 0

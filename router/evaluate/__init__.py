@@ -15,7 +15,7 @@ from router.evaluate._metrics import (
     strong_share_curve,
 )
 from router.evaluate._napgr import NapgrResult, napgr, oracle_scores
-from router.evaluate._replay import evaluate, matrices, outcome_cost, score_all
+from router.evaluate._replay import evaluate, evaluate_file, matrices, outcome_cost, score_all
 from router.evaluate._report import Report
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "apgr",
     "cpt",
     "evaluate",
+    "evaluate_file",
     "least_cost_for_quality",
     "matrices",
     "napgr",

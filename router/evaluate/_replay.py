@@ -3,6 +3,7 @@ the quality obtained and the cost paid, escalation included; then the report's f
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
@@ -14,6 +15,7 @@ from router.checks import QualityCheck
 from router.evaluate._metrics import aiq, apgr, cpt, interp, upper_hull
 from router.evaluate._napgr import napgr
 from router.evaluate._report import Report
+from router.evaluate._stream import gather
 
 Prices = Mapping[str, tuple[Decimal, Decimal]]
 
@@ -48,11 +50,8 @@ def matrices(
     attempt is paid for. Without costs or prices in the set, a call of the top tier costs 1 and
     the others 0 (RouteLLM's convention: cost is the share of strong calls).
     """
-    raw_cost = [[outcome_cost(r, t, prices) for t in tiers] for r in rows]
-    priced = all(c is not None for row in raw_cost for c in row)
-    unit = "usd" if priced else "top-tier call share"
+    base_c, unit = priced([[outcome_cost(r, t, prices) for t in tiers] for r in rows], len(tiers))
     base_q = [[r.outcomes[t].quality for t in tiers] for r in rows]
-    base_c = [[float(c or 0.0) for c in row] if priced else [0.0] * (len(tiers) - 1) + [1.0] for row in raw_cost]
     if check is None:
         return base_q, base_c, unit, {}
     quality, cost, failed = [], [], 0
@@ -149,7 +148,49 @@ def evaluate(
         raise ValueError(f"no row has outcomes for every tier {list(tiers)}; missing: {dict(missing)}")
     scores = score_all(classifier, [r.messages for r in usable], progress)
     quality, cost, unit, check_stats = matrices(usable, tiers, prices or {}, check)
-    n = len(usable)
+    report = _finish(scores, quality, cost, unit, [r.task or "(none)" for r in usable], tiers, thresholds, bootstrap, seed)
+    report.rows, report.missing, report.checks, report.dataset = len(rows), dict(missing), check_stats, dataset
+    return report
+
+
+def evaluate_file(
+    paths: Sequence[str | os.PathLike[str]],
+    tiers: Sequence[str],
+    classifier: Classifier,
+    thresholds: Sequence[float] | None = None,
+    prices: Prices | None = None,
+    split: str | None = None,
+    drop_contaminated: bool = False,
+    bootstrap: int = 100,
+    seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+    dataset: str = "",
+) -> Report:
+    """evaluate() over JSONL files read as a stream: memory holds a few numbers a row, whatever the
+    number of models in the file. (Replaying checks needs the recorded answers: use evaluate().)"""
+    if not tiers:
+        raise ValueError("at least one tier is needed")
+    got = gather(paths, tiers, classifier, prices=prices, split=split, drop_contaminated=drop_contaminated, progress=progress)
+    if not got.scores:
+        raise ValueError(f"no row has outcomes for every tier {list(tiers)}; missing: {dict(got.missing)}")
+    quality, cost, unit = got.quality, *priced(got.cost, len(tiers))
+    report = _finish(got.scores, quality, cost, unit, got.tasks, tiers, thresholds, bootstrap, seed)
+    report.rows, report.missing, report.dataset = got.rows, dict(got.missing), dataset
+    return report
+
+
+def priced(raw: list[list[float | None]], tiers: int) -> tuple[list[list[float]], str]:
+    """Costs in USD when every one is known, else RouteLLM's convention: a top-tier call costs 1."""
+    if all(c is not None for row in raw for c in row):
+        return [[float(c or 0.0) for c in row] for row in raw], "usd"
+    return [[0.0] * (tiers - 1) + [1.0] for _ in raw], "top-tier call share"
+
+
+def _finish(
+    scores: list[float], quality: list[list[float]], cost: list[list[float]], unit: str, tasks: list[str], tiers: Sequence[str],
+    thresholds: Sequence[float] | None, bootstrap: int, seed: int,
+) -> Report:
+    n = len(scores)
     head = _headline(scores, quality, cost)
     if thresholds is None:  # the router's defaults; calibrating here would tune on the evaluation rows
         from router._config import DEFAULT_THRESHOLDS
@@ -169,9 +210,9 @@ def evaluate(
     curve = [(p.cost, p.quality) for p in head["points"]]
     costs = [b["cost"] for name, b in baselines.items() if name in tiers]
     report = Report(
-        tiers=list(tiers), rows=len(rows), used=n, missing=dict(missing), cost_unit=unit, thresholds=ths,
+        tiers=list(tiers), rows=n, used=n, missing={}, cost_unit=unit, thresholds=ths,
         router=router, baselines=baselines, curve=upper_hull(curve), least_cost_share=head["least"],
-        quality_at_cost=head["at_cost"], aiq=aiq(curve, min(costs), max(costs)), checks=check_stats, dataset=dataset,
+        quality_at_cost=head["at_cost"], aiq=aiq(curve, min(costs), max(costs)),
     )
     if len(tiers) == 2 and head["q_top"] != baselines[tiers[0]]["quality"]:
         q_weak, q_strong = [q[0] for q in quality], [q[1] for q in quality]
@@ -179,10 +220,10 @@ def evaluate(
         report.cpt50, report.cpt80 = cpt(scores, q_weak, q_strong, 0.5), cpt(scores, q_weak, q_strong, 0.8)
     report.ci95 = _bootstrap(scores, quality, cost, bootstrap, seed, two_tier=report.apgr is not None)
     _add_napgr(report, scores, quality, cost, bootstrap, seed)
-    tasks: dict[str, list[int]] = {}
-    for i, r in enumerate(usable):
-        tasks.setdefault(r.task or "(none)", []).append(i)
-    for task, idx in sorted(tasks.items()):
+    by_task: dict[str, list[int]] = {}
+    for i, task in enumerate(tasks):
+        by_task.setdefault(task, []).append(i)
+    for task, idx in sorted(by_task.items()):
         report.per_task[task] = {
             "rows": len(idx),
             "quality": sum(quality[i][start[i]] for i in idx) / len(idx),
