@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from classifiers import Outcome, Row
+from classifiers import DataError, Outcome, Row
 from router.checks import non_empty
 from router.evaluate import aiq, evaluate, matrices
 
@@ -136,3 +136,20 @@ def test_routerbench_wide_table(tmp_path: Path) -> None:
     path.write_text(path.read_text().replace("0.0002", "lots"))
     with pytest.raises(DataError, match=r"rb.csv:3"):
         load_rows(path)
+
+
+def test_streamed_evaluation_gives_the_same_report_as_the_loaded_one(tmp_path: Path) -> None:
+    from classifiers import default_classifier, load_rows
+    from router.evaluate import evaluate, evaluate_file
+
+    data = Path(__file__).resolve().parents[1] / "examples" / "data" / "demo-set.jsonl"
+    tiers = ["small-model", "mid-model", "big-model"]
+    loaded = evaluate([r for r in load_rows(data) if r.split == "test"], tiers, default_classifier(), bootstrap=50)
+    streamed = evaluate_file([data], tiers, default_classifier(), split="test", bootstrap=50)
+    assert streamed.router == loaded.router and streamed.baselines == loaded.baselines
+    assert streamed.napgr == loaded.napgr and streamed.least_cost_share == loaded.least_cost_share
+    assert streamed.per_task == loaded.per_task and streamed.rows == loaded.rows == 22
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(data.read_text().splitlines()[0] + "\n{not json\n")
+    with pytest.raises(DataError, match=r"bad.jsonl:2"):
+        evaluate_file([bad], tiers, default_classifier())

@@ -3,6 +3,7 @@ errors) and by curl, in front of a local fake provider."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import shutil
@@ -40,9 +41,9 @@ def gateway_config(server: LocalOpenAIServer, ledger: str, **extra: Any) -> dict
     return {"tiers": local_tiers(server.url), "ledger": ledger, "thresholds": [0.4, 0.7], "gateway": {"keys": keys}, **extra}
 
 
-@pytest.fixture
-def gateway(server: LocalOpenAIServer, ledger_url: str) -> Iterator[tuple[str, LocalOpenAIServer]]:
-    config = RouterConfig.from_dict(gateway_config(server, ledger_url, tenants={"globex": {"budget_usd": "0.000001", "period": "total"}}))
+@contextlib.contextmanager
+def serving(config: RouterConfig) -> Iterator[str]:
+    """The gateway on a free port of 127.0.0.1, in a thread; yields its /v1 URL."""
     port = _port()
     uv = uvicorn.Server(uvicorn.Config(create_app(config), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=uv.run, daemon=True)
@@ -51,9 +52,38 @@ def gateway(server: LocalOpenAIServer, ledger_url: str) -> Iterator[tuple[str, L
     while not uv.started and time.monotonic() < deadline:
         time.sleep(0.02)
     assert uv.started
-    yield f"http://127.0.0.1:{port}/v1", server
+    yield f"http://127.0.0.1:{port}/v1"
     uv.should_exit = True
     thread.join(10)
+
+
+@pytest.fixture
+def gateway(server: LocalOpenAIServer, ledger_url: str) -> Iterator[tuple[str, LocalOpenAIServer]]:
+    config = RouterConfig.from_dict(gateway_config(server, ledger_url, tenants={"globex": {"budget_usd": "0.000001", "period": "total"}}))
+    with serving(config) as url:
+        yield url, server
+
+
+def test_the_gateway_buys_shadow_labels_after_the_answer(server: LocalOpenAIServer, ledger_url: str) -> None:
+    import httpx
+
+    from router.ledger import open_ledger
+
+    server.responder = lambda _model, msgs: "8" if "[REQUEST]" in str(msgs[-1]["content"]) else "ok"
+    learning = {"shadow_rate": 1.0, "judge": "frontier", "budget_usd": "1.00", "refit_every": 0}
+    config = RouterConfig.from_dict(gateway_config(server, ledger_url, learning=learning))
+    with serving(config) as url:
+        client = openai.OpenAI(base_url=url, api_key=KEY, max_retries=0)
+        assert client.chat.completions.create(model="tierwise", messages=MSG).choices[0].message.content == "ok"  # type: ignore[arg-type]
+        ledger = open_ledger(ledger_url, config.budget_for)
+        deadline = time.monotonic() + 15
+        while ledger.label_count() < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        label = ledger.labels()[0]
+        assert label.tenant == "acme" and label.source == "shadow" and set(label.quality.values()) == {0.8}
+        metrics = httpx.get(url.replace("/v1", "/metrics")).text
+        assert "tierwise_labels 1" in metrics and "tierwise_label_spend_usd 0\n" not in metrics
+        ledger.close()
 
 
 def test_the_openai_client_routes_through_the_gateway(gateway: tuple[str, LocalOpenAIServer]) -> None:

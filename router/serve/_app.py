@@ -7,6 +7,7 @@ configured model (passed straight to it, billed and budgeted). Errors come back 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import time
@@ -148,7 +149,13 @@ class Gateway:
         return JSONResponse({"status": "ok"})
 
     async def metrics_page(self, request: Request) -> Response:
-        return PlainTextResponse(self.metrics.render(), media_type="text/plain; version=0.0.4")
+        # The learning loop's figures come from the ledger (shared by every worker), read off the loop.
+        assert self.router is not None
+        state = await asyncio.to_thread(self.router.learning.state)
+        learning = (f"# TYPE tierwise_label_spend_usd gauge\ntierwise_label_spend_usd {format(state['label_spend_usd'], 'f')}\n"
+                    f"# TYPE tierwise_labels gauge\ntierwise_labels {state['labels']}\n"
+                    f"# TYPE tierwise_refits_total counter\ntierwise_refits_total {len(state['refits'])}\n")
+        return PlainTextResponse(self.metrics.render() + learning, media_type="text/plain; version=0.0.4")
 
 
 def create_app(config: RouterConfig, router: AsyncRouter | None = None) -> Starlette:
