@@ -14,13 +14,26 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from router import RouterConfig
 from router.ledger import Entry, open_ledger
+
+
+def run_threads(writer: Callable[[int], None], writers: int) -> float:
+    """Run `writer(k)` on `writers` threads at once; the seconds they took."""
+    t0 = time.perf_counter()
+    threads = [threading.Thread(target=writer, args=(k,)) for k in range(writers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return time.perf_counter() - t0
 
 
 def throughput(url: str, writers: int, seconds: float, shared_tenant: bool = True) -> float:
@@ -41,28 +54,91 @@ def throughput(url: str, writers: int, seconds: float, shared_tenant: bool = Tru
             ledger.settle(held, Entry(rid, 1, tenant, "small", "gpt-5-nano", 120, 80, Decimal("0.0000385"), 0.2, "ok"))
             counts[k] += 1
 
-    t0 = time.perf_counter()
-    threads = [threading.Thread(target=writer, args=(k,)) for k in range(writers)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    elapsed = time.perf_counter() - t0
+    elapsed = run_threads(writer, writers)
     spent = sum((ledger.spent(t) for t in set(tenants)), Decimal(0))
     assert spent == Decimal("0.0000385") * sum(counts)  # nothing lost, nothing doubled
     ledger.close()
     return sum(counts) / elapsed
 
 
+BARE_TABLE = ("CREATE TABLE IF NOT EXISTS bare (id {pk}, request_id TEXT NOT NULL, tenant TEXT NOT NULL, model TEXT NOT NULL, "
+              "tokens_in INTEGER, tokens_out INTEGER, cost_nanos BIGINT, ts DOUBLE PRECISION)")
+
+
+def bare_rate(connect: Callable[[], Any], mark: str, writers: int, seconds: float) -> float:
+    """The baseline: one INSERT a transaction per entry, same driver and settings, no ledger logic."""
+    counts = [0] * writers
+    sql = f"INSERT INTO bare (request_id, tenant, model, tokens_in, tokens_out, cost_nanos, ts) VALUES ({', '.join([mark] * 7)})"
+
+    connect().close()  # the table exists before the writers start
+    stop = time.perf_counter() + seconds
+
+    def writer(k: int) -> None:
+        conn = connect()
+        while time.perf_counter() < stop:
+            conn.execute(sql, (uuid.uuid4().hex, "bench", "gpt-5-nano", 120, 80, 38500, time.time()))
+            counts[k] += 1
+        conn.close()
+
+    return sum(counts) / run_threads(writer, writers)
+
+
+def sqlite_connect(path: str) -> Callable[[], Any]:
+    import sqlite3
+
+    def connect() -> Any:
+        conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute(BARE_TABLE.format(pk="INTEGER PRIMARY KEY"))
+        return conn
+
+    return connect
+
+
+def report_time(url: str, rows: int, fill: Callable[[int], None]) -> float:
+    """Seconds for the `tierwise ledger` report's aggregates over `rows` entries (filled in bulk)."""
+    config = RouterConfig.from_dict({"default_budget": {"budget_usd": "1000000000", "period": "month"}})
+    ledger = open_ledger(url, config.budget_for)
+    fill(rows)
+    t = time.perf_counter()
+    found = ledger.spend()
+    elapsed = time.perf_counter() - t
+    assert sum(r.requests for r in found) == rows
+    ledger.close()
+    return elapsed
+
+
+def _entries(n: int) -> Any:
+    now = time.time()
+    for i in range(n):
+        yield (f"r{i}", 1, f"tenant-{i % 20}", "small" if i % 3 else "frontier", "gpt-5-nano", 120, 80, 38500, 0.2, "ok", "", now - i, None)
+
+
+ENTRY_INSERT = ("INSERT INTO {t}entries (request_id, attempt, tenant, tier, model, tokens_in, tokens_out, cost_nanos, latency_s, "
+                "outcome, reason, ts, reservation) VALUES ({marks})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--report-rows", type=int, default=1_000_000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         for writers in (1, 16):
             rate = throughput(f"sqlite:///{Path(tmp) / f'bench-{writers}.db'}", writers, args.seconds)
-            print(f"SQLite     {writers:>2} writer(s): {rate:8.0f} settled entries/s (one tenant)")
+            bare = bare_rate(sqlite_connect(str(Path(tmp) / f"bare-{writers}.db")), "?", writers, args.seconds)
+            print(f"SQLite     {writers:>2} writer(s): {rate:8.0f} settled entries/s (one tenant); bare inserts {bare:8.0f}/s: {rate / bare:.2f}x")
+        path = Path(tmp) / "report.db"
+
+        def fill_sqlite(n: int) -> None:
+            import sqlite3
+
+            with sqlite3.connect(path) as conn:
+                conn.executemany(ENTRY_INSERT.format(t="", marks=", ".join(["?"] * 13)), _entries(n))
+
+        print(f"SQLite     report over {args.report_rows:,} entries: {report_time(f'sqlite:///{path}', args.report_rows, fill_sqlite):.2f} s")
     try:
         import psycopg
     except ImportError:
@@ -80,11 +156,28 @@ def main() -> None:
             url = args.pg.rsplit("/", 1)[0] + "/" + name
             for writers in (1, 16):
                 rate = throughput(url, writers, args.seconds)
-                print(f"PostgreSQL {writers:>2} writer(s): {rate:8.0f} settled entries/s (one tenant)")
+                bare = bare_rate(pg_connect(psycopg, url), "%s", writers, args.seconds)
+                print(f"PostgreSQL {writers:>2} writer(s): {rate:8.0f} settled entries/s (one tenant); bare inserts {bare:8.0f}/s: {rate / bare:.2f}x")
+
+            def fill_pg(n: int) -> None:
+                with psycopg.connect(url) as conn, conn.cursor() as cur:
+                    cur.executemany(ENTRY_INSERT.format(t="tierwise_", marks=", ".join(["%s"] * 13)), _entries(n))
+
+            report_url = url
+            print(f"PostgreSQL report over {args.report_rows:,} entries: {report_time(report_url, args.report_rows, fill_pg):.2f} s")
             rate = throughput(url, 16, args.seconds, shared_tenant=False)
             print(f"PostgreSQL 16 writer(s): {rate:8.0f} settled entries/s (a tenant each)")
         finally:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def pg_connect(psycopg: Any, url: str) -> Callable[[], Any]:
+    def connect() -> Any:
+        conn = psycopg.connect(url, autocommit=True)
+        conn.execute(BARE_TABLE.format(pk="BIGSERIAL PRIMARY KEY"))
+        return conn
+
+    return connect
 
 
 if __name__ == "__main__":
