@@ -112,11 +112,11 @@ def report_time(url: str, rows: int, fill: Callable[[int], None]) -> float:
 def _entries(n: int) -> Any:
     now = time.time()
     for i in range(n):
-        yield (f"r{i}", 1, f"tenant-{i % 20}", "small" if i % 3 else "frontier", "gpt-5-nano", 120, 80, 38500, 0.2, "ok", "", now - i, None)
+        yield (f"r{i}", 1, f"tenant-{i % 20}", "small" if i % 3 else "frontier", "gpt-5-nano", 120, 80, 38500, 0.2, "ok", "", now - i)
 
 
 ENTRY_INSERT = ("INSERT INTO {t}entries (request_id, attempt, tenant, tier, model, tokens_in, tokens_out, cost_nanos, latency_s, "
-                "outcome, reason, ts, reservation) VALUES ({marks})")
+                "outcome, reason, ts) VALUES ({marks})")
 
 
 def main() -> None:
@@ -136,7 +136,7 @@ def main() -> None:
             import sqlite3
 
             with sqlite3.connect(path) as conn:
-                conn.executemany(ENTRY_INSERT.format(t="", marks=", ".join(["?"] * 13)), _entries(n))
+                conn.executemany(ENTRY_INSERT.format(t="", marks=", ".join(["?"] * 12)), _entries(n))
 
         print(f"SQLite     report over {args.report_rows:,} entries: {report_time(f'sqlite:///{path}', args.report_rows, fill_sqlite):.2f} s")
     try:
@@ -161,7 +161,7 @@ def main() -> None:
 
             def fill_pg(n: int) -> None:
                 with psycopg.connect(url) as conn, conn.cursor() as cur:
-                    cur.executemany(ENTRY_INSERT.format(t="tierwise_", marks=", ".join(["%s"] * 13)), _entries(n))
+                    cur.executemany(ENTRY_INSERT.format(t="tierwise_", marks=", ".join(["%s"] * 12)), _entries(n))
 
             report_url = url
             print(f"PostgreSQL report over {args.report_rows:,} entries: {report_time(report_url, args.report_rows, fill_pg):.2f} s")
