@@ -15,7 +15,7 @@ from conftest import local_tiers
 from classifiers import Outcome, Row, default_classifier
 from router import InvalidRequestError, Router, RouterConfig
 from router.learning import refit
-from router.testing import LocalOpenAIServer
+from router.testing import LocalOpenAIServer, ScriptedClient
 
 LEARNING = "tierwise-learning"
 
@@ -68,8 +68,8 @@ def test_store_prompts_keeps_the_messages(tmp_path: Path) -> None:
 
 def test_the_learning_budget_holds_under_200_concurrent_requests(tmp_path: Path) -> None:
     cap = Decimal("0.05")
-    with LocalOpenAIServer(responder=lambda m, msgs: "9" if "[REQUEST]" in str(msgs[-1]["content"]) else "ok") as server:
-        router = Router(_config(server.url, f"sqlite:///{tmp_path / 'l.db'}", budget_usd=str(cap)))
+    with LocalOpenAIServer() as server:  # answers come from litellm's mock_response: "9", which the judge's grade reads too
+        router = Router(_config(server.url, f"sqlite:///{tmp_path / 'l.db'}", budget_usd=str(cap)), client=ScriptedClient(default="9"))
         with ThreadPoolExecutor(32) as pool:
             answers = list(pool.map(lambda i: router.complete([{"role": "user", "content": f"question {i}"}], tenant="acme"), range(200)))
         router.learning.close()
@@ -117,7 +117,7 @@ def test_a_refit_that_helps_is_swapped_in_and_one_that_ranks_worse_is_kept_out()
 
 def test_feedback_becomes_labels_and_a_refit_swaps_the_model_in_whole(tmp_path: Path) -> None:
     with LocalOpenAIServer() as server:
-        router = Router(_config(server.url, f"sqlite:///{tmp_path / 'l.db'}", shadow_rate=0, judge=None, refit_every=120))
+        router = Router(_config(server.url, f"sqlite:///{tmp_path / 'l.db'}", shadow_rate=0, judge=None, refit_every=120), client=ScriptedClient())
         before = router._core.brain
         for row in _labels(120, signal=True):
             resp = router.complete(row.messages, tenant="acme")
@@ -137,8 +137,8 @@ def test_feedback_becomes_labels_and_a_refit_swaps_the_model_in_whole(tmp_path: 
 
 def test_a_second_instance_picks_up_the_published_model(pg_url: str) -> None:
     with LocalOpenAIServer() as server:
-        a = Router(_config(server.url, pg_url, shadow_rate=0, judge=None, refit_every=120))
-        b = Router(_config(server.url, pg_url, shadow_rate=0, judge=None, refit_every=0))
+        a = Router(_config(server.url, pg_url, shadow_rate=0, judge=None, refit_every=120), client=ScriptedClient())
+        b = Router(_config(server.url, pg_url, shadow_rate=0, judge=None, refit_every=0), client=ScriptedClient())
         for row in _labels(120, signal=True):
             resp = a.complete(row.messages, tenant="acme")
             a.feedback(resp.route.request_id, row.outcomes["small"].quality, tenant="acme")
@@ -193,7 +193,7 @@ def test_labels_export_feeds_train_with_the_prior(tmp_path: Path) -> None:
     from router.cli import main
 
     url = f"sqlite:///{tmp_path / 'l.db'}"
-    with LocalOpenAIServer() as server, Router(_config(server.url, url, shadow_rate=0, judge=None, refit_every=0)) as router:
+    with LocalOpenAIServer() as server, Router(_config(server.url, url, shadow_rate=0, judge=None, refit_every=0), client=ScriptedClient()) as router:
         for row in _labels(60, signal=True):
             resp = router.complete(row.messages, tenant="acme")
             router.feedback(resp.route.request_id, row.outcomes["small"].quality, tenant="acme")
