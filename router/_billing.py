@@ -11,6 +11,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from itertools import repeat
 from typing import Any
 
 from router._client import LLMClient
@@ -36,17 +37,14 @@ class Bill:
 def byte_bound(messages: list[dict[str, Any]], tools: Any) -> int | None:
     """An upper bound of the input tokens without a tokenizer: a byte-level BPE token holds at least
     one byte, so the UTF-8 length bounds the count. None when a part is not text (an image is counted
-    by litellm's rule, not by its URL's length)."""
-    total = 0
-    for m in messages:
-        content = m.get("content")
-        if isinstance(content, str):
-            total += len(content) if content.isascii() else len(content.encode("utf-8", "surrogatepass"))
-        elif content is not None:
-            return None
-        extra = {k: v for k, v in m.items() if k not in ("role", "content")}
-        if extra:  # tool calls, names: sent, so billed
-            total += len(json.dumps(extra, default=str))
+    by litellm's rule, not by its URL's length). Written with map() so that C walks 10,000 turns."""
+    contents = list(map(dict.get, messages, repeat("content")))
+    if not set(map(type, contents)) <= {str, type(None)}:
+        return None
+    text = "".join(filter(None, contents))
+    total = len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+    if sum(map(len, messages)) > 2 * len(messages):  # tool calls, names: sent, so billed (most hold a role and a content only)
+        total += sum(len(json.dumps({k: v for k, v in m.items() if k not in ("role", "content")}, default=str)) for m in messages if len(m) > 2)
     if tools:
         total += len(json.dumps(tools, default=str))
     return total
