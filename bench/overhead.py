@@ -108,6 +108,36 @@ def large_requests(tmp: str) -> None:
         print(f"  {name:<14} no budget {figures[0] / 1000:6.2f} ms, with a budget {figures[1] / 1000:6.2f} ms: added {(figures[1] - figures[0]) / 1000:+.2f} ms")
 
 
+FIRST_CALL = """
+import os, resource, tempfile, time
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+from router import Router, RouterConfig
+tmp = tempfile.mkdtemp()
+plain = Router(RouterConfig.from_dict({"ledger": f"sqlite:///{tmp}/a.db"}))
+budgeted = Router(RouterConfig.from_dict({"ledger": f"sqlite:///{tmp}/b.db", "tenants": {"acme": {"budget_usd": "100", "period": "day"}}}))
+msgs = [{"role": "user", "content": "Summarise the plot of Hamlet in two sentences, please."}]
+plain.complete(msgs, tenant="acme", mock_response="ok")  # litellm's own first-call work, outside the measure
+def rss():
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+t, m = time.perf_counter(), rss()
+plain.complete(msgs, tenant="acme", mock_response="ok")
+plain_s, plain_m = time.perf_counter() - t, rss() - m
+t, m = time.perf_counter(), rss()
+budgeted.complete(msgs, tenant="acme", mock_response="ok")
+print(plain_s, plain_m, time.perf_counter() - t, rss() - m)
+"""
+
+
+def first_budgeted_call(repeat: int = 5) -> None:
+    """In fresh processes: the first budgeted request against a second unbudgeted one (time and RSS)."""
+    runs = [list(map(float, subprocess.run([sys.executable, "-c", FIRST_CALL], capture_output=True, text=True, check=True).stdout.split()))
+            for _ in range(repeat)]
+    p_s, p_m, b_s, b_m = (statistics.median(r[k] for r in runs) for k in range(4))
+    print(f"first budgeted request in a fresh process: {b_s * 1000:.1f} ms and +{b_m / 2**20:.1f} MiB resident, against "
+          f"{p_s * 1000:.1f} ms and +{p_m / 2**20:.1f} MiB for an unbudgeted one (median of {repeat})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--blocks", type=int, default=8)
@@ -149,6 +179,7 @@ def main() -> None:
             router.close()
         learning_overhead(tmp, messages, args.blocks)
         large_requests(tmp)
+    first_budgeted_call()
     a, full = import_times()
     print(f"import router: {a * 1000:.1f} ms; from router import Router, RouterConfig: {full * 1000:.0f} ms (median of 7 fresh processes)")
 
