@@ -158,6 +158,7 @@ class LearningConfig(_Strict):
     store_prompts: bool = False  # keep the messages with a label (else only the classifier's features)
     remember: int = Field(default=10_000, ge=0)  # recent requests kept in memory for feedback
     shadow_max_tokens: int = Field(default=1024, ge=1)  # bounds each shadow answer, so its hold is small
+    pickup_s: float = Field(default=10.0, ge=0)  # how often an instance looks for a model another one published
 
     @model_validator(mode="after")
     def _usable(self) -> LearningConfig:

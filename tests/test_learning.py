@@ -203,3 +203,29 @@ def test_labels_export_feeds_train_with_the_prior(tmp_path: Path) -> None:
     weights = tmp_path / "w.json"
     assert main(["train", "--data", str(out), "--tiers", "small=small,flash=flash,frontier=frontier", "--prior", "default", "--out", str(weights)]) == 0
     assert weights.exists()
+
+
+def test_two_processes_on_one_postgresql_ledger_refit_once_and_both_pick_it_up(pg_url: str) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    worker = Path(__file__).parent / "helpers" / "learning_worker.py"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    procs = [subprocess.Popen([sys.executable, str(worker), pg_url, str(first), "60"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True, env=env) for first in (0, 60)]
+    for proc in procs:  # both have labelled their half: 120 labels in all, one refit due
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    states = []
+    for proc in procs:
+        out, _ = proc.communicate("go\n", timeout=60)
+        states.append(json.loads(out.strip().splitlines()[-1]))
+    assert sum(s["refits"] for s in states) == 1  # one instance refitted, not both
+    from router.ledger import open_ledger
+
+    ledger = open_ledger(pg_url, RouterConfig.from_dict({}).budget_for)
+    latest = ledger.latest_model()
+    ledger.close()
+    assert latest is not None and all(s["model_id"] == latest.id for s in states)  # both serve the published model
+    assert states[0]["thresholds"] == states[1]["thresholds"] == latest.thresholds

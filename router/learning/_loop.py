@@ -8,6 +8,7 @@ import random
 import re
 import threading
 import time
+import uuid
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -24,7 +25,6 @@ from router.learning._simulate import _Sampler
 from router.ledger import Label
 
 _log = logging.getLogger("tierwise")
-PICKUP_S = 10.0  # how often an instance looks for a model another instance published
 JUDGE_PROMPT = (
     "You grade an AI assistant's answer to a request.\n\n[REQUEST]\n{request}\n\n[ANSWER]\n{answer}\n\n"
     "How well does the answer serve the request? Reply with one integer from 0 (wrong or useless) to 10 (fully correct and helpful), nothing else."
@@ -73,8 +73,8 @@ class Learner:
         self._lock = threading.Lock()
         self._sampler = _Sampler(config.shadow_rate, random.Random(seed))
         self._pool: ThreadPoolExecutor | None = None
-        self._refitting = False
-        self._new = 0
+        self._refit_lock = threading.Lock()
+        self._owner = uuid.uuid4().hex  # this instance, in the ledger's refit slot
         self._model_id = 0
         self._next_pickup = 0.0
         self.refits: list[dict[str, Any]] = []
@@ -98,7 +98,7 @@ class Learner:
         if shadow:
             self._submit(self._shadow, seen, request_id, messages, text_of(response), float(route.cost_usd))
         if self._core.clock() >= self._next_pickup:
-            self._next_pickup = self._core.clock() + PICKUP_S
+            self._next_pickup = self._core.clock() + self._cfg.pickup_s
             self._submit(self._pickup)
 
     def feedback(self, request_id: str, quality: float, tenant: str = "default") -> None:
@@ -117,7 +117,8 @@ class Learner:
         """Labels held, refits so far, the thresholds in force, and the label spend of this period."""
         policy = self._core.brain[1]
         return {
-            "labels": self._core.ledger.label_count(), "new_since_refit": self._new, "refits": list(self.refits),
+            "labels": (labels := self._core.ledger.label_count()), "new_since_refit": labels - self._core.ledger.labels_at_last_refit(),
+            "refits": list(self.refits),
             "last_refit": self.refits[-1] if self.refits else None,
             "thresholds": list(getattr(policy, "thresholds", ())), "label_spend_usd": self._core.ledger.spent(LEARNING_TENANT),
             "label_budget_usd": self._cfg.budget_usd, "skipped_for_budget": self.skipped_budget, "model_id": self._model_id,
@@ -158,13 +159,19 @@ class Learner:
         self._counted()
 
     def _counted(self) -> None:
-        with self._lock:
-            self._new += 1
-            due = bool(self._cfg.refit_every) and self._new >= self._cfg.refit_every and not self._refitting
-            if due:
-                self._refitting, self._new = True, 0
-        if due:
-            self._submit(self._refit)
+        if self._cfg.refit_every and self._prior is not None:
+            self._submit(self._maybe_refit)  # off the caller's thread: it reads the ledger
+
+    def _maybe_refit(self) -> None:
+        """Refit when `refit_every` labels came since the last refit of any instance sharing the ledger, and
+        no instance is refitting: the ledger's refit slot decides, so one refit happens, not one each."""
+        with self._refit_lock:  # checks take turns (a skipped check could miss the label that makes a refit due)
+            covered = self._core.ledger.claim_refit(self._owner, time.time(), self._cfg.refit_every)
+            if covered is not None:
+                try:
+                    self._refit()
+                finally:
+                    self._core.ledger.release_refit(self._owner, covered)
 
     def _ask(self, messages: list[dict[str, Any]], who: str, **kwargs: Any) -> Any:
         pin = {"tier": who} if who in self._tiers else {"model": who}
@@ -195,12 +202,10 @@ class Learner:
         self._store(Label(request_id, seen.tenant, "shadow", grades, self._features(seen.features), costs), messages)
 
     def _refit(self) -> None:
-        try:
-            core = self._core
-            labels = core.ledger.labels()
-            clf, policy = core.brain
-            if self._prior is None:
-                return
+        core = self._core
+        labels = core.ledger.labels()
+        clf, policy = core.brain
+        if self._prior is not None:
             result = refit(rows_of(labels, self._tiers), self._tiers, clf, self._prior, getattr(policy, "thresholds", ()),
                            self._cfg.target.get("quality", 0.95))
             entry = {"at": time.time(), "labels": result.labels, "swapped": result.swapped, "auc_old": result.auc_old,
@@ -213,9 +218,6 @@ class Learner:
                     latest = core.ledger.latest_model()
                     self._model_id = latest.id if latest else self._model_id
             _log.info("tierwise learning: refit on %d labels, %s", result.labels, "swapped in" if result.swapped else "kept the model in force")
-        finally:
-            with self._lock:
-                self._refitting = False
 
     def _install(self, clf: Any, thresholds: list[float]) -> None:
         old = self._core.brain[1]

@@ -17,6 +17,12 @@ CREATE TABLE IF NOT EXISTS labels (
     features TEXT NOT NULL,
     messages TEXT
 );
+CREATE TABLE IF NOT EXISTS refits (
+    id INTEGER PRIMARY KEY,
+    owner TEXT,
+    expires REAL NOT NULL,
+    labels INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS models (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     ts REAL NOT NULL,
@@ -35,6 +41,12 @@ CREATE TABLE IF NOT EXISTS tierwise_labels (
     outcomes TEXT NOT NULL,
     features TEXT NOT NULL,
     messages TEXT
+);
+CREATE TABLE IF NOT EXISTS tierwise_refits (
+    id INTEGER PRIMARY KEY,
+    owner TEXT,
+    expires DOUBLE PRECISION NOT NULL,
+    labels BIGINT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS tierwise_models (
     id BIGSERIAL PRIMARY KEY,
@@ -103,6 +115,24 @@ class LabelStore:
     def label_count(self) -> int:
         row = self._query(self._sql("SELECT COUNT(*) FROM {t}labels"), (), "one")
         return int(row[0])
+
+    def claim_refit(self, owner: str, now: float, every: int, ttl_s: float = 600.0) -> int | None:
+        """Take the one refit slot of all instances when `every` labels came since the last refit and no
+        other instance holds it (one conditional UPDATE: two instances never both win). Returns the
+        label count the refit covers, or None."""
+        count = self.label_count()
+        self._query(self._sql("INSERT INTO {t}refits (id, owner, expires, labels) VALUES (1, NULL, 0, 0) ON CONFLICT (id) DO NOTHING"))
+        won = self._query(self._sql("UPDATE {t}refits SET owner = ?, expires = ? WHERE id = 1 AND expires < ? AND ? - labels >= ?"),
+                          (owner, now + ttl_s, now, count, every))
+        return count if won == 1 else None
+
+    def release_refit(self, owner: str, labels: int) -> None:
+        """Free the refit slot, noting the labels the refit covered."""
+        self._query(self._sql("UPDATE {t}refits SET expires = 0, labels = ? WHERE id = 1 AND owner = ?"), (labels, owner))
+
+    def labels_at_last_refit(self) -> int:
+        row = self._query(self._sql("SELECT labels FROM {t}refits WHERE id = 1"), (), "one")
+        return 0 if row is None else int(row[0])
 
     def save_model(self, weights: dict[str, Any], thresholds: list[float], labels: int, now: float) -> None:
         """Publish a refitted model: every instance reading this ledger picks it up."""
