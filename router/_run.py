@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from classifiers import LinearClassifier, featurize
-from policies import BudgetView, Plan
+from policies import BudgetView, Plan, ThresholdPolicy
 from router._billing import bill, worst_case
 from router._config import ModelSpec
 from router._core import Call, Core, Replay, Request, is_provider_error
@@ -74,7 +74,9 @@ def start(
         score = classifier.score_features(*features)
     else:
         score = float(classifier.score(msgs))
-    state = core.ledger.state(tenant) if core.config.budget_for(tenant) else None
+    # The budget view only matters to a policy that downgrades: without rules, no read on the hot path.
+    blind = isinstance(policy, ThresholdPolicy) and not policy.downgrade
+    state = core.ledger.state(tenant) if core.config.budget_for(tenant) and pin_tier is None and not blind else None
     view = BudgetView(state.cap_usd, state.remaining_usd) if state else BudgetView()
     plan = policy.plan(score, view) if pin_tier is None else Plan((pin_tier,), f"score {score:.3f}; pinned to {pin_model or pin_tier}")
     core.logger.info(

@@ -224,3 +224,13 @@ def test_near_the_cap_the_tokens_are_counted_and_the_request_still_fits(tmp_path
     resp = router.complete([{"role": "user", "content": "word " * 10_000}], tenant="acme", max_tokens=10)
     assert resp.route.tier == "small" and client.counted >= 1
     assert router.ledger.spent("acme") <= Decimal("0.0008")
+
+
+def test_without_downgrade_rules_a_budgeted_request_reads_no_budget_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    router = Router(_one_tier(tmp_path, "10"), client=ScriptedClient(), classifier=HeuristicClassifier())
+    reads = []
+    real = router.ledger.state
+    monkeypatch.setattr(router.ledger, "state", lambda tenant: reads.append(tenant) or real(tenant))
+    router.complete([{"role": "user", "content": "hi"}], tenant="acme", max_tokens=10)
+    assert reads == []  # the hold itself checks the budget: one trip fewer on the hot path
+    assert router.ledger.spent("acme") > 0
