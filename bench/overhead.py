@@ -138,6 +138,38 @@ def first_budgeted_call(repeat: int = 5) -> None:
           f"{p_s * 1000:.1f} ms and +{p_m / 2**20:.1f} MiB for an unbudgeted one (median of {repeat})")
 
 
+def postgres_overhead(admin_url: str = "postgresql://postgres@127.0.0.1:5432/postgres", n: int = 400) -> None:
+    """The router's own work on a PostgreSQL ledger: a tenant with a budget (hold + entry) against one without (entry only)."""
+    import uuid
+
+    try:
+        import psycopg
+        admin = psycopg.connect(admin_url, autocommit=True, connect_timeout=3)
+    except Exception as exc:  # noqa: BLE001 - no server here: say so and go on
+        print(f"PostgreSQL: skipped ({type(exc).__name__})")
+        return
+    from router import Router, RouterConfig
+
+    name = f"tierwise_overhead_{uuid.uuid4().hex[:8]}"
+    messages = [{"role": "user", "content": "Summarise the plot of Hamlet in two sentences, please."}]
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            url = admin_url.rsplit("/", 1)[0] + "/" + name
+            figures = {}
+            for budget in (False, True):
+                config = RouterConfig.from_dict({"ledger": url, "tenants": {"acme": {"budget_usd": "1000000", "period": "month"}} if budget else {}})
+                with Router(config) as router:
+                    model = router.config.tiers[0].models[0].model
+                    own_work(router, messages, model, 50)
+                    figures[budget] = own_work(router, messages, model, n)
+            (p0, q0), (p1, q1) = figures[False], figures[True]
+            print(f"PostgreSQL ledger, the router's own work: no budget p50 {p0 / 1000:.2f} ms (p99 {q0 / 1000:.2f}), "
+                  f"with a budget p50 {p1 / 1000:.2f} ms (p99 {q1 / 1000:.2f}): a budget adds {(p1 - p0) / 1000:+.2f} ms at p50")
+        finally:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--blocks", type=int, default=8)
@@ -180,6 +212,7 @@ def main() -> None:
         learning_overhead(tmp, messages, args.blocks)
         large_requests(tmp)
     first_budgeted_call()
+    postgres_overhead()
     a, full = import_times()
     print(f"import router: {a * 1000:.1f} ms; from router import Router, RouterConfig: {full * 1000:.0f} ms (median of 7 fresh processes)")
 
