@@ -35,6 +35,7 @@ __all__ = [
     "load",
     "load_rows",
     "parse_row",
+    "row_features",
     "train",
     "words",
 ]
@@ -49,6 +50,13 @@ def default_weights_path() -> str:
 def default_classifier() -> LinearClassifier:
     """The shipped classifier, loaded once per process."""
     return load(default_weights_path())
+
+
+def row_features(row: Row) -> tuple[set[str], list[float]]:
+    """A labelled row's features: those stored with it (a label kept without its prompt), else its messages'."""
+    from classifiers._train import row_features as _row_features
+
+    return _row_features(row)
 
 
 def train(*args: Any, **kwargs: Any) -> LinearClassifier:

@@ -62,7 +62,7 @@ def better(old: Any, new: Any, gaps: Any, rounds: int = 300, seed: int = 0) -> t
 
 
 def _score_features(clf: Classifier, row: Row) -> float:
-    from classifiers._train import row_features
+    from classifiers import row_features
 
     if isinstance(clf, LinearClassifier) and "features" in row.extra:
         return clf.score_features(*row_features(row))
