@@ -40,15 +40,20 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, di
 
 @pytest.fixture(scope="module")
 def python_blocks(workdir: tuple[Path, dict[str, str]]) -> list[tuple[str, subprocess.CompletedProcess[str]]]:
-    """Each Python block of the README run once, as pasted, in its own interpreter."""
+    """Each Python block of the README run once, as pasted, in its own interpreter (three at a time: they
+    share the default ledger, as separate app processes would)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     cwd, env = workdir
-    results = []
-    for i, code in enumerate(blocks("python")):
+
+    def run(item: tuple[int, str]) -> tuple[str, subprocess.CompletedProcess[str]]:
+        i, code = item
         script = cwd / f"readme_block_{i}.py"
         script.write_text(code, encoding="utf-8")
-        results.append((code, subprocess.run([sys.executable, str(script)], cwd=cwd, env=env, capture_output=True, text=True,
-                                             timeout=120, check=False)))
-    return results
+        return code, subprocess.run([sys.executable, str(script)], cwd=cwd, env=env, capture_output=True, text=True, timeout=120, check=False)
+
+    with ThreadPoolExecutor(3) as pool:
+        return list(pool.map(run, enumerate(blocks("python"))))
 
 
 def test_every_python_block_runs_as_pasted(python_blocks: list[tuple[str, subprocess.CompletedProcess[str]]]) -> None:
