@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from classifiers import LinearClassifier, Outcome, Row
+from classifiers import Classifier, LinearClassifier, Outcome, Row
 from router.learning._refit import refit
 
 BINS = 10  # score bins that shadow sampling keeps evenly covered
@@ -120,7 +120,8 @@ def simulate(
     n_tiers = len(tiers)
     # A grade reads the request and one answer and writes one number: by default a tenth of a top-tier call.
     grade_cost = 0.1 * sum(c[-1] for c in cost) / len(cost) if judge_cost is None else judge_cost
-    sampler, model, ths = _Sampler(shadow_rate, rng), prior, list(thresholds)
+    sampler, ths = _Sampler(shadow_rate, rng), list(thresholds)
+    model: Classifier = prior
     labels: list[Row] = []
     steps: list[_Step] = []
     since = 0
@@ -141,7 +142,7 @@ def simulate(
         if refit_every and since >= refit_every:
             since = 0
             r = refit(labels, tiers, model, prior, ths, target, seed)
-            model, ths = r.classifier, list(r.thresholds)  # type: ignore[assignment]
+            model, ths = r.classifier, list(r.thresholds)
             sim.refits.append({"at": len(steps), "labels": r.labels, "swapped": r.swapped, "auc_old": r.auc_old,
                                "auc_new": r.auc_new, "thresholds": [round(t, 4) for t in ths]})
     size = max(1, len(steps) // windows)
