@@ -10,7 +10,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-from classifiers._data import DataError, Outcome, Row, iter_prompts, iter_rows, iter_wide_rows, load_rows, parse_row
+from classifiers._data import DataError, Outcome, Row, iter_lines, iter_prompts, iter_rows, iter_wide_rows, load_rows, parse_row
 from classifiers._features import featurize, words
 from classifiers._model import Classifier, HeuristicClassifier, LinearClassifier, RandomClassifier, WeightsError, load
 
@@ -29,6 +29,7 @@ __all__ = [
     "default_classifier",
     "default_weights_path",
     "featurize",
+    "iter_lines",
     "iter_prompts",
     "iter_rows",
     "iter_wide_rows",

@@ -95,45 +95,42 @@ def parse_row(obj: Any) -> Row:
 
 def iter_rows(path: str | os.PathLike[str]) -> Iterator[Row]:
     """Rows of one JSONL file; a malformed line raises DataError naming file and line."""
+    seen: set[str] = set()
+    for lineno, line in iter_lines(path):
+        try:
+            row = parse_row(json.loads(line))
+        except ValueError as exc:  # json.JSONDecodeError is a ValueError too
+            raise DataError(f"{path}:{lineno}: {exc}") from None
+        if row.id in seen:
+            raise DataError(f"{path}:{lineno}: duplicate id {row.id!r}")
+        seen.add(row.id)
+        yield row
+
+
+def iter_lines(path: str | os.PathLike[str]) -> Iterator[tuple[int, str]]:
+    """(line number, text) of each non-blank line of a set; a file that cannot be read raises DataError."""
     p = Path(path)
     try:
         fh = p.open(encoding="utf-8")
     except OSError as exc:
         raise DataError(f"cannot read {p}: {exc.strerror}") from None
-    seen: set[str] = set()
     with fh:
         for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = parse_row(json.loads(line))
-            except ValueError as exc:  # json.JSONDecodeError is a ValueError too
-                raise DataError(f"{p}:{lineno}: {exc}") from None
-            if row.id in seen:
-                raise DataError(f"{p}:{lineno}: duplicate id {row.id!r}")
-            seen.add(row.id)
-            yield row
+            if line.strip():
+                yield lineno, line
 
 
 def iter_prompts(path: str | os.PathLike[str]) -> Iterator[tuple[str, list[dict[str, Any]]]]:
     """(id, messages) of each line of a prompt set; outcomes are optional, an id defaults to the line number."""
-    p = Path(path)
-    try:
-        fh = p.open(encoding="utf-8")
-    except OSError as exc:
-        raise DataError(f"cannot read {p}: {exc.strerror}") from None
-    with fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-                if not isinstance(obj, dict):
-                    raise ValueError("a line must be a JSON object")
-                messages = _messages(obj.get("messages"))
-            except ValueError as exc:
-                raise DataError(f"{p}:{lineno}: {exc}") from None
-            yield str(obj.get("id") or lineno), messages
+    for lineno, line in iter_lines(path):
+        try:
+            obj = json.loads(line)
+            if not isinstance(obj, dict):
+                raise ValueError("a line must be a JSON object")
+            messages = _messages(obj.get("messages"))
+        except ValueError as exc:
+            raise DataError(f"{path}:{lineno}: {exc}") from None
+        yield str(obj.get("id") or lineno), messages
 
 
 def _messages(messages: Any) -> list[dict[str, Any]]:

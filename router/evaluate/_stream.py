@@ -10,10 +10,9 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
-from classifiers import Classifier, DataError, parse_row
+from classifiers import Classifier, DataError, iter_lines, parse_row
 
 CHUNK = 4000  # lines a worker parses and scores at a time
 Prices = Mapping[str, tuple[Decimal, Decimal]]
@@ -83,22 +82,15 @@ def _chunk(lines: list[tuple[str, int, str]]) -> Gathered:
 
 
 def _lines(paths: Sequence[str | os.PathLike[str]]) -> Iterator[list[tuple[str, int, str]]]:
+    chunk: list[tuple[str, int, str]] = []
     for p in paths:
-        path = Path(p)
-        try:
-            fh = path.open(encoding="utf-8")
-        except OSError as exc:
-            raise DataError(f"cannot read {p}: {exc.strerror}") from None
-        with fh:
-            chunk: list[tuple[str, int, str]] = []
-            for lineno, line in enumerate(fh, 1):
-                if line.strip():
-                    chunk.append((str(p), lineno, line))
-                if len(chunk) >= CHUNK:
-                    yield chunk
-                    chunk = []
-            if chunk:
+        for lineno, line in iter_lines(p):
+            chunk.append((str(p), lineno, line))
+            if len(chunk) >= CHUNK:
                 yield chunk
+                chunk = []
+    if chunk:
+        yield chunk
 
 
 def gather(
