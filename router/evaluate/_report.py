@@ -118,16 +118,21 @@ def _mixtures(points: list[tuple[float, float]], dense: bool) -> list[tuple[floa
     return out
 
 
-def render_png(report: Report, path: str | Path | BinaryIO, title: str = "tierwise: quality against cost") -> Path | BinaryIO:
-    """A PNG of the router's cost-quality curve, each tier, random routing and the oracle."""
+def new_figure(what: str, size: tuple[float, float]) -> Any:
+    """A matplotlib Figure with its own canvas (no pyplot: no global state touched); a clear error without matplotlib."""
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure  # no pyplot: no global state touched
+        from matplotlib.figure import Figure
     except ImportError:
-        raise ImportError("the cost-quality picture needs matplotlib: pip install 'tierwise[plot]'") from None
-
-    fig = Figure(figsize=(7, 4.5), dpi=120)
+        raise ImportError(f"{what} needs matplotlib: pip install 'tierwise[plot]'") from None
+    fig = Figure(figsize=size, dpi=120)
     FigureCanvasAgg(fig)
+    return fig
+
+
+def render_png(report: Report, path: str | Path | BinaryIO, title: str = "tierwise: quality against cost") -> Path | BinaryIO:
+    """A PNG of the router's cost-quality curve, each tier, random routing and the oracle."""
+    fig = new_figure("the cost-quality picture", (7, 4.5))
     ax = fig.add_subplot()
     tiers = [(report.baselines[t]["cost"], report.baselines[t]["quality"], t) for t in report.tiers]
     oracle = report.baselines["oracle"]

@@ -55,13 +55,9 @@ class Simulation:
         return "\n".join(lines)
 
     def plot(self, path: str) -> str:
-        try:
-            from matplotlib.backends.backend_agg import FigureCanvasAgg
-            from matplotlib.figure import Figure
-        except ImportError:
-            raise ImportError("the learning curve picture needs matplotlib: pip install 'tierwise[plot]'") from None
-        fig = Figure(figsize=(7, 4), dpi=120)
-        FigureCanvasAgg(fig)
+        from router.evaluate._report import new_figure
+
+        fig = new_figure("the learning curve picture", (7, 4))
         ax = fig.add_subplot()
         xs = [w["end"] for w in self.windows]
         ax.plot(xs, [w["gap_closed"] for w in self.windows], "o-", label="learning (shadow labels + refits)")
