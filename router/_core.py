@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from typing import Any
 
 from classifiers import Classifier
@@ -31,8 +31,8 @@ class Core:
     """Everything a request needs, wired once per Router."""
 
     config: RouterConfig
-    classifier: Classifier
-    policy: Policy
+    classifier: InitVar[Classifier]  # the starting pair; `brain` owns them from then on
+    policy: InitVar[Policy]
     ledger: Ledger
     client: LLMClient
     checks: QualityCheck | None
@@ -42,9 +42,9 @@ class Core:
     # The live (classifier, policy) pair: a refit swaps it whole, so a request sees old or new, never half.
     brain: tuple[Classifier, Policy] = field(init=False)
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, classifier: Classifier, policy: Policy) -> None:
         self.tiers = {t.name: t for t in self.config.tiers}
-        self.brain = (self.classifier, self.policy)
+        self.brain = (classifier, policy)
 
     def specs(self) -> list[ModelSpec]:
         """Every configured model, for scrubbing their keys out of texts."""

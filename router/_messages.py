@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -85,3 +87,10 @@ def _check_content(i: int, m: dict[str, Any]) -> None:
         f"messages[{i}].content must be a string or a list of parts, got {type(content).__name__}"
     )
 
+
+
+def fingerprint(messages: list[dict[str, Any]], kwargs: Mapping[str, Any]) -> str:
+    """What a request id stands for: its messages and parameters. The same id with another
+    fingerprint is a conflict, not a replay."""
+    text = json.dumps({"messages": messages, "kwargs": {k: v for k, v in kwargs.items() if k != "stream"}}, sort_keys=True, default=repr)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()

@@ -8,8 +8,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import uuid
 from collections.abc import Callable, Mapping
@@ -22,7 +20,7 @@ from router._billing import bill, worst_case
 from router._config import ModelSpec
 from router._core import Call, Core, Replay, Request, is_provider_error
 from router._errors import BudgetExceeded, EscalationExhausted, InvalidRequestError, LedgerError
-from router._messages import check_name, check_token_bound, validate_messages
+from router._messages import check_name, check_token_bound, fingerprint, validate_messages
 from router._plan import BudgetWait, PlanCursor, Sleep
 from router._retry import is_auth_error, is_caller_error, is_context_window, is_malformed_reply, tries_of
 from router._types import Attempt, AttemptOutcome, RequestStatus, Route, RoutedResponse, attach_route, route_from_dict, route_to_dict
@@ -91,13 +89,6 @@ def start(
     run = Run(core=core, request=request, plan=plan, score=score)
     run.features = features
     return run
-
-
-def fingerprint(messages: list[dict[str, Any]], kwargs: Mapping[str, Any]) -> str:
-    """What a request id stands for: its messages and parameters. The same id with another
-    fingerprint is a conflict, not a replay."""
-    text = json.dumps({"messages": messages, "kwargs": {k: v for k, v in kwargs.items() if k != "stream"}}, sort_keys=True, default=repr)
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def replayed(replay: Replay, rebuild: Callable[[dict[str, Any]], Any]) -> RoutedResponse | None:
