@@ -194,6 +194,7 @@ class RouterConfig(_Strict):
     tenants: dict[str, TenantBudget] = Field(default_factory=dict)
     default_budget: TenantBudget | None = None
     ledger: str | None = None  # None: ledger.db in the per-user data directory (see ledger_url())
+    ledger_flush_s: float = Field(default=0.05, ge=0, le=60)  # how long a bill may wait to be committed with others
     classifier: str | None = None
     checks: list[str] = Field(default_factory=lambda: ["non_empty"])
     max_escalations: int = Field(default=2, ge=0)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -123,3 +125,69 @@ def test_concurrent_reservations_never_overspend(url: str) -> None:
     assert ledger.spent("acme") <= Decimal("1.00")
     assert len(granted) == 20 and ledger.spent("acme") == Decimal("0.05") * len(granted)
 
+
+
+def test_the_report_reads_hourly_totals_and_cuts_only_the_edge_hours(url: str) -> None:
+    ledger = ledger_for(url)
+    base = 1_800_000_000.0  # on an hour boundary
+    rng = [(i, base + i * 97.0) for i in range(200)]  # 200 attempts over 5.4 hours
+    for i, ts in rng:
+        outcome = "ok" if i % 3 else "error"
+        ledger.settle(None, Entry(f"q{i // 2}", 1 + i % 2, f"t{i % 2}", "small" if i % 4 else "frontier", "m", 10 + i, 5, Decimal(i) / 1000,
+                                  0.1, outcome, "", ts))
+    for since, until in [(None, None), (base + 1800, base + 4 * 3600 + 600), (base + 100, base + 200), (base + 3600, None)]:
+        got = {(r.tenant, r.hour, r.tier): (r.attempts, r.requests, r.answers, r.tokens_in, r.answer_tokens_in, r.cost_usd)
+               for r in ledger.spend(since, until)}
+        want: dict[tuple[str, int, str], list] = {}
+        for e in ledger.entries():
+            if (since is None or e.ts >= since) and (until is None or e.ts < until):
+                w = want.setdefault((e.tenant, int(e.ts // 3600), e.tier), [0, 0, 0, 0, 0, Decimal(0)])
+                ok = e.outcome == "ok"
+                w[0] += 1
+                w[1] += e.attempt == 1
+                w[2] += ok
+                w[3] += e.tokens_in
+                w[4] += e.tokens_in if ok else 0
+                w[5] += e.cost_usd
+        assert got == {k: tuple(v) for k, v in want.items()}, (since, until)
+
+
+def test_instances_share_a_cap_through_slices_and_exact_holds_near_it(url: str) -> None:
+    tenants = {"acme": {"budget_usd": "1.00", "period": "total"}}
+    a, b = ledger_for(url, tenants), ledger_for(url, tenants)
+    held = a.reserve("acme", "r1", Decimal("0.6"))
+    b.settle(b.reserve("acme", "r2", Decimal("0.4")), entry("acme", "0.4", rid="r2"))  # near the cap, holds are exact
+    with pytest.raises(BudgetExceeded):
+        b.reserve("acme", "r3", Decimal("0.000000001"))
+    a.settle(held, entry("acme", "0.5", rid="r1"))
+    assert a.state("acme").remaining_usd == Decimal("0.1") == b.state("acme").remaining_usd  # a commits as it settles near the cap
+    b.settle(b.reserve("acme", "r4", Decimal("0.1")), entry("acme", "0.1", rid="r4"))
+    assert a.spent("acme") == Decimal(1) and len(a.entries("acme")) == 3
+
+
+def test_a_slice_far_from_the_cap_holds_many_requests_with_one_write(url: str) -> None:
+    ledger = ledger_for(url, {"acme": {"budget_usd": "1000", "period": "total"}})
+    for i in range(100):
+        ledger.settle(ledger.reserve("acme", f"r{i}", Decimal("0.01")), entry("acme", "0.001", rid=f"r{i}"))
+    other = ledger_for(url, {"acme": {"budget_usd": "1000", "period": "total"}})
+    state = other.state("acme")
+    # The other instance sees the first instance's slice as held until its bills are committed.
+    assert state.spent_usd + state.reserved_usd >= Decimal("0.1")
+    ledger.flush()
+    assert other.spent("acme") == Decimal("0.1") and ledger.state("acme").reserved_usd == 0
+
+
+def test_an_older_ledger_gets_its_hourly_totals_from_its_entries(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as conn:  # the entries table as versions before the rollup made it, with two bills
+        conn.execute("CREATE TABLE entries (id INTEGER PRIMARY KEY, request_id TEXT NOT NULL, attempt INTEGER NOT NULL, tenant TEXT NOT NULL,"
+                     " tier TEXT NOT NULL, model TEXT NOT NULL, tokens_in INTEGER NOT NULL, tokens_out INTEGER NOT NULL,"
+                     " cost_nanos INTEGER NOT NULL, latency_s REAL NOT NULL, outcome TEXT NOT NULL, reason TEXT NOT NULL, ts REAL NOT NULL,"
+                     " reservation TEXT, UNIQUE (request_id, attempt))")
+        conn.executemany("INSERT INTO entries (request_id, attempt, tenant, tier, model, tokens_in, tokens_out, cost_nanos, latency_s,"
+                         " outcome, reason, ts) VALUES (?, 1, 'acme', 'small', 'm', 1, 1, ?, 0.1, 'ok', '', ?)",
+                         [("a", 250_000_000, 1_800_000_000.0), ("b", 500_000_000, 1_800_003_600.0)])
+    ledger = ledger_for(f"sqlite:///{path}", {"acme": {"budget_usd": "1", "period": "total"}})
+    assert ledger.spent("acme") == Decimal("0.75") and sum(r.cost_usd for r in ledger.spend()) == Decimal("0.75")
+    with pytest.raises(BudgetExceeded):
+        ledger.reserve("acme", "c", Decimal("0.3"))

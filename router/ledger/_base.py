@@ -12,21 +12,21 @@ from __future__ import annotations
 import logging
 import math
 import threading
-import time
 import uuid
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import UTC, tzinfo
 from decimal import Decimal
 from typing import Any, Protocol
 
 from router._config import TenantBudget
-from router._errors import BudgetExceeded, BudgetState, LedgerError, RequestIdConflict
+from router._errors import BudgetState, LedgerError, RequestIdConflict
 from router._types import RequestStatus
+from router.ledger._commit import GroupCommit
 from router.ledger._journal import Journal
 from router.ledger._labels import Label, LabelStore, SavedModel
 from router.ledger._records import (
     ENTRY_COLUMNS,
+    ROLLUP_SQL,
     BudgetLookup,
     Entry,
     Reservation,
@@ -35,8 +35,9 @@ from router.ledger._records import (
     StoredRequest,
     dumps,
     entry_from_row,
-    from_nanos,
     period_start,
+    spend_params,
+    spend_row,
     stored,
 )
 
@@ -54,6 +55,8 @@ class Ledger(Protocol):
     """Every backend keeps this contract; the contract tests run against each."""
 
     def reserve(self, tenant: str, request_id: str, amount_usd: Decimal) -> Reservation: ...
+
+    def flush(self) -> None: ...
 
     def settle(self, reservation: Reservation | None, entry: Entry, answer: StoredAnswer | None = None) -> None: ...
 
@@ -94,9 +97,9 @@ class Ledger(Protocol):
     def close(self) -> None: ...
 
 
-class LedgerBase(LabelStore):
+class LedgerBase(LabelStore, GroupCommit):
     """What the SQL backends share: budgets and periods, the owner's heartbeat, the claim rule, and
-    settling that retries, then journals, and never drops a bill."""
+    holds and bills in groups (`GroupCommit`) that never drop a bill."""
 
     def __init__(
         self, budgets: BudgetLookup, reservation_ttl_s: float, clock: Callable[[], float], tz: tzinfo = UTC,
@@ -109,7 +112,7 @@ class LedgerBase(LabelStore):
         self._ttl = reservation_ttl_s
         self._clock = clock
         self._local = threading.local()
-        self._settled = 0
+        self._starts: dict[tuple[str, int], int] = {}
         self.owner = uuid.uuid4().hex
         self._stop = threading.Event()
         self._beater: threading.Thread | None = None
@@ -148,8 +151,24 @@ class LedgerBase(LabelStore):
                          " LEFT JOIN {t}owners o ON o.id = c.owner WHERE c.tenant = ? AND c.request_id = ?")
 
     def entries(self, tenant: str | None = None) -> list[Entry]:
+        self.flush()
         sql = f"SELECT {ENTRY_COLUMNS} FROM {{t}}entries" + (" WHERE tenant = ?" if tenant else "") + " ORDER BY id"
         return [entry_from_row(r) for r in self._query(self._sql(sql), (tenant,) if tenant else (), "all")]
+
+    _SPEND = ""  # SPEND_SQL in the backend's dialect
+
+    def spend(self, since: float | None = None, until: float | None = None, tenant: str | None = None) -> list[SpendRow]:
+        """Spend grouped by tenant, hour, tier and model, computed in SQL: whole hours from the
+        rollup, and from the entries only the parts of hours that `since` and `until` cut."""
+        self.flush()
+        lo = -(2**62) if since is None else math.ceil(since / 3600)
+        hi = 2**62 if until is None else math.floor(until / 3600)
+        rows = [spend_row(r) for r in self._query(self._sql(ROLLUP_SQL), (lo, hi, tenant, tenant), "all")] if lo < hi else []
+        edges = [(since, until)] if lo > hi else [(since, lo * 3600.0), (hi * 3600.0, until)]
+        for start, end in edges:
+            if start is not None and end is not None and start < end:
+                rows += [spend_row(r) for r in self._query(self._SPEND, spend_params(start, end, tenant), "all")]
+        return sorted(rows, key=lambda r: (r.tenant, r.hour, r.tier, r.model))
 
     def finish_request(
         self, request_id: str, status: RequestStatus, response: dict[str, Any] | None, route: dict[str, Any] | None, tenant: str = "default"
@@ -165,23 +184,29 @@ class LedgerBase(LabelStore):
         return None if row is None else stored(row)
 
     def next_attempt(self, request_id: str) -> int:
+        self.flush()
         row = self._query(self._sql("SELECT COALESCE(MAX(attempt), 0) FROM {t}entries WHERE request_id = ?"), (request_id,), "one")
         return int(row[0]) + 1
 
     # ---- owner -----------------------------------------------------------------------------------
-    def _start(self, journal: Journal) -> None:
+    def _start(self, journal: Journal, flush_s: float) -> None:
         """Called by a backend once its schema exists: first beat (which also proves the ledger is
-        writable), replay of any journalled bills, then a beat every BEAT_S on a daemon thread."""
+        writable), replay of any journalled bills and stopped instances' outboxes (named after the
+        journal), the committer, then a beat every BEAT_S on a daemon thread."""
         self._journal = journal
         self._beat(self._clock())
         self._replay()
+        self._start_commits(str(journal.path), flush_s)
         self._beater = threading.Thread(target=self._beat_loop, name="tierwise-ledger-owner", daemon=True)
         self._beater.start()
 
     def _beat_loop(self) -> None:
         while not self._stop.wait(self._beat_s):
             try:
-                self._beat(self._clock())
+                now = self._clock()
+                self._beat(now)
+                self._sweep(now)  # expired holds are already ignored; this only keeps the table small
+                self._reap()
             except LedgerError as exc:  # the database is away: holds may lapse; requests will say so
                 _log.warning("tierwise: ledger heartbeat failed: %s", exc)
 
@@ -189,7 +214,12 @@ class LedgerBase(LabelStore):
         return now - self._owner_timeout
 
     def close(self) -> None:
+        """Commit what is queued, give the slices back, stop beating."""
+        if self._stop.is_set():
+            return
         self._stop.set()
+        self._flusher.join(timeout=5)
+        self._close_commits()
         if self._beater is not None:
             self._beater.join(timeout=2)
             self._beater = None
@@ -203,60 +233,27 @@ class LedgerBase(LabelStore):
         """(budget, period, first hour of the period): hourly totals bound the work to a period."""
         budget = self._budgets(tenant)
         period = budget.period if budget else "total"
-        since = period_start(period, now, self._tz)
-        # A zone off UTC by a part hour starts its bucket early: more spend counted, never less.
-        return budget, period, -(2**62) if since == -math.inf else int(since // 3600)
+        # A period starts on a quarter hour in every zone: the start holds within one.
+        key = (period, int(now // 900))
+        hour = self._starts.get(key)
+        if hour is None:
+            since = period_start(period, now, self._tz)
+            # A zone off UTC by a part hour starts its bucket early: more spend counted, never less.
+            hour = self._starts[key] = -(2**62) if since == -math.inf else int(since // 3600)
+            if len(self._starts) > 64:
+                self._starts.clear()
+        return budget, period, hour
 
-    def state(self, tenant: str) -> BudgetState:
-        now = self._clock()
-        budget, period, hour = self._bounds(tenant, now)
-        spent, held = self._state_row(tenant, hour, now)
-        return BudgetState(tenant, budget.budget_usd if budget else None, from_nanos(spent), from_nanos(held), period)
-
-    def spent(self, tenant: str) -> Decimal:
-        """What the tenant spent in its current budget period (all time when it has no budget)."""
-        return self.state(tenant).spent_usd
-
-    def _exceeded(self, tenant: str, amount_usd: Decimal) -> BudgetExceeded:
-        state = self.state(tenant)
-        return BudgetExceeded(
-            f"tenant {tenant!r}: ${amount_usd} more would pass its {state.period} budget of "
-            f"${state.cap_usd} (spent ${state.spent_usd}, held ${state.reserved_usd})",
-            state,
-            amount_usd,
-        )
-
-    # ---- bills -----------------------------------------------------------------------------------
-    def settle(self, reservation: Reservation | None, entry: Entry, answer: StoredAnswer | None = None) -> None:
-        """Record the attempt (and the request's answer), add it to the hourly total and release its
-        hold, atomically. A database failure is retried on a fresh connection; if it persists the
-        bill goes to the local journal, to be replayed, and the request goes on."""
-        entry = entry if entry.ts else replace(entry, ts=self._clock())
-        self._settled += 1
-        if self._settled % 256 == 0:  # expired holds are already ignored; this only keeps the table small
-            self._sweep(entry.ts)
-        for attempt in range(_SETTLE_TRIES):
-            try:
-                self._insert_entry(reservation, entry, answer)
-                break
-            except DuplicateEntry:
-                raise LedgerError(f"attempt {entry.attempt} of request {entry.request_id!r} is already billed") from None
-            except LedgerError as exc:
-                if attempt == _SETTLE_TRIES - 1:
-                    self._spill(reservation, entry, answer, exc)
-                    return
-                time.sleep(0.05 * 4**attempt)
-        if self._journal is not None and self._journal.pending():
-            self._replay()
-
-    def _spill(self, reservation: Reservation | None, entry: Entry, answer: StoredAnswer | None, exc: LedgerError) -> None:
-        if self._journal is None:
-            raise exc
-        self._journal.spill(reservation, entry, answer)
-        _log.warning("tierwise: ledger write failed (%s); bill of %s attempt %d kept in %s for replay",
-                     exc, entry.request_id, entry.attempt, self._journal.path)
+    def _give_back(self, slice_ids: list[str], renew_until: float | None = None) -> None:
+        """Delete our slices' rows (or, with `renew_until`, keep them from expiring)."""
+        for slice_id in slice_ids:
+            if renew_until is None:
+                self._query(self._sql("DELETE FROM {t}reservations WHERE id = ?"), (slice_id,))
+            else:
+                self._query(self._sql("UPDATE {t}reservations SET expires = ? WHERE id = ?"), (renew_until, slice_id))
 
     def _replay(self) -> None:
+        """Bills a failed write left in the journal of earlier versions, one by one."""
         assert self._journal is not None
         try:
             done = self._journal.replay(self._insert_entry, lambda exc: isinstance(exc, DuplicateEntry))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -18,8 +19,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from router.ledger._records import Entry, Reservation, StoredAnswer, entry_from_dict, entry_to_dict
+from router.ledger._group import Bill
+from router.ledger._records import Entry, Reservation, StoredAnswer, entry_from_dict, entry_to_dict, to_nanos
 
+_log = logging.getLogger("tierwise")
 Insert = Callable[[Reservation | None, Entry, StoredAnswer | None], None]
 
 
@@ -57,6 +60,7 @@ class Journal:
             return 0
         done, kept = 0, []
         with self._locked() as lines:
+            assert lines is not None  # a blocking lock
             for line in lines:
                 try:
                     reservation, entry, answer = _parse(line)
@@ -68,10 +72,34 @@ class Journal:
             self.path.write_text("".join(kept), encoding="utf-8")
         return done
 
+    def drain(self, write: Callable[[list[Bill]], None], chunk: int = 4096) -> int | None:
+        """Commit a stopped instance's outbox through `write` (a batch a transaction), then remove
+        it; the number of bills, or None while its owner lives (it holds the file's lock for life).
+        Bills already in the database are skipped by `write`."""
+        with self._locked(wait=False) as lines:
+            if lines is None:
+                return None
+            bills = []
+            for line in lines:
+                try:
+                    _, entry, answer = _parse(line)
+                except (ValueError, KeyError, TypeError) as exc:  # a line cut short: there is no bill in it
+                    _log.warning("tierwise: skipped an unreadable line of %s: %s", self.path, exc)
+                    continue
+                bills.append(Bill(entry, answer, to_nanos(entry.cost_usd), None, entry.ts))
+            for start in range(0, len(bills), chunk):
+                write(bills[start : start + chunk])
+            self.path.unlink()
+        return len(bills)
+
     @contextmanager
-    def _locked(self) -> Iterator[list[str]]:
+    def _locked(self, wait: bool = True) -> Iterator[list[str] | None]:
         with open(self.path, "a+", encoding="utf-8") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)  # one replayer at a time, across processes
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))  # one replayer at a time, across processes
+            except BlockingIOError:
+                yield None
+                return
             try:
                 fh.seek(0)
                 yield [line for line in fh if line.strip()]
@@ -80,7 +108,11 @@ class Journal:
 
 
 def _parse(line: str) -> tuple[Reservation | None, Entry, StoredAnswer | None]:
-    data: dict[str, Any] = json.loads(line)
+    data: Any = json.loads(line)
+    if isinstance(data, list):  # an outbox line: [1, the entry's fields in order, the answer]
+        answer = data[13]
+        entry = Entry(data[1], data[2], data[3], data[4], data[5], data[6], data[7], Decimal(data[8]), data[9], data[10], data[11], data[12])
+        return None, entry, None if answer is None else StoredAnswer(answer["response"], answer["route"])
     res = data.get("reservation")
     reservation = None if res is None else Reservation(res["id"], res["tenant"], res["request_id"], Decimal(res["amount_usd"]))
     answer = data.get("answer")

@@ -10,30 +10,27 @@ from __future__ import annotations
 
 import hashlib
 import time
-import uuid
 from collections.abc import Callable
 from datetime import UTC, tzinfo
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from router._config import data_home
 from router._errors import ConfigError, LedgerError
 from router.ledger._base import OWNER_TIMEOUT_S, DuplicateEntry, LedgerBase
+from router.ledger._commit import FLUSH_S
+from router.ledger._group import SLACK_SHARE, Bill, Slice
 from router.ledger._journal import Journal
 from router.ledger._labels import LABELS_POSTGRES
-from router.ledger._postgres_sql import SCHEMA, SETTLE, SPENT_HELD
+from router.ledger._postgres_sql import ANSWER, INSERT_BATCH, ROLLUP, SCHEMA, SETTLE, SHRINK, SPENT_HELD
 from router.ledger._records import (
     SPEND_SQL,
     BudgetLookup,
     Entry,
     Reservation,
-    SpendRow,
     StoredAnswer,
     StoredRequest,
     dumps,
-    spend_params,
-    spend_row,
     stored,
     to_nanos,
 )
@@ -56,6 +53,7 @@ class PostgresLedger(LedgerBase):
         owner_timeout_s: float = OWNER_TIMEOUT_S,
         connect_timeout_s: int = 5,
         pool_size: int = 16,
+        flush_s: float = FLUSH_S,
     ) -> None:
         super().__init__(budgets, reservation_ttl_s, clock, tz, owner_timeout_s)
         try:
@@ -78,9 +76,12 @@ class PostgresLedger(LedgerBase):
                 # Two instances creating the schema at once would race on the catalog: serialise them.
                 conn.execute("SELECT pg_advisory_xact_lock(7415201)")
                 conn.execute(SCHEMA + LABELS_POSTGRES)
+                found = conn.execute("SELECT to_regclass('tierwise_spend_rollup')").fetchone()
+                if found is None or found[0] is None:
+                    conn.execute(ROLLUP)
         except psycopg.Error as exc:
             raise ConfigError(f"cannot create the ledger's tables: {str(exc).splitlines()[0][:200]}") from None
-        self._start(Journal(Path(data_home()) / f"journal-{hashlib.sha256(url.encode()).hexdigest()[:16]}.jsonl"))
+        self._start(Journal(Path(data_home()) / f"journal-{hashlib.sha256(url.encode()).hexdigest()[:16]}.jsonl"), flush_s)
 
     def _query(self, sql: str, params: Any = None, fetch: str = "") -> Any:
         try:
@@ -96,23 +97,26 @@ class PostgresLedger(LedgerBase):
         row = self._query(SPENT_HELD, {"t": tenant, "h": hour, "now": now, "alive": self._alive_since(now)}, "one")
         return int(row[0]), int(row[1])
 
-    def reserve(self, tenant: str, request_id: str, amount_usd: Decimal) -> Reservation:
-        """Hold `amount_usd` against the tenant's budget atomically, or raise BudgetExceeded."""
-        if amount_usd < 0:
-            raise ValueError(f"a hold cannot be negative: {amount_usd}")
-        now = self._clock()
-        budget, _, hour = self._bounds(tenant, now)
-        rid = uuid.uuid4().hex
-        params = {"id": rid, "t": tenant, "rq": request_id, "amount": to_nanos(amount_usd), "exp": now + self._ttl,
-                  "now": now, "h": hour, "cap": None if budget is None else to_nanos(budget.budget_usd), "owner": self.owner,
-                  "alive": self._alive_since(now)}
-        granted = self._query(
-            "SELECT tierwise_reserve(%(id)s, %(t)s, %(rq)s, %(amount)s, %(exp)s, %(now)s, %(h)s, %(cap)s, %(owner)s, %(alive)s)",
-            params, "one",
-        )[0]
-        if not granted:
-            raise self._exceeded(tenant, amount_usd)
-        return Reservation(rid, tenant, request_id, amount_usd)
+    def _grant(self, tenant: str, slice_: Slice, need: int, extra: int, now: float, hour: int, cap: int, request_id: str) -> int | None:
+        row = self._query(
+            "SELECT tierwise_grant(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            (slice_.id, tenant, request_id, need, extra, now + self._ttl, now, hour, cap, self.owner, self._alive_since(now), SLACK_SHARE),
+            "one",
+        )
+        return None if row[0] is None else int(row[0])
+
+    def _write_batch(self, bills: list[Bill], shrink: dict[str, int], expires: float) -> None:
+        columns = list(zip(*[(e.request_id, e.attempt, e.tenant, e.tier, e.model, e.tokens_in, e.tokens_out, b.cost, e.latency_s,
+                              e.outcome, e.reason, b.ts) for b in bills for e in [b.entry]], strict=True))
+        try:
+            with self._pool.connection() as conn, conn.transaction(), conn.pipeline():
+                conn.execute(INSERT_BATCH, [list(c) for c in columns])
+                with conn.cursor() as cur:
+                    cur.executemany(ANSWER, [(b.ts, dumps(b.answer.response), dumps(b.answer.route), b.entry.tenant, b.entry.request_id)
+                                             for b in bills if b.answer is not None])
+                    cur.executemany(SHRINK, [(cost, expires, slice_id) for slice_id, cost in shrink.items()])
+        except (self._psycopg.Error, OSError) as exc:
+            raise LedgerError(f"PostgreSQL: {str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__}") from None
 
     def _insert_entry(self, reservation: Reservation | None, entry: Entry, answer: StoredAnswer | None) -> None:
         self._query(SETTLE, {
@@ -123,12 +127,9 @@ class PostgresLedger(LedgerBase):
             "route": None if answer is None else dumps(answer.route),
         })
 
-    def spend(self, since: float | None = None, until: float | None = None, tenant: str | None = None) -> list[SpendRow]:
-        """Spend grouped by tenant, hour, tier and model, computed in SQL."""
-        sql = SPEND_SQL.format(
-            hour="floor(ts / 3600)::bigint", table="tierwise_entries", since="%(since)s", until="%(until)s", tenant="%(tenant)s::text"
-        )
-        return [spend_row(r) for r in self._query(sql, spend_params(since, until, tenant), "all")]
+    _SPEND = SPEND_SQL.format(
+        hour="floor(ts / 3600)::bigint", table="tierwise_entries", since="%(since)s", until="%(until)s", tenant="%(tenant)s::text"
+    )
 
     def claim_request(self, request_id: str, tenant: str, fingerprint: str | None = None) -> StoredRequest | None:
         """None when this caller now owns the request id; else what is stored for it."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from router.ledger._records import ROLLUP_TABLE
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tierwise_entries (
     id BIGSERIAL PRIMARY KEY,
@@ -29,12 +31,7 @@ CREATE TABLE IF NOT EXISTS tierwise_reservations (
 );
 ALTER TABLE tierwise_reservations ADD COLUMN IF NOT EXISTS owner TEXT;
 CREATE INDEX IF NOT EXISTS tierwise_reservations_tenant ON tierwise_reservations (tenant);
-CREATE TABLE IF NOT EXISTS tierwise_spend_hourly (
-    tenant TEXT NOT NULL,
-    hour BIGINT NOT NULL,
-    nanos BIGINT NOT NULL,
-    PRIMARY KEY (tenant, hour)
-);
+CREATE INDEX IF NOT EXISTS tierwise_entries_ts ON tierwise_entries (ts);
 CREATE TABLE IF NOT EXISTS tierwise_owners (id TEXT PRIMARY KEY, beat DOUBLE PRECISION NOT NULL);
 CREATE TABLE IF NOT EXISTS tierwise_claims (
     tenant TEXT NOT NULL,
@@ -47,50 +44,90 @@ CREATE TABLE IF NOT EXISTS tierwise_claims (
     route TEXT,
     PRIMARY KEY (tenant, request_id)
 );
--- Check-and-hold in one round trip. Inside a volatile function each statement takes a fresh
--- snapshot, so the sums are read after the tenant's lock is granted: no two holds pass together.
+-- Grow a slice: check-and-grow in one round trip, under the tenant's lock. Inside a volatile
+-- function each statement takes a fresh snapshot, so the sums are read after the lock is granted:
+-- no two grants pass together. Only growths take the lock; holds come out of the slice in memory.
 -- A hold counts until it expires or its owner stops beating (its process died).
 -- Holds skip the WAL flush (a hold lost to a server crash is one that expired early); entries,
 -- which are the money, keep synchronous commits.
-CREATE OR REPLACE FUNCTION tierwise_reserve(p_id TEXT, p_tenant TEXT, p_request TEXT, p_amount BIGINT,
-                                            p_expires DOUBLE PRECISION, p_now DOUBLE PRECISION,
-                                            p_hour BIGINT, p_cap BIGINT, p_owner TEXT, p_alive DOUBLE PRECISION) RETURNS BOOLEAN
+CREATE OR REPLACE FUNCTION tierwise_grant(p_id TEXT, p_tenant TEXT, p_request TEXT, p_need BIGINT, p_extra BIGINT,
+                                          p_expires DOUBLE PRECISION, p_now DOUBLE PRECISION, p_hour BIGINT, p_cap BIGINT,
+                                          p_owner TEXT, p_alive DOUBLE PRECISION, p_share BIGINT) RETURNS BIGINT
 LANGUAGE plpgsql VOLATILE AS $$
-DECLARE granted INTEGER;
+DECLARE lft BIGINT; size BIGINT;
 BEGIN
     PERFORM set_config('synchronous_commit', 'off', true);  -- for this transaction's commit
-    IF p_cap IS NOT NULL THEN
-        PERFORM pg_advisory_xact_lock(hashtextextended(p_tenant, 0));
+    PERFORM pg_advisory_xact_lock(hashtextextended(p_tenant, 0));
+    lft := p_cap
+        - (SELECT COALESCE(SUM(nanos), 0) FROM tierwise_spend_rollup WHERE tenant = p_tenant AND hour >= p_hour)
+        - (SELECT COALESCE(SUM(r.amount_nanos), 0) FROM tierwise_reservations r LEFT JOIN tierwise_owners o ON o.id = r.owner
+           WHERE r.tenant = p_tenant AND r.expires > p_now AND (r.owner IS NULL OR o.beat > p_alive));
+    IF lft < p_need THEN
+        RETURN NULL;
     END IF;
-    INSERT INTO tierwise_reservations (id, tenant, request_id, amount_nanos, expires, owner)
-    SELECT p_id, p_tenant, p_request, p_amount, p_expires, p_owner
-    WHERE p_cap IS NULL
-       OR (SELECT COALESCE(SUM(nanos), 0) FROM tierwise_spend_hourly WHERE tenant = p_tenant AND hour >= p_hour)
-        + (SELECT COALESCE(SUM(r.amount_nanos), 0) FROM tierwise_reservations r LEFT JOIN tierwise_owners o ON o.id = r.owner
-           WHERE r.tenant = p_tenant AND r.expires > p_now AND (r.owner IS NULL OR o.beat > p_alive))
-        + p_amount <= p_cap;
-    GET DIAGNOSTICS granted = ROW_COUNT;
-    RETURN granted = 1;
+    INSERT INTO tierwise_reservations AS r (id, tenant, request_id, amount_nanos, expires, owner)
+    VALUES (p_id, p_tenant, p_request, p_need + (CASE WHEN p_extra * p_share <= lft - p_need THEN p_extra ELSE 0 END), p_expires, p_owner)
+    ON CONFLICT (id) DO UPDATE SET amount_nanos = r.amount_nanos + excluded.amount_nanos, expires = excluded.expires
+    RETURNING r.amount_nanos INTO size;
+    RETURN size;
 END $$;
 """
 
+# Totals per tenant, hour, tier and model, kept in step with the entries by a statement trigger
+# (one upsert per batch, rows in key order so concurrent batches cannot deadlock). Made once, and
+# filled from the entries of a ledger made before it.
+ROLLUP = ROLLUP_TABLE.format(t="tierwise_", int="BIGINT") + """
+CREATE OR REPLACE FUNCTION tierwise_rollup() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO tierwise_spend_rollup AS r
+    SELECT tenant, floor(ts / 3600)::bigint, tier, model, COUNT(*), SUM(CASE WHEN attempt = 1 THEN 1 ELSE 0 END),
+        SUM(CASE WHEN outcome = 'ok' THEN 1 ELSE 0 END), SUM(tokens_in), SUM(tokens_out),
+        SUM(CASE WHEN outcome = 'ok' THEN tokens_in ELSE 0 END), SUM(CASE WHEN outcome = 'ok' THEN tokens_out ELSE 0 END),
+        SUM(cost_nanos)
+    FROM new_entries GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
+    ON CONFLICT (tenant, hour, tier, model) DO UPDATE SET attempts = r.attempts + excluded.attempts,
+        requests = r.requests + excluded.requests, answers = r.answers + excluded.answers,
+        tokens_in = r.tokens_in + excluded.tokens_in, tokens_out = r.tokens_out + excluded.tokens_out,
+        answer_tokens_in = r.answer_tokens_in + excluded.answer_tokens_in,
+        answer_tokens_out = r.answer_tokens_out + excluded.answer_tokens_out, nanos = r.nanos + excluded.nanos;
+    RETURN NULL;
+END $$;
+INSERT INTO tierwise_spend_rollup
+SELECT tenant, floor(ts / 3600)::bigint, tier, model, COUNT(*), SUM(CASE WHEN attempt = 1 THEN 1 ELSE 0 END),
+    SUM(CASE WHEN outcome = 'ok' THEN 1 ELSE 0 END), SUM(tokens_in), SUM(tokens_out),
+    SUM(CASE WHEN outcome = 'ok' THEN tokens_in ELSE 0 END), SUM(CASE WHEN outcome = 'ok' THEN tokens_out ELSE 0 END), SUM(cost_nanos)
+FROM tierwise_entries GROUP BY 1, 2, 3, 4;
+CREATE TRIGGER tierwise_entries_rollup AFTER INSERT ON tierwise_entries REFERENCING NEW TABLE AS new_entries
+    FOR EACH STATEMENT EXECUTE FUNCTION tierwise_rollup();
+DROP TABLE IF EXISTS tierwise_spend_hourly;
+DROP FUNCTION IF EXISTS tierwise_reserve;
+"""
+
 SPENT_HELD = (
-    "SELECT (SELECT COALESCE(SUM(nanos), 0) FROM tierwise_spend_hourly WHERE tenant = %(t)s AND hour >= %(h)s),"
+    "SELECT (SELECT COALESCE(SUM(nanos), 0) FROM tierwise_spend_rollup WHERE tenant = %(t)s AND hour >= %(h)s),"
     " (SELECT COALESCE(SUM(r.amount_nanos), 0) FROM tierwise_reservations r LEFT JOIN tierwise_owners o ON o.id = r.owner"
     " WHERE r.tenant = %(t)s AND r.expires > %(now)s AND (r.owner IS NULL OR o.beat > %(alive)s))"
 )
 
-# The entry, the hourly total, the hold's release and (for a request id's answer) the stored answer:
+# One bill of an older version's journal, with the hold it released (and a request id's answer):
 # one statement, one transaction.
 SETTLE = (
     "WITH e AS (INSERT INTO tierwise_entries (request_id, attempt, tenant, tier, model, tokens_in, tokens_out, cost_nanos,"
     " latency_s, outcome, reason, ts)"
     " VALUES (%(rq)s, %(at)s, %(t)s, %(tier)s, %(model)s, %(ti)s, %(to)s, %(c)s, %(lat)s, %(out)s, %(why)s, %(ts)s)"
-    " RETURNING tenant, request_id, cost_nanos, ts),"
-    " s AS (INSERT INTO tierwise_spend_hourly (tenant, hour, nanos)"
-    " SELECT tenant, floor(ts / 3600)::bigint, cost_nanos FROM e"
-    " ON CONFLICT (tenant, hour) DO UPDATE SET nanos = tierwise_spend_hourly.nanos + excluded.nanos),"
+    " RETURNING tenant, request_id, ts),"
     " a AS (UPDATE tierwise_claims c SET status = 'done', updated = e.ts, response = %(resp)s, route = %(route)s"
     " FROM e WHERE %(answer)s AND c.tenant = e.tenant AND c.request_id = e.request_id)"
     " DELETE FROM tierwise_reservations WHERE id = %(res)s"
 )
+
+# A batch of bills: one statement (one trigger run), an attempt already billed is skipped.
+INSERT_BATCH = (
+    "INSERT INTO tierwise_entries (request_id, attempt, tenant, tier, model, tokens_in, tokens_out, cost_nanos, latency_s,"
+    " outcome, reason, ts) SELECT * FROM unnest(%s::text[], %s::int[], %s::text[], %s::text[], %s::text[], %s::bigint[],"
+    " %s::bigint[], %s::bigint[], %s::float8[], %s::text[], %s::text[], %s::float8[])"
+    " ON CONFLICT (request_id, attempt) DO NOTHING"
+)
+ANSWER = ("UPDATE tierwise_claims SET status = 'done', updated = %s, response = %s, route = %s"
+          " WHERE tenant = %s AND request_id = %s")
+SHRINK = "UPDATE tierwise_reservations SET amount_nanos = amount_nanos - %s, expires = %s WHERE id = %s"

@@ -116,6 +116,24 @@ SPEND_SQL = (
 )
 
 
+# The hourly totals' table (`{t}` the table prefix, `{int}` the dialect's 64-bit integer).
+ROLLUP_TABLE = """
+CREATE TABLE {t}spend_rollup (
+    tenant TEXT NOT NULL, hour {int} NOT NULL, tier TEXT NOT NULL, model TEXT NOT NULL,
+    attempts {int} NOT NULL, requests {int} NOT NULL, answers {int} NOT NULL,
+    tokens_in {int} NOT NULL, tokens_out {int} NOT NULL, answer_tokens_in {int} NOT NULL,
+    answer_tokens_out {int} NOT NULL, nanos {int} NOT NULL,
+    PRIMARY KEY (tenant, hour, tier, model)
+);
+"""
+
+# Whole hours of a report, from the totals the ledger keeps in step with its entries.
+ROLLUP_SQL = (
+    "SELECT tenant, hour, tier, model, attempts, requests, answers, tokens_in, tokens_out, answer_tokens_in,"
+    " answer_tokens_out, nanos FROM {t}spend_rollup WHERE hour >= ? AND hour < ? AND (CAST(? AS TEXT) IS NULL OR tenant = ?)"
+)
+
+
 def spend_params(since: float | None, until: float | None, tenant: str | None) -> dict[str, Any]:
     return {"since": -1e18 if since is None else since, "until": 1e18 if until is None else until, "tenant": tenant}
 

@@ -10,29 +10,27 @@ import shutil
 import sqlite3
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, tzinfo
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from router._errors import ConfigError, LedgerError
 from router.ledger._base import OWNER_TIMEOUT_S, DuplicateEntry, LedgerBase
+from router.ledger._commit import FLUSH_S
+from router.ledger._group import SLACK_SHARE, Bill, Slice
 from router.ledger._journal import Journal
 from router.ledger._labels import LABELS_SQLITE
 from router.ledger._records import (
+    ROLLUP_TABLE,
     SPEND_SQL,
     BudgetLookup,
     Entry,
     Reservation,
-    SpendRow,
     StoredAnswer,
     StoredRequest,
     dumps,
-    spend_params,
-    spend_row,
     stored,
     to_nanos,
 )
@@ -65,17 +63,6 @@ CREATE TABLE IF NOT EXISTS reservations (
     owner TEXT
 );
 CREATE INDEX IF NOT EXISTS reservations_tenant ON reservations (tenant);
-CREATE TABLE IF NOT EXISTS spend_hourly (
-    tenant TEXT NOT NULL,
-    hour INTEGER NOT NULL,
-    nanos INTEGER NOT NULL,
-    PRIMARY KEY (tenant, hour)
-);
-CREATE TRIGGER IF NOT EXISTS entries_settle AFTER INSERT ON entries BEGIN
-    INSERT INTO spend_hourly (tenant, hour, nanos) VALUES (NEW.tenant, CAST(NEW.ts / 3600 AS INTEGER), NEW.cost_nanos)
-        ON CONFLICT (tenant, hour) DO UPDATE SET nanos = nanos + excluded.nanos;
-    DELETE FROM reservations WHERE id = NEW.reservation;
-END;
 CREATE TABLE IF NOT EXISTS owners (id TEXT PRIMARY KEY, beat REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS claims (
     tenant TEXT NOT NULL,
@@ -88,6 +75,18 @@ CREATE TABLE IF NOT EXISTS claims (
     route TEXT,
     PRIMARY KEY (tenant, request_id)
 );
+"""
+
+
+# Totals per tenant, hour, tier and model, kept in step with the entries by the transaction that
+# inserts them (`_write_batch`): budgets sum a period's hours, reports read whole hours here (and
+# only the edge hours from the entries).
+_ROLLUP = ROLLUP_TABLE.format(t="", int="INTEGER") + """
+INSERT INTO spend_rollup SELECT tenant, CAST(ts / 3600 AS INTEGER), tier, model, COUNT(*), SUM(attempt = 1), SUM(outcome = 'ok'),
+    SUM(tokens_in), SUM(tokens_out), SUM(CASE WHEN outcome = 'ok' THEN tokens_in ELSE 0 END),
+    SUM(CASE WHEN outcome = 'ok' THEN tokens_out ELSE 0 END), SUM(cost_nanos) FROM entries GROUP BY 1, 2, 3, 4;
+DROP TRIGGER IF EXISTS entries_settle;
+DROP TABLE IF EXISTS spend_hourly;
 """
 
 
@@ -108,6 +107,7 @@ class SQLiteLedger(LedgerBase):
         tz: tzinfo = UTC,
         owner_timeout_s: float = OWNER_TIMEOUT_S,
         lock_timeout_s: float = 30.0,
+        flush_s: float = FLUSH_S,
     ) -> None:
         self._lock_timeout = lock_timeout_s
         super().__init__(budgets, reservation_ttl_s, clock, tz, owner_timeout_s)
@@ -123,7 +123,7 @@ class SQLiteLedger(LedgerBase):
         try:
             self._conn().executescript(_SCHEMA + LABELS_SQLITE)  # runs in its own transaction
             self._migrate()
-            self._start(Journal(Path(self._target + ".journal")))
+            self._start(Journal(Path(self._target + ".journal")), flush_s)
         except LedgerError as exc:
             raise ConfigError(f"cannot use ledger {self.path!r}: {exc} (is the file writable?)") from None
 
@@ -165,6 +165,15 @@ class SQLiteLedger(LedgerBase):
             conn.execute("COMMIT")
 
     def _migrate(self) -> None:
+        conn = self._conn()
+        if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'spend_rollup'").fetchone() is None:
+            try:  # the rollup, filled from the entries of a ledger made before it, in one transaction
+                conn.executescript("BEGIN IMMEDIATE;" + _ROLLUP + "COMMIT;")
+            except sqlite3.OperationalError as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                if "already exists" not in str(exc):  # else another process made it first: fine
+                    raise LedgerError(f"SQLite: {exc}") from None
         columns = {row[1] for row in self._query("PRAGMA table_info(reservations)", fetch="all")}
         if "owner" not in columns:  # ledgers made before holds had owners
             try:
@@ -174,7 +183,7 @@ class SQLiteLedger(LedgerBase):
                     raise
 
     # ---- budget ---------------------------------------------------------------------------------
-    _SPENT = "(SELECT COALESCE(SUM(nanos), 0) FROM spend_hourly WHERE tenant = :t AND hour >= :h)"
+    _SPENT = "(SELECT COALESCE(SUM(nanos), 0) FROM spend_rollup WHERE tenant = :t AND hour >= :h)"
     # A hold counts until it expires, or until its owner stops beating (its process died).
     _HELD = ("(SELECT COALESCE(SUM(r.amount_nanos), 0) FROM reservations r LEFT JOIN owners o ON o.id = r.owner"
              " WHERE r.tenant = :t AND r.expires > :now AND (r.owner IS NULL OR o.beat > :alive))")
@@ -183,46 +192,50 @@ class SQLiteLedger(LedgerBase):
         row = self._query(f"SELECT {self._SPENT}, {self._HELD}", {"t": tenant, "h": hour, "now": now, "alive": self._alive_since(now)}, "one")
         return int(row[0]), int(row[1])
 
-    def reserve(self, tenant: str, request_id: str, amount_usd: Decimal) -> Reservation:
-        """Hold `amount_usd` against the tenant's budget atomically, or raise BudgetExceeded."""
-        if amount_usd < 0:
-            raise ValueError(f"a hold cannot be negative: {amount_usd}")
-        now = self._clock()
-        budget, _, hour = self._bounds(tenant, now)
-        rid = uuid.uuid4().hex
-        amount = to_nanos(amount_usd)
-        # One INSERT ... SELECT: the check and the hold are one atomic statement, so concurrent
-        # reservations (threads, processes) can never pass the cap together.
-        count = self._query(
+    def _grant(self, tenant: str, slice_: Slice, need: int, extra: int, now: float, hour: int, cap: int, request_id: str) -> int | None:
+        # One statement: the check and the growth are atomic, so instances can never pass the cap together.
+        row = self._query(
             "INSERT INTO reservations (id, tenant, request_id, amount_nanos, expires, owner)"
-            " SELECT :id, :t, :rq, :amount, :exp, :owner"
-            f" WHERE :cap IS NULL OR {self._SPENT} + {self._HELD} + :amount <= :cap",
-            {"id": rid, "t": tenant, "rq": request_id, "amount": amount, "exp": now + self._ttl, "now": now, "owner": self.owner,
-             "alive": self._alive_since(now), "h": hour, "cap": None if budget is None else to_nanos(budget.budget_usd)},
+            f" SELECT :id, :t, :rq, :need + (CASE WHEN :extra * {SLACK_SHARE} <= :cap - s - h - :need THEN :extra ELSE 0 END), :exp, :owner"
+            f" FROM (SELECT {self._SPENT} AS s, {self._HELD} AS h) WHERE s + h + :need <= :cap"
+            " ON CONFLICT (id) DO UPDATE SET amount_nanos = amount_nanos + excluded.amount_nanos, expires = excluded.expires"
+            " RETURNING amount_nanos",
+            {"id": slice_.id, "t": tenant, "rq": request_id, "need": need, "extra": extra, "exp": now + self._ttl, "now": now,
+             "owner": self.owner, "alive": self._alive_since(now), "h": hour, "cap": cap},
+            "one",
         )
-        if count != 1:
-            raise self._exceeded(tenant, amount_usd)
-        return Reservation(rid, tenant, request_id, amount_usd)
+        return None if row is None else int(row[0])
 
     _INSERT = ("INSERT INTO entries (request_id, attempt, tenant, tier, model, tokens_in, tokens_out, cost_nanos,"
-               " latency_s, outcome, reason, ts, reservation) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+               " latency_s, outcome, reason, ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+    _ANSWER = "UPDATE claims SET status = 'done', updated = ?, response = ?, route = ? WHERE tenant = ? AND request_id = ?"
 
     def _insert_entry(self, reservation: Reservation | None, entry: Entry, answer: StoredAnswer | None) -> None:
-        values = (entry.request_id, entry.attempt, entry.tenant, entry.tier, entry.model, entry.tokens_in, entry.tokens_out,
-                  to_nanos(entry.cost_usd), entry.latency_s, entry.outcome, entry.reason, entry.ts,
-                  None if reservation is None else reservation.id)
-        if answer is None:
-            self._query(self._INSERT, values)
-            return
-        with self._tx() as conn:  # the bill and the answer it paid for, together or not at all
-            conn.execute(self._INSERT, values)
-            conn.execute("UPDATE claims SET status = 'done', updated = ?, response = ?, route = ? WHERE tenant = ? AND request_id = ?",
-                         (entry.ts, dumps(answer.response), dumps(answer.route), entry.tenant, entry.request_id))
+        """One bill of an older version's journal, and the hold it released."""
+        self._write_batch([Bill(entry, answer, to_nanos(entry.cost_usd), None, entry.ts)], {}, 0.0)
+        if reservation is not None:
+            self._query("DELETE FROM reservations WHERE id = ?", (reservation.id,))
 
-    def spend(self, since: float | None = None, until: float | None = None, tenant: str | None = None) -> list[SpendRow]:
-        """Spend grouped by tenant, hour, tier and model, computed in SQL."""
-        sql = SPEND_SQL.format(hour="CAST(ts / 3600 AS INTEGER)", table="entries", since=":since", until=":until", tenant=":tenant")
-        return [spend_row(r) for r in self._query(sql, spend_params(since, until, tenant), "all")]
+    def _write_batch(self, bills: list[Bill], shrink: dict[str, int], expires: float) -> None:
+        rows = [(e.request_id, e.attempt, e.tenant, e.tier, e.model, e.tokens_in, e.tokens_out, b.cost, e.latency_s, e.outcome, e.reason, b.ts)
+                for b in bills for e in [b.entry]]
+        try:
+            self._insert_batch(rows, bills, shrink, expires, skip=False)
+        except DuplicateEntry:  # an attempt already billed (a replay got there first): row by row, skipping it
+            self._insert_batch(rows, bills, shrink, expires, skip=True)
+
+    def _insert_batch(self, rows: list[tuple[Any, ...]], bills: list[Bill], shrink: dict[str, int], expires: float, skip: bool) -> None:
+        with self._tx() as conn:
+            if skip:
+                rows = [r for r in rows if conn.execute(self._INSERT + " ON CONFLICT (request_id, attempt) DO NOTHING", r).rowcount == 1]
+            else:
+                conn.executemany(self._INSERT, rows)
+            conn.executemany(_ROLLUP_ADD, rollup(rows))
+            conn.executemany(self._ANSWER, [_answer(b.ts, b.entry, b.answer) for b in bills if b.answer is not None])
+            conn.executemany("UPDATE reservations SET amount_nanos = amount_nanos - ?, expires = ? WHERE id = ?",
+                             [(cost, expires, slice_id) for slice_id, cost in shrink.items()])
+
+    _SPEND = SPEND_SQL.format(hour="CAST(ts / 3600 AS INTEGER)", table="entries", since=":since", until=":until", tenant=":tenant")
 
     # ---- idempotency ---------------------------------------------------------------------------
     def claim_request(self, request_id: str, tenant: str, fingerprint: str | None = None) -> StoredRequest | None:
@@ -248,6 +261,36 @@ class SQLiteLedger(LedgerBase):
         if self._tmpdir is not None:
             shutil.rmtree(self._tmpdir, ignore_errors=True)
             self._tmpdir = None
+
+
+_ROLLUP_ADD = (
+    "INSERT INTO spend_rollup VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tenant, hour, tier, model) DO UPDATE SET"
+    " attempts = attempts + excluded.attempts, requests = requests + excluded.requests, answers = answers + excluded.answers,"
+    " tokens_in = tokens_in + excluded.tokens_in, tokens_out = tokens_out + excluded.tokens_out,"
+    " answer_tokens_in = answer_tokens_in + excluded.answer_tokens_in, answer_tokens_out = answer_tokens_out + excluded.answer_tokens_out,"
+    " nanos = nanos + excluded.nanos"
+)
+
+
+def rollup(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """Entry rows (as inserted) summed per tenant, hour, tier and model, as `spend_rollup` rows."""
+    sums: dict[tuple[str, int, str, str], list[int]] = {}
+    for r in rows:
+        ok = r[9] == "ok"
+        s = sums.setdefault((r[2], int(r[11] // 3600), r[3], r[4]), [0] * 8)
+        s[0] += 1
+        s[1] += r[1] == 1
+        s[2] += ok
+        s[3] += r[5]
+        s[4] += r[6]
+        s[5] += r[5] if ok else 0
+        s[6] += r[6] if ok else 0
+        s[7] += r[7]
+    return [(*k, *v) for k, v in sums.items()]
+
+
+def _answer(ts: float, entry: Entry, answer: StoredAnswer) -> tuple[Any, ...]:
+    return (ts, dumps(answer.response), dumps(answer.route), entry.tenant, entry.request_id)
 
 
 @contextmanager

@@ -1,0 +1,247 @@
+"""Holds taken from slices and bills committed in groups: the ledger's hot path (see `_group`).
+
+What is durable when: a hold is in the database before the call it pays for is made. A bill is
+appended to this instance's outbox file before `settle` returns (it survives the process being
+killed, like SQLite's own commits in WAL mode with synchronous=NORMAL), and is committed to the
+database with the others queued within `flush_s` (50 ms by default); a bill that carries a request
+id's answer, or any bill when `flush_s` is 0, is committed before `settle` returns.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+
+from router._config import TenantBudget
+from router._errors import BudgetExceeded, BudgetState, LedgerError
+from router.ledger._group import SLACK_HOLDS, Bill, Outbox, Slice, Slices
+from router.ledger._journal import Journal
+from router.ledger._records import Entry, Reservation, StoredAnswer, from_nanos, to_nanos
+
+_log = logging.getLogger("tierwise")
+FLUSH_S = 0.05
+_COMMIT_TRIES = 3
+_IDLE_S = 0.1  # a slice unused this long goes back to the tenant
+_TIDY_S = 0.1
+_QUEUE_MAX = 4096  # past this many queued bills, the writer commits them itself
+
+
+class GroupCommit:
+    """reserve / settle / flush / state for LedgerBase; backends give `_grant` and `_write_batch`."""
+
+    owner: str
+    _clock: Callable[[], float]
+    _ttl: float
+    _stop: threading.Event
+    _owner_timeout: float
+
+    # ---- backends provide these ------------------------------------------------------------------
+    def _grant(self, tenant: str, slice_: Slice, need: int, extra: int, now: float, hour: int, cap: int, request_id: str) -> int | None:
+        """Grow the slice's row by `need` if the cap allows, plus `extra` when that is at most
+        1/SLACK_SHARE of what is left past `need`, atomically; the row's new amount, or None when
+        `need` does not fit."""
+        raise NotImplementedError
+
+    def _write_batch(self, bills: list[Bill], shrink: dict[str, int], expires: float) -> None:
+        """One transaction: the entries (an attempt already there is skipped), the answers, and each
+        slice's row shrunk by what its bills cost."""
+        raise NotImplementedError
+
+    def _state_row(self, tenant: str, hour: int, now: float) -> tuple[int, int]:
+        raise NotImplementedError
+
+    def _bounds(self, tenant: str, now: float) -> tuple[TenantBudget | None, str, int]:
+        raise NotImplementedError
+
+    def _give_back(self, slice_ids: list[str], renew_until: float | None = None) -> None:
+        raise NotImplementedError
+
+    def _start_commits(self, outbox_prefix: str, flush_s: float) -> None:
+        self._flush_s = flush_s
+        self._prefix_path = outbox_prefix
+        self._slices = Slices()
+        self._outbox = Outbox(Path(f"{outbox_prefix}-{self.owner}.jsonl"))
+        self._flush_lock = threading.Lock()
+        self._tidied = self._renewed = 0.0
+        self._reap()
+        self._flusher = threading.Thread(target=self._flush_loop, name="tierwise-ledger-commit", daemon=True)
+        self._flusher.start()
+
+    # ---- holds ---------------------------------------------------------------------------------
+    def reserve(self, tenant: str, request_id: str, amount_usd: Decimal) -> Reservation:
+        """Hold `amount_usd` against the tenant's budget, or raise BudgetExceeded. A tenant without a
+        cap has nothing to hold against: its reservation is a receipt, not a database row."""
+        if amount_usd < 0:
+            raise ValueError(f"a hold cannot be negative: {amount_usd}")
+        now = self._clock()
+        budget, _, hour = self._bounds(tenant, now)
+        if budget is None:
+            return Reservation("", tenant, request_id, amount_usd)
+        amount = to_nanos(amount_usd)
+        hold = self._slices.take(tenant, amount, now) or self._grow(tenant, request_id, amount, now, hour, to_nanos(budget.budget_usd))
+        if hold is None:
+            raise self._exceeded(tenant, amount_usd)
+        return Reservation(hold, tenant, request_id, amount_usd)
+
+    def _grow(self, tenant: str, request_id: str, amount: int, now: float, hour: int, cap: int) -> str | None:
+        with self._slices.rows:  # one change of our rows at a time: a slice's size stays its row's amount
+            hold = self._slices.take(tenant, amount, now)  # another thread may have grown it meanwhile
+            if hold is not None:
+                return hold
+            with self._slices.lock:
+                s, need = self._slices.shortfall(tenant, amount)
+            size = self._grant(tenant, s, need, amount * SLACK_HOLDS, now, hour, cap, request_id)
+            if size is None:
+                return None
+            with self._slices.lock:
+                s.size, s.tight = size, size - s.size - need < amount * SLACK_HOLDS  # no slack: near the cap
+            return self._slices.take(tenant, amount, now)
+
+    def _exceeded(self, tenant: str, amount_usd: Decimal) -> BudgetExceeded:
+        state = self.state(tenant)
+        return BudgetExceeded(
+            f"tenant {tenant!r}: ${amount_usd} more would pass its {state.period} budget of "
+            f"${state.cap_usd} (spent ${state.spent_usd}, held ${state.reserved_usd})",
+            state,
+            amount_usd,
+        )
+
+    def state(self, tenant: str) -> BudgetState:
+        """Spent and held money of the tenant's current period; this instance's bills not yet
+        committed count as spent, and its slice's unused part as free."""
+        now = self._clock()
+        budget, period, hour = self._bounds(tenant, now)
+        with self._slices.rows:
+            spent, held = self._state_row(tenant, hour, now)
+            s = self._slices.of(tenant)
+            waiting = self._outbox.unflushed(tenant)
+            free = s.size - s.used if s else 0
+        spent += sum(b.cost for b in waiting if b.ts // 3600 >= hour)
+        held -= free + sum(b.cost for b in waiting if s is not None and b.slice_id == s.id)
+        return BudgetState(tenant, budget.budget_usd if budget else None, from_nanos(spent), from_nanos(max(held, 0)), period)
+
+    def spent(self, tenant: str) -> Decimal:
+        """What the tenant spent in its current budget period (all time when it has no budget)."""
+        return self.state(tenant).spent_usd
+
+    # ---- bills ---------------------------------------------------------------------------------
+    def settle(self, reservation: Reservation | None, entry: Entry, answer: StoredAnswer | None = None) -> None:
+        """Bill the attempt and release its hold (the slice keeps the cost until it is committed).
+        A second bill for the same attempt is refused; a database failure keeps the bill queued and
+        in the outbox file, retried until it goes in, and the request goes on."""
+        ts = entry.ts or self._clock()
+        cost = to_nanos(entry.cost_usd)
+        slice_id = self._slices.release(reservation.id, cost) if reservation is not None and reservation.id else None
+        if not self._outbox.put(Bill(entry, answer, cost, slice_id, ts)):
+            if slice_id is not None:
+                self._slices.forget(slice_id, cost)
+            raise LedgerError(f"attempt {entry.attempt} of request {entry.request_id!r} is already billed")
+        # Near the cap (or past a bill no hold covered) holds go back as they settle, as other instances expect.
+        tight = self._slices.is_tight(slice_id) if slice_id is not None else self._slices.tighten(entry.tenant)
+        if answer is not None or tight or self._flush_s == 0 or len(self._outbox) >= _QUEUE_MAX:
+            self._flush_or_keep()
+
+    def _flush_or_keep(self) -> None:
+        for attempt in range(_COMMIT_TRIES):
+            try:
+                self.flush()
+                return
+            except LedgerError as exc:
+                if attempt == _COMMIT_TRIES - 1:
+                    _log.warning("tierwise: ledger write failed (%s); the bill is kept in %s and retried", exc, self._outbox.path)
+                    return
+                time.sleep(0.05 * 4**attempt)
+
+    def flush(self) -> None:
+        """Commit every queued bill now (reports and `close` call this)."""
+        with self._flush_lock:
+            while self._commit_batch():
+                pass
+            self._outbox.committed()
+
+    def _commit_batch(self) -> bool:
+        """One transaction for the bills queued; False when there were none. The batch leaves the
+        queue under `rows`, so `state` never sees a bill in neither the queue nor the database."""
+        with self._slices.rows:
+            batch = self._outbox.take()
+            if not batch:
+                return False
+            costs: dict[str, int] = {}
+            for bill in batch:
+                if bill.slice_id is not None:
+                    costs[bill.slice_id] = costs.get(bill.slice_id, 0) + bill.cost
+            with self._slices.lock:
+                freed = self._slices.trim()
+            shrink = {k: costs.get(k, 0) + freed.get(k, 0) for k in costs.keys() | freed.keys()}
+            try:
+                self._write_batch(batch, shrink, self._clock() + self._ttl)
+            except LedgerError:
+                self._outbox.put_back(batch)
+                raise
+            with self._slices.lock:
+                for slice_id, cost in costs.items():
+                    self._slices.committed(slice_id, cost)
+        return True
+
+    def _flush_loop(self) -> None:
+        fails = 0
+        while not self._stop.is_set():
+            if self._outbox.ready.wait(_TIDY_S) and not self._stop.wait(self._flush_s):  # linger: let the batch fill
+                try:
+                    self.flush()
+                    fails = 0
+                except LedgerError as exc:
+                    fails += 1
+                    _log.warning("tierwise: ledger commit failed (%s); %d bills wait in %s", exc, len(self._outbox), self._outbox.path)
+                    self._stop.wait(min(2.0, 0.05 * 2**fails))
+            self._tidy()
+
+    def _tidy(self) -> None:
+        """Give idle slices back to their tenants and keep the rest from expiring."""
+        now = self._clock()
+        if now - self._tidied < _TIDY_S:
+            return
+        self._tidied = now
+        try:
+            with self._slices.rows:
+                with self._slices.lock:
+                    idle = self._slices.drop_idle(now - _IDLE_S)
+                if idle:
+                    self._give_back([s.id for s in idle])
+                if now - self._renewed > self._ttl / 4:
+                    self._renewed = now
+                    self._give_back([s.id for s in self._slices.all()], renew_until=now + self._ttl)
+        except LedgerError as exc:
+            _log.warning("tierwise: ledger upkeep failed: %s", exc)
+
+    def _close_commits(self) -> None:
+        """Commit what is queued and give every slice back; a bill that cannot go in stays in the file."""
+        self._flush_or_keep()
+        try:
+            with self._slices.rows:
+                self._give_back([s.id for s in self._slices.all()])
+        except LedgerError:
+            pass  # its rows lapse with this owner's heartbeat
+        self._outbox.close()
+
+    # ---- other instances' outboxes ----------------------------------------------------------------
+    def _reap(self) -> None:
+        """Commit the outboxes of instances on this host that stopped: an outbox's owner holds its
+        lock until it exits, so this runs at the latest one beat after, well before its holds lapse
+        (at the owner timeout): its bills are counted before its holds are not."""
+        now = self._clock()
+        for path in Path(self._prefix_path).parent.glob(Path(self._prefix_path).name + "-*.jsonl"):
+            owner = path.name[len(Path(self._prefix_path).name) + 1 : -len(".jsonl")]
+            if owner == self.owner:
+                continue
+            try:
+                done = Journal(path).drain(lambda bills: self._write_batch(bills, {}, now))
+            except (LedgerError, OSError) as exc:
+                _log.warning("tierwise: cannot replay the outbox %s: %s", path, exc)
+                continue
+            if done is not None:
+                _log.info("tierwise: committed %d bills a stopped instance left in %s", done, path)
