@@ -13,6 +13,7 @@ from __future__ import annotations
 import fcntl
 import itertools
 import json
+import mmap
 import os
 import threading
 import uuid
@@ -149,6 +150,8 @@ class Outbox:
         self._lock = threading.Lock()
         self._queue: list[Bill] = []
         self._fd: int | None = None
+        self._map: mmap.mmap | None = None
+        self._end = 0  # where the next line goes; a NUL byte marks the end of what is pending
         self._recent: OrderedDict[tuple[str, int], None] = OrderedDict()
         self.ready = threading.Event()
 
@@ -174,12 +177,27 @@ class Outbox:
         return True
 
     def _append(self, line: bytes) -> None:
+        # Written into a shared mapping of the file: the page cache keeps it if the process is
+        # killed, and no system call (which would hand the GIL to the committing thread) is made.
+        end = self._end + len(line)
+        if self._map is None or end + 1 > len(self._map):
+            self._grow(end + 1)
+        assert self._map is not None
+        self._map[self._end : end] = line
+        self._map[end] = 0
+        self._end = end
+
+    def _grow(self, need: int) -> None:
         if self._fd is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
             # Locked for the owner's life: a lock others can take means its owner is gone.
             fcntl.flock(self._fd, fcntl.LOCK_EX)
-        os.write(self._fd, line)
+        size = max(1 << 20, 1 << (need - 1).bit_length())
+        os.ftruncate(self._fd, size)
+        if self._map is not None:
+            self._map.close()
+        self._map = mmap.mmap(self._fd, size)
 
     def take(self, limit: int = 4096) -> list[Bill]:
         with self._lock:
@@ -204,16 +222,18 @@ class Outbox:
     def committed(self) -> None:
         """Empty the file once everything in it is in the database."""
         with self._lock:
-            if self._queue or self._fd is None:
+            if self._queue or self._map is None:
                 return
-            os.ftruncate(self._fd, 0)
+            self._map[0] = 0
+            self._end = 0
 
     def close(self) -> None:
         """Remove the file when it holds nothing; keep it for a replay otherwise."""
         with self._lock:
-            if self._fd is None:
+            if self._fd is None or self._map is None:
                 return
-            if not self._queue and os.fstat(self._fd).st_size == 0:
+            if not self._queue and self._end == 0:
                 self.path.unlink(missing_ok=True)
+            self._map.close()
             os.close(self._fd)  # releases the lock: what is left is for a replay
-            self._fd = None
+            self._fd, self._map = None, None

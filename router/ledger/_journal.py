@@ -102,7 +102,8 @@ class Journal:
                 return
             try:
                 fh.seek(0)
-                yield [line for line in fh if line.strip()]
+                text = fh.read().split("\0", 1)[0]  # an outbox ends at its first NUL byte
+                yield [line for line in text.splitlines(keepends=True) if line.strip()]
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
