@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -191,3 +192,15 @@ def test_an_older_ledger_gets_its_hourly_totals_from_its_entries(tmp_path: Path)
     assert ledger.spent("acme") == Decimal("0.75") and sum(r.cost_usd for r in ledger.spend()) == Decimal("0.75")
     with pytest.raises(BudgetExceeded):
         ledger.reserve("acme", "c", Decimal("0.3"))
+
+
+def test_a_journal_left_by_an_older_version_is_replayed_once_on_open(tmp_path: Path) -> None:
+    path = tmp_path / "l.db"
+    line = {"reservation": None, "answer": None, "entry": {"request_id": "old-1", "attempt": 1, "tenant": "acme", "tier": "small",
+            "model": "m", "tokens_in": 3, "tokens_out": 4, "cost_usd": "0.25", "latency_s": 0.1, "outcome": "ok", "reason": "", "ts": 1.8e9}}
+    (tmp_path / "l.db.journal").write_text(json.dumps(line) + "\n")
+    for _ in range(2):  # the second opening finds it replayed: billed once
+        ledger = ledger_for(f"sqlite:///{path}")
+        assert [e.request_id for e in ledger.entries()] == ["old-1"] and ledger.spent("acme") == Decimal("0.25")
+        ledger.close()
+    assert (tmp_path / "l.db.journal").read_text() == ""

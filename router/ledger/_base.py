@@ -22,6 +22,7 @@ from router._config import TenantBudget
 from router._errors import BudgetState, LedgerError, RequestIdConflict
 from router._types import RequestStatus
 from router.ledger._commit import GroupCommit
+from router.ledger._group import Bill
 from router.ledger._journal import Journal
 from router.ledger._labels import Label, LabelStore, SavedModel
 from router.ledger._records import (
@@ -39,6 +40,7 @@ from router.ledger._records import (
     spend_params,
     spend_row,
     stored,
+    to_nanos,
 )
 
 BEAT_S = 5.0
@@ -126,11 +128,11 @@ class LedgerBase(LabelStore, GroupCommit):
         """One statement: the row (fetch="one"), the rows ("all") or the row count; driver errors as LedgerError."""
         raise NotImplementedError
 
-    def _state_row(self, tenant: str, hour: int, now: float) -> tuple[int, int]:
-        raise NotImplementedError
-
     def _insert_entry(self, reservation: Reservation | None, entry: Entry, answer: StoredAnswer | None) -> None:
-        raise NotImplementedError
+        """One bill of an older version's journal, and the hold it released."""
+        self._write_batch([Bill(entry, answer, to_nanos(entry.cost_usd), None, entry.ts)], {}, 0.0)
+        if reservation is not None:
+            self._give_back([reservation.id])
 
     # ---- statements the backends share, written once: `{t}` is the table prefix, `?` the placeholder
     def _sql(self, text: str) -> str:

@@ -1,10 +1,7 @@
-"""A local journal of bills the database could not take: a paid answer's bill is never dropped.
-
-A settle that fails after its retries (the database down, its session killed, a write lock held
-too long) appends the entry here, one JSON line, and the request goes on. The journal is replayed
-into the database when the ledger opens and after the next settle that succeeds; an entry already
-in the database is skipped (entries are unique by request id and attempt), so replaying twice, or
-from two processes at once, bills nothing twice.
+"""Files of bills to bring into the database: a stopped instance's outbox (drained in batches), and
+the journal older versions wrote when a bill could not go in (replayed one by one when a ledger
+opens). An entry already in the database is skipped (entries are unique by request id and
+attempt), so replaying twice, or from two processes at once, bills nothing twice.
 """
 
 from __future__ import annotations
@@ -12,7 +9,6 @@ from __future__ import annotations
 import fcntl
 import json
 import logging
-import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from decimal import Decimal
@@ -20,33 +16,17 @@ from pathlib import Path
 from typing import Any
 
 from router.ledger._group import Bill
-from router.ledger._records import Entry, Reservation, StoredAnswer, entry_from_dict, entry_to_dict, to_nanos
+from router.ledger._records import Entry, Reservation, StoredAnswer, entry_from_dict, to_nanos
 
 _log = logging.getLogger("tierwise")
 Insert = Callable[[Reservation | None, Entry, StoredAnswer | None], None]
 
 
 class Journal:
-    """Append-only JSON lines beside the ledger; replayed under an exclusive file lock."""
+    """JSON lines beside the ledger; replayed under an exclusive file lock."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-
-    def spill(self, reservation: Reservation | None, entry: Entry, answer: StoredAnswer | None) -> None:
-        record = {
-            "reservation": None if reservation is None else {**reservation.__dict__, "amount_usd": format(reservation.amount_usd, "f")},
-            "entry": entry_to_dict(entry),
-            "answer": None if answer is None else answer.__dict__,
-        }
-        line = (json.dumps(record, default=str) + "\n").encode("utf-8")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)  # not while a replay rewrites the file
-            os.write(fd, line)
-            os.fsync(fd)
-        finally:
-            os.close(fd)  # closing releases the lock
 
     def pending(self) -> bool:
         try:

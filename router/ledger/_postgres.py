@@ -22,17 +22,13 @@ from router.ledger._commit import FLUSH_S
 from router.ledger._group import SLACK_SHARE, Bill, Slice
 from router.ledger._journal import Journal
 from router.ledger._labels import LABELS_POSTGRES
-from router.ledger._postgres_sql import ANSWER, INSERT_BATCH, ROLLUP, SCHEMA, SETTLE, SHRINK, SPENT_HELD
+from router.ledger._postgres_sql import ANSWER, INSERT_BATCH, ROLLUP, SCHEMA, SHRINK, SPENT_HELD
 from router.ledger._records import (
     SPEND_SQL,
     BudgetLookup,
-    Entry,
-    Reservation,
-    StoredAnswer,
     StoredRequest,
     dumps,
     stored,
-    to_nanos,
 )
 
 
@@ -117,15 +113,6 @@ class PostgresLedger(LedgerBase):
                     cur.executemany(SHRINK, [(cost, expires, slice_id) for slice_id, cost in shrink.items()])
         except (self._psycopg.Error, OSError) as exc:
             raise LedgerError(f"PostgreSQL: {str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__}") from None
-
-    def _insert_entry(self, reservation: Reservation | None, entry: Entry, answer: StoredAnswer | None) -> None:
-        self._query(SETTLE, {
-            "rq": entry.request_id, "at": entry.attempt, "t": entry.tenant, "tier": entry.tier, "model": entry.model,
-            "ti": entry.tokens_in, "to": entry.tokens_out, "c": to_nanos(entry.cost_usd), "lat": entry.latency_s,
-            "out": entry.outcome, "why": entry.reason, "ts": entry.ts, "res": None if reservation is None else reservation.id,
-            "answer": answer is not None, "resp": None if answer is None else dumps(answer.response),
-            "route": None if answer is None else dumps(answer.route),
-        })
 
     _SPEND = SPEND_SQL.format(
         hour="floor(ts / 3600)::bigint", table="tierwise_entries", since="%(since)s", until="%(until)s", tenant="%(tenant)s::text"

@@ -109,18 +109,6 @@ SPENT_HELD = (
     " WHERE r.tenant = %(t)s AND r.expires > %(now)s AND (r.owner IS NULL OR o.beat > %(alive)s))"
 )
 
-# One bill of an older version's journal, with the hold it released (and a request id's answer):
-# one statement, one transaction.
-SETTLE = (
-    "WITH e AS (INSERT INTO tierwise_entries (request_id, attempt, tenant, tier, model, tokens_in, tokens_out, cost_nanos,"
-    " latency_s, outcome, reason, ts)"
-    " VALUES (%(rq)s, %(at)s, %(t)s, %(tier)s, %(model)s, %(ti)s, %(to)s, %(c)s, %(lat)s, %(out)s, %(why)s, %(ts)s)"
-    " RETURNING tenant, request_id, ts),"
-    " a AS (UPDATE tierwise_claims c SET status = 'done', updated = e.ts, response = %(resp)s, route = %(route)s"
-    " FROM e WHERE %(answer)s AND c.tenant = e.tenant AND c.request_id = e.request_id)"
-    " DELETE FROM tierwise_reservations WHERE id = %(res)s"
-)
-
 # A batch of bills: one statement (one trigger run), an attempt already billed is skipped.
 INSERT_BATCH = (
     "INSERT INTO tierwise_entries (request_id, attempt, tenant, tier, model, tokens_in, tokens_out, cost_nanos, latency_s,"

@@ -152,10 +152,6 @@ def stored(row: Any) -> StoredRequest:
     return StoredRequest(row[0], json.loads(row[2]) if row[2] else None, json.loads(row[3]) if row[3] else None)
 
 
-def entry_to_dict(entry: Entry) -> dict[str, Any]:
-    return {**entry.__dict__, "cost_usd": format(entry.cost_usd, "f")}
-
-
 def entry_from_dict(data: dict[str, Any]) -> Entry:
     return Entry(**{**data, "cost_usd": Decimal(data["cost_usd"])})
 

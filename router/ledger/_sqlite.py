@@ -27,12 +27,10 @@ from router.ledger._records import (
     SPEND_SQL,
     BudgetLookup,
     Entry,
-    Reservation,
     StoredAnswer,
     StoredRequest,
     dumps,
     stored,
-    to_nanos,
 )
 
 _SCHEMA = """
@@ -209,12 +207,6 @@ class SQLiteLedger(LedgerBase):
     _INSERT = ("INSERT INTO entries (request_id, attempt, tenant, tier, model, tokens_in, tokens_out, cost_nanos,"
                " latency_s, outcome, reason, ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
     _ANSWER = "UPDATE claims SET status = 'done', updated = ?, response = ?, route = ? WHERE tenant = ? AND request_id = ?"
-
-    def _insert_entry(self, reservation: Reservation | None, entry: Entry, answer: StoredAnswer | None) -> None:
-        """One bill of an older version's journal, and the hold it released."""
-        self._write_batch([Bill(entry, answer, to_nanos(entry.cost_usd), None, entry.ts)], {}, 0.0)
-        if reservation is not None:
-            self._query("DELETE FROM reservations WHERE id = ?", (reservation.id,))
 
     def _write_batch(self, bills: list[Bill], shrink: dict[str, int], expires: float) -> None:
         rows = [(e.request_id, e.attempt, e.tenant, e.tier, e.model, e.tokens_in, e.tokens_out, b.cost, e.latency_s, e.outcome, e.reason, b.ts)
