@@ -106,8 +106,8 @@ class LiteLLMClient:
         # A parameter one model of a tier does not take (temperature on a reasoning model) is dropped
         # for that model, per call, rather than failing the request; litellm's global stays as it is.
         params.setdefault("drop_params", True)
-        if params.get("stream") and "stream_options" not in params:
-            params["stream_options"] = {"include_usage": True}  # bill what the provider counts, not our estimate
+        if params.get("stream"):  # bill what the provider counts, not our estimate, whatever the caller asked
+            params["stream_options"] = {**(params.get("stream_options") or {}), "include_usage": True}
         return params
 
     def complete(self, spec: ModelSpec, messages: list[dict[str, Any]], kwargs: Mapping[str, Any]) -> tuple[Any, int]:

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_serializer, field_validator, model_validator
 
 from router._errors import ConfigError
+from router._messages import MAX_DEPTH, nesting
 from router._secrets import is_secret
 
 # Parameter names whose values are credentials: never logged, printed or stored.
@@ -175,6 +176,7 @@ class GatewayConfig(_Strict):
     never in clear (`python -c "import hashlib; print(hashlib.sha256(b'tw-acme-...').hexdigest())"`)."""
 
     keys: dict[str, list[str]] = Field(default_factory=dict)
+    read_timeout_s: float = Field(default=30.0, gt=0)  # a client that takes longer to send its body gets a 408
 
     @field_validator("keys")
     @classmethod
@@ -289,6 +291,8 @@ class RouterConfig(_Strict):
         """
         if not isinstance(data, Mapping):
             raise ConfigError(f"configuration must be a mapping, got {type(data).__name__}")
+        if nesting(data) > MAX_DEPTH:
+            raise ConfigError(f"the config nests more than {MAX_DEPTH} levels deep: refused")
         try:
             return cls.model_validate(interpolate(dict(data)))
         except ValidationError as exc:
@@ -320,6 +324,8 @@ class RouterConfig(_Strict):
             if isinstance(exc, ConfigError):
                 raise
             raise ConfigError(f"config file {p} is not valid {suffix[1:].upper()}: {exc}") from None
+        except RecursionError:
+            raise ConfigError(f"config file {p} nests too deeply to read: refused") from None
         except Exception as exc:  # yaml.YAMLError does not derive from ValueError
             if type(exc).__module__.startswith("yaml"):
                 raise ConfigError(f"config file {p} is not valid YAML: {exc}") from None

@@ -13,7 +13,7 @@ ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function
 
 
 MAX_NAME = 256
-MAX_OUTPUT_TOKENS = 10_000_000  # above any model's output limit: a bigger bound is a mistake
+MAX_DEPTH = 32  # nesting of lists and dicts in messages and parameters: JSON schemas need a few levels, not thousands
 
 
 def check_name(field: str, value: Any) -> None:
@@ -29,14 +29,6 @@ def check_name(field: str, value: Any) -> None:
         value.encode("utf-8")
     except UnicodeEncodeError:
         raise InvalidRequestError(f"{field} is not valid Unicode text (a lone surrogate)") from None
-
-
-def check_token_bound(field: str, value: Any) -> None:
-    """max_tokens and max_completion_tokens bound the budget hold: a whole number from 1 to 10^7."""
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_OUTPUT_TOKENS:
-        raise InvalidRequestError(f"{field} must be a whole number from 1 to {MAX_OUTPUT_TOKENS:,}, got {value!r}")
 
 
 def validate_messages(messages: Any) -> list[dict[str, Any]]:
@@ -56,13 +48,78 @@ def validate_messages(messages: Any) -> list[dict[str, Any]]:
         else:
             raise InvalidMessagesError(f"messages[{i}] must be a dict, got {type(msg).__name__}")
         role = m.get("role")
-        if role not in ROLES:
-            raise InvalidMessagesError(f"messages[{i}] has role {role!r}; expected one of {sorted(ROLES)}")
+        if not isinstance(role, str) or role not in ROLES:
+            raise InvalidMessagesError(f"messages[{i}] has role {_short(role)}; expected one of {sorted(ROLES)}")
+        _check_fields(i, m)
         _check_content(i, m)
         out.append(m)
+    if nesting(out) > MAX_DEPTH:
+        raise InvalidMessagesError(f"messages are nested more than {MAX_DEPTH} levels deep")
     if not any(m["role"] in ("user", "tool", "function") for m in out):
         raise InvalidMessagesError("messages has no user message")
     return out
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _text_ok(value: str) -> bool:
+    """Text a provider (and a database) can take: valid Unicode, no lone surrogate."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def nesting(value: Any) -> int:
+    """How deeply lists and dicts nest in `value`, walked without recursion (a hostile depth cannot
+    exhaust the stack), each container once; stops counting past MAX_DEPTH + 1."""
+    deepest, todo, seen = 0, [(value, 1)], set()
+    while todo:
+        item, depth = todo.pop()
+        if isinstance(item, Mapping):
+            children: Any = item.values()
+        elif isinstance(item, (list, tuple)):
+            children = item
+        else:
+            continue
+        if id(item) in seen:  # one object met again (a YAML alias): walked once, not once per path
+            continue
+        seen.add(id(item))
+        deepest = max(deepest, depth)
+        if depth > MAX_DEPTH:
+            return depth
+        todo.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def _check_fields(i: int, m: dict[str, Any]) -> None:
+    for key in m:
+        if not isinstance(key, str):
+            raise InvalidMessagesError(f"messages[{i}] has a key that is not a string: {_short(key)}")
+    for key in ("name", "tool_call_id"):
+        if key in m and m[key] is not None and not (isinstance(m[key], str) and _text_ok(m[key])):
+            raise InvalidMessagesError(f"messages[{i}].{key} must be a string, got {type(m[key]).__name__}")
+    calls = m.get("tool_calls")
+    if calls is not None and not (isinstance(calls, list) and all(isinstance(c, Mapping) for c in calls)):
+        raise InvalidMessagesError(f"messages[{i}].tool_calls must be a list of objects")
+
+
+def _check_part(i: int, j: int, part: Any) -> None:
+    if not isinstance(part, Mapping) or not isinstance(part.get("type"), str):
+        raise InvalidMessagesError(f"messages[{i}].content[{j}] must be a dict with a 'type'")
+    if part["type"] == "text":
+        text = part.get("text")
+        if not isinstance(text, str) or not _text_ok(text):
+            raise InvalidMessagesError(f"messages[{i}].content[{j}] is a text part whose 'text' is not a string of valid Unicode")
+    elif part["type"] == "image_url":
+        image = part.get("image_url")
+        url = image.get("url") if isinstance(image, Mapping) else image
+        if not isinstance(url, str) or not _text_ok(url):
+            raise InvalidMessagesError(f"messages[{i}].content[{j}] is an image part without an image_url.url string")
 
 
 def _check_content(i: int, m: dict[str, Any]) -> None:
@@ -73,6 +130,8 @@ def _check_content(i: int, m: dict[str, Any]) -> None:
             return
         raise InvalidMessagesError(f"messages[{i}] ({m['role']}) has no content")
     if isinstance(content, str):
+        if not _text_ok(content):
+            raise InvalidMessagesError(f"messages[{i}].content is not valid Unicode text (a lone surrogate)")
         if not content.strip() and m["role"] == "user":
             raise InvalidMessagesError(f"messages[{i}] (user) has empty content")
         return
@@ -80,8 +139,7 @@ def _check_content(i: int, m: dict[str, Any]) -> None:
         if not content:
             raise InvalidMessagesError(f"messages[{i}] has an empty content list")
         for j, part in enumerate(content):
-            if not isinstance(part, Mapping) or not isinstance(part.get("type"), str):
-                raise InvalidMessagesError(f"messages[{i}].content[{j}] must be a dict with a 'type'")
+            _check_part(i, j, part)
         return
     raise InvalidMessagesError(
         f"messages[{i}].content must be a string or a list of parts, got {type(content).__name__}"

@@ -20,7 +20,8 @@ from router._billing import bill, worst_case
 from router._config import ModelSpec
 from router._core import Call, Core, Replay, Request, is_provider_error
 from router._errors import BudgetExceeded, EscalationExhausted, InvalidRequestError, LedgerError
-from router._messages import check_name, check_token_bound, fingerprint, validate_messages
+from router._messages import check_name, fingerprint, validate_messages
+from router._params import allowed_params
 from router._plan import BudgetWait, PlanCursor, Sleep
 from router._retry import is_auth_error, is_caller_error, is_context_window, is_malformed_reply, tries_of
 from router._types import Attempt, AttemptOutcome, RequestStatus, Route, RoutedResponse, attach_route, route_from_dict, route_to_dict
@@ -57,8 +58,7 @@ def start(
         raise InvalidRequestError("'messages' is the first argument, not a keyword")
     kwargs = dict(kwargs)
     pin_tier, pin_model = _pin(core, kwargs, tier)
-    for name in ("max_tokens", "max_completion_tokens"):
-        check_token_bound(name, kwargs.get(name))
+    kwargs = allowed_params(kwargs)
     rid = request_id or uuid.uuid4().hex
     if request_id is not None:
         stored = core.ledger.claim_request(rid, tenant, fingerprint(msgs, kwargs))

@@ -42,10 +42,10 @@ def gateway_config(server: LocalOpenAIServer, ledger: str, **extra: Any) -> dict
 
 
 @contextlib.contextmanager
-def serving(config: RouterConfig) -> Iterator[str]:
+def serving(config: RouterConfig, **uv_options: Any) -> Iterator[str]:
     """The gateway on a free port of 127.0.0.1, in a thread; yields its /v1 URL."""
     port = _port()
-    uv = uvicorn.Server(uvicorn.Config(create_app(config), host="127.0.0.1", port=port, log_level="warning"))
+    uv = uvicorn.Server(uvicorn.Config(create_app(config), host="127.0.0.1", port=port, log_level="warning", **uv_options))
     thread = threading.Thread(target=uv.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20

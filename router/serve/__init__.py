@@ -40,4 +40,8 @@ def run(config_path: str, host: str = "127.0.0.1", port: int = 8400, workers: in
 
     RouterConfig.from_file(config_path)  # a bad config fails here, once, not in every worker
     os.environ["TIERWISE_CONFIG"] = os.path.abspath(config_path)
-    uvicorn.run("router.serve:app_from_env", factory=True, host=host, port=port, workers=workers, log_level="warning")
+    from router.serve._protocol import TimedH11Protocol
+
+    # Slow clients: the request head must arrive within 30 s, the body within gateway.read_timeout_s.
+    uvicorn.run("router.serve:app_from_env", factory=True, host=host, port=port, workers=workers, log_level="warning",
+                http=TimedH11Protocol, timeout_keep_alive=5)

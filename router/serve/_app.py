@@ -33,6 +33,7 @@ from router._errors import (
     RequestIdConflict,
     TierwiseError,
 )
+from router._params import ANSWER_PARAMS, allowed_params
 from router._router import AsyncRouter
 from router._types import Route as RouteInfo
 from router.serve._metrics import Metrics
@@ -95,14 +96,23 @@ class Gateway:
             return _error(401, "Incorrect API key provided: use a key listed (as its SHA-256) under gateway.keys", "invalid_request_error",
                           "invalid_api_key")
         try:
-            body = json.loads(await request.body())
-        except ValueError:
-            return _error(400, "the body is not JSON", "invalid_request_error")
+            body = json.loads(await asyncio.wait_for(request.body(), self.config.gateway.read_timeout_s))
+        except TimeoutError:
+            return _error(408, f"the request body did not arrive within {self.config.gateway.read_timeout_s} s", "invalid_request_error")
+        except (ValueError, RecursionError):
+            return _error(400, "the body is not JSON (or is nested too deeply)", "invalid_request_error")
         if not isinstance(body, dict):
             return _error(400, "the body must be a JSON object", "invalid_request_error")
-        params = {k: v for k, v in body.items() if k not in _OURS}
+        try:
+            params = allowed_params({k: v for k, v in body.items() if k not in _OURS}, ANSWER_PARAMS)
+        except InvalidRequestError as exc:
+            return _typed(exc)
+        if not isinstance(body.get("stream", False), (bool, type(None))):
+            return _error(400, "stream must be true or false", "invalid_request_error")
         model = body.get("model") or "tierwise"
-        tier = model.split("/", 1)[1] if isinstance(model, str) and model.startswith("tierwise/") else None
+        if not isinstance(model, str):
+            return _error(400, "model must be a string: tierwise, tierwise/<tier> or a configured model", "invalid_request_error")
+        tier = model.split("/", 1)[1] if model.startswith("tierwise/") else None
         if model != "tierwise" and tier is None:
             params["model"] = model  # a configured model, pinned
         request_id = request.headers.get("idempotency-key") or request.headers.get("x-request-id")

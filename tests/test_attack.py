@@ -1,0 +1,137 @@
+"""The attack findings of the request path: what a caller sends is allow-listed and typed, a body
+field can never redirect the provider key, and slow or hostile input gets a clear error."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import socket
+import time
+from typing import Any
+
+import httpx
+import litellm
+import openai
+import pytest
+from conftest import SECRET, KeywordClassifier, local_tiers
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_gateway import KEY, gateway_config, serving
+
+from router import InvalidMessagesError, InvalidRequestError, Router, RouterConfig, TierwiseError
+from router.testing import LocalOpenAIServer, ScriptedClient
+
+MSG = [{"role": "user", "content": "hello there"}]
+REDIRECTS = [{"api_base": "{evil}"}, {"base_url": "{evil}"}, {"extra_headers": {"x": "y"}}, {"api_key": "sk-mine"},
+             {"custom_llm_provider": "openai"}, {"input_cost_per_token": 0}, {"metadata": {"a": 1}}, {"extra_body": {"a": 1}}]
+
+
+@pytest.mark.parametrize("field", REDIRECTS, ids=lambda f: next(iter(f)))
+def test_a_body_field_never_sends_the_provider_key_elsewhere(server: LocalOpenAIServer, ledger_url: str, field: dict[str, Any]) -> None:
+    with LocalOpenAIServer() as evil:
+        body = {k: (v.format(evil=evil.url) if isinstance(v, str) else v) for k, v in field.items()}
+        with serving(RouterConfig.from_dict(gateway_config(server, ledger_url))) as url:
+            client = openai.OpenAI(base_url=url, api_key=KEY, max_retries=0)
+            with pytest.raises(openai.BadRequestError, match="cannot be set per request"):
+                client.chat.completions.create(model="tierwise", messages=MSG, extra_body=body)  # type: ignore[arg-type]
+        assert evil.requests == [] and server.requests == []
+        with Router(RouterConfig.from_dict({"tiers": local_tiers(server.url), "ledger": ledger_url})) as router, \
+                pytest.raises(InvalidRequestError, match="cannot be set per request"):
+            router.complete(MSG, **body)
+        assert evil.requests == [] and server.requests == []
+
+
+def test_the_sdk_sends_what_it_allows_and_the_config_keeps_the_endpoint(server: LocalOpenAIServer, ledger_url: str) -> None:
+    with Router(RouterConfig.from_dict({"tiers": local_tiers(server.url), "ledger": ledger_url})) as router:
+        router.complete(MSG, temperature=0.3, seed=7, stop=["x"], user="u1", stream_options={"include_usage": False}, stream=True).close()
+        router.complete(MSG, tools=[{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}], n=1)
+    first = server.requests[0]["body"]
+    assert first["temperature"] == 0.3 and first["seed"] == 7 and first["stream_options"]["include_usage"] is True  # usage always billed
+    assert len(server.requests) == 2
+
+
+@pytest.mark.parametrize("body", [{"tenant": "globex"}, {"request_id": "r1"}, {"temperature": "hot"}, {"n": 0}, {"n": 10**6},
+                                  {"stream": "yes"}, {"model": ["tierwise"]}, {"max_tokens": -1}, {"mock_response": "free"},
+                                  {"messages": [{"role": ["user"], "content": "x"}]}, {"messages": [{"role": {}, "content": "x"}]},
+                                  {"messages": [{"role": "user", "content": [{"type": "text", "text": None}]}]},
+                                  {"messages": [{"role": "user", "content": [{"type": "image_url"}]}]},
+                                  {"messages": [{"role": "user", "content": "x", "name": 5}]}])
+def test_bad_bodies_are_400_in_openai_shape(server: LocalOpenAIServer, ledger_url: str, body: dict[str, Any]) -> None:
+    with serving(RouterConfig.from_dict(gateway_config(server, ledger_url))) as url:
+        sent = {"model": "tierwise", "messages": MSG, **body}
+        resp = httpx.post(f"{url}/chat/completions", json=sent, headers={"authorization": f"Bearer {KEY}"}, timeout=10)
+    assert resp.status_code == 400, resp.text
+    assert resp.json()["error"]["type"] == "invalid_request_error" and server.requests == []
+
+
+def test_deep_json_and_a_lone_surrogate_are_400_not_500(server: LocalOpenAIServer, ledger_url: str) -> None:
+    with serving(RouterConfig.from_dict(gateway_config(server, ledger_url))) as url:
+        headers = {"authorization": f"Bearer {KEY}", "content-type": "application/json"}
+        deep = '{"model": "tierwise", "messages": ' + "[" * 100_000 + "]" * 100_000 + "}"
+        assert httpx.post(f"{url}/chat/completions", content=deep, headers=headers, timeout=10).status_code == 400
+        nested = {"model": "tierwise", "messages": MSG, "response_format": json.loads("{\"a\":" * 200 + "1" + "}" * 200)}
+        assert httpx.post(f"{url}/chat/completions", json=nested, headers=headers, timeout=10).status_code == 400
+        surrogate = '{"model": "tierwise", "messages": [{"role": "user", "content": "bad \\ud800 text"}]}'
+        resp = httpx.post(f"{url}/chat/completions", content=surrogate, headers=headers, timeout=10)
+        assert resp.status_code == 400 and "Unicode" in resp.json()["error"]["message"]
+    assert server.requests == []
+
+
+def test_slow_clients_are_cut_off(server: LocalOpenAIServer, ledger_url: str) -> None:
+    from router.serve._protocol import TimedH11Protocol
+
+    class Quick(TimedH11Protocol):
+        head_timeout_s = 0.5
+
+    config = RouterConfig.from_dict(gateway_config(server, ledger_url, gateway={
+        "keys": gateway_config(server, ledger_url)["gateway"]["keys"], "read_timeout_s": 0.5}))
+    with serving(config, http=Quick) as url:
+        port = int(url.split(":")[2].split("/")[0])
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as head:  # trickles its head, never ends it
+            head.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n")
+            started = time.monotonic()
+            assert head.recv(100) == b"" and time.monotonic() - started < 4  # closed by the server
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as body:  # a head, then a body that never comes
+            body.sendall(f"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {KEY}\r\n"
+                         "Content-Length: 100\r\n\r\n{".encode())
+            assert b" 408 " in body.recv(1000).split(b"\r\n", 1)[0] + b" "
+
+
+_json = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+                     lambda kids: st.lists(kids, max_size=3) | st.dictionaries(st.text(max_size=6), kids, max_size=3), max_leaves=12)
+_part = st.fixed_dictionaries({"type": st.sampled_from(["text", "image_url", "input_audio", 3])},
+                              optional={"text": _json, "image_url": _json})
+_message = st.fixed_dictionaries({}, optional={
+    "role": st.sampled_from(["user", "assistant", "system", "tool", "bad"]) | _json,
+    "content": st.text(max_size=20) | st.lists(_part | _json, max_size=3) | _json,
+    "name": _json, "tool_calls": _json, "tool_call_id": _json})
+_params = st.dictionaries(st.sampled_from(["temperature", "top_p", "max_tokens", "n", "stop", "seed", "tools", "tool_choice",
+                                           "response_format", "logprobs", "top_logprobs", "user", "logit_bias", "api_base", "x"]),
+                          _json, max_size=3)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(messages=st.lists(_message, max_size=3) | _json, params=_params)
+def test_fuzzed_messages_and_parameters_raise_only_typed_errors(fuzz_router: Router, messages: Any, params: dict[str, Any]) -> None:
+    try:
+        fuzz_router.complete(messages, tenant="fuzz", **params)
+    except (TierwiseError, ValueError, litellm.exceptions.APIError, litellm.exceptions.OpenAIError) as exc:
+        assert not isinstance(exc, (TypeError, AttributeError, KeyError, RecursionError)), repr(exc)
+        if isinstance(exc, TierwiseError):
+            assert isinstance(exc, (InvalidMessagesError, InvalidRequestError)) or "budget" not in str(exc)
+
+
+@pytest.fixture(scope="module")
+def fuzz_router(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    url = f"sqlite:///{tmp_path_factory.mktemp('fuzz') / 'l.db'}"
+    config = RouterConfig.from_dict({"tiers": [{"name": "small", "models": ["gpt-5-nano"]}], "ledger": url,
+                                     "tenants": {"fuzz": {"budget_usd": "100", "period": "total"}}})
+    with Router(config, client=ScriptedClient(), classifier=KeywordClassifier()) as router:
+        yield router
+
+
+def test_the_key_never_reaches_a_body_error(server: LocalOpenAIServer, ledger_url: str) -> None:
+    with serving(RouterConfig.from_dict(gateway_config(server, ledger_url))) as url:
+        resp = httpx.post(f"{url}/chat/completions", json={"model": "tierwise", "messages": MSG, "api_base": "http://x"},
+                          headers={"authorization": f"Bearer {KEY}"}, timeout=10)
+    assert SECRET not in resp.text and hashlib.sha256(KEY.encode()).hexdigest() not in resp.text
