@@ -68,8 +68,22 @@ def input_tokens(client: LLMClient, spec: ModelSpec, messages: list[dict[str, An
 def worst_case(
     client: LLMClient, spec: ModelSpec, messages: list[dict[str, Any]], kwargs: Mapping[str, Any], out_tokens: int, exact: bool = False
 ) -> Decimal:
-    """The most an attempt can cost: its input and the most output it may produce."""
-    return client.prices(spec).cost(input_tokens(client, spec, messages, kwargs, exact), out_tokens)
+    """The most an attempt can cost: its input (paid once) and the most output each of its `n` choices may produce."""
+    return client.prices(spec).cost(input_tokens(client, spec, messages, kwargs, exact), out_tokens * choices(kwargs))
+
+
+def choices(kwargs: Mapping[str, Any]) -> int:
+    n = kwargs.get("n")
+    return n if isinstance(n, int) and not isinstance(n, bool) and n > 1 else 1
+
+
+def affordable_output(client: LLMClient, spec: ModelSpec, messages: list[dict[str, Any]], kwargs: Mapping[str, Any], room: Decimal) -> int:
+    """The most output tokens (per choice) whose worst case fits in `room` dollars beside the input."""
+    prices = client.prices(spec)
+    left = room - prices.cost(input_tokens(client, spec, messages, kwargs, exact=True), 0)
+    if prices.output <= 0:
+        return 0 if left < 0 else 10**9
+    return max(0, int(left / (prices.output * choices(kwargs))))
 
 
 def bill(

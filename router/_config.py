@@ -206,7 +206,9 @@ class RouterConfig(_Strict):
     check_streams: bool = False
     timezone: str = "UTC"
     downgrade: dict[float, int] = Field(default_factory=dict)
-    budget_wait_s: float = Field(default=5.0, ge=0)
+    # How long a request the budget refuses waits for live holds to settle; None: up to its deadline
+    # (timeout_s), so a slow machine never turns "held by others" into a refusal.
+    budget_wait_s: float | None = Field(default=None, ge=0)
     auth_errors: Literal["raise", "fallback"] = "raise"  # a refused or missing key: raise at once, or try the next model
     gateway: GatewayConfig = Field(default_factory=GatewayConfig)
     learning: LearningConfig = Field(default_factory=LearningConfig)
@@ -272,7 +274,7 @@ class RouterConfig(_Strict):
             return self.ledger
         home = data_home()
         try:
-            Path(home).mkdir(parents=True, exist_ok=True)
+            Path(home).mkdir(mode=0o700, parents=True, exist_ok=True)  # stored answers and bills: the user's alone
         except OSError as exc:
             raise ConfigError(f"cannot create the ledger directory {home}: {exc.strerror}; set ledger: in the config") from None
         return f"sqlite:///{Path(home).resolve() / 'ledger.db'}"

@@ -33,8 +33,9 @@ class BudgetState:
     tenant: str
     cap_usd: Decimal | None
     spent_usd: Decimal
-    reserved_usd: Decimal
+    reserved_usd: Decimal  # every hold that counts, presumed ones included
     period: str
+    presumed_usd: Decimal = Decimal(0)  # held by instances that died: spent until their bills are replayed (`tierwise ledger reconcile`)
 
     @property
     def remaining_usd(self) -> Decimal | None:

@@ -100,7 +100,7 @@ ANSWER_PARAMS: dict[str, _Check] = {
     "modalities": lambda v: isinstance(v, list) and all(_text(16)(x) for x in v),
 }
 # The SDK's caller is the operator's own code: it may also answer offline through litellm's mock.
-SDK_PARAMS: dict[str, _Check] = {**ANSWER_PARAMS, "mock_response": lambda v: True}
+SDK_PARAMS: dict[str, _Check] = {**ANSWER_PARAMS, "mock_response": lambda v: True, "mock_delay": _number(0, 3600)}
 _WHY = {
     "api_base": "the endpoint", "base_url": "the endpoint", "api_key": "a credential", "api_version": "the endpoint",
     "headers": "headers", "extra_headers": "headers", "extra_body": "what is sent", "custom_llm_provider": "routing",

@@ -67,14 +67,14 @@ class PlanCursor:
 class BudgetWait:
     """Whether a request the budget refused should wait for other requests' holds to settle.
 
-    Only settled money refuses: while the request would fit on it alone and money is held, it
-    waits, for `limit_s` counted from the first refusal (not the request's start, which may include
-    a slow import or a slow first call), and longer while the books move (holds settle or are
-    taken), up to the caller's `deadline`. A refusal whose own snapshot shows room (a hold released
-    in between) is tried again at once.
+    Only settled money refuses (spent, and what dead instances are presumed to have spent): while
+    the request would fit on that alone and live holds take the room, it waits up to the caller's
+    `deadline`, however slow the machine. With a `limit_s`, it gives up that long after the first
+    refusal unless the books keep moving (holds settle or are taken). A refusal whose own snapshot
+    shows room (a hold released in between) is tried again at once.
     """
 
-    limit_s: float
+    limit_s: float | None
     clock: Callable[[], float]
     deadline: float = float("inf")
     backoff: Callable[[int], float] = capped_backoff
@@ -84,7 +84,7 @@ class BudgetWait:
 
     def __call__(self, refusal: BudgetExceeded) -> Sleep | None:
         state, amount = refusal.state, refusal.requested_usd or Decimal(0)
-        if state.cap_usd is None or state.spent_usd + amount > state.cap_usd:
+        if state.cap_usd is None or state.spent_usd + state.presumed_usd + amount > state.cap_usd:
             return None  # settled money alone cannot hold it: no wait will help
         now = self.clock()
         if self._first is None:
@@ -94,7 +94,7 @@ class BudgetWait:
         books = (state.spent_usd, state.reserved_usd)
         moving = self._last_books is not None and books != self._last_books  # holds settled or were taken
         self._last_books = books
-        if now >= self.deadline or not (now - self._first < self.limit_s or moving):
+        if now >= self.deadline or (self.limit_s is not None and not (now - self._first < self.limit_s or moving)):
             return None
         self._waits += 1
         return Sleep(self.backoff(self._waits))

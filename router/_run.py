@@ -16,7 +16,7 @@ from typing import Any
 
 from classifiers import LinearClassifier, featurize
 from policies import BudgetView, Plan, ThresholdPolicy
-from router._billing import bill, worst_case
+from router._billing import affordable_output, bill, worst_case
 from router._config import ModelSpec
 from router._core import Call, Core, Replay, Request, is_provider_error
 from router._errors import BudgetExceeded, EscalationExhausted, InvalidRequestError, LedgerError
@@ -28,6 +28,7 @@ from router._types import Attempt, AttemptOutcome, RequestStatus, Route, RoutedR
 from router.checks import QualityCheck, Verdict, all_of, answer_text
 from router.ledger import Entry, Reservation, StoredAnswer
 
+MIN_BOUNDED_OUTPUT = 16  # a budget-bounded answer shorter than this is no answer: refuse instead
 StreamCloser = Callable[[list[Any], bool, BaseException | None], BaseException | None]
 
 
@@ -115,7 +116,7 @@ class Run:
         self.route = Route(
             request_id=request.request_id, tenant=request.tenant, score=score, planned_tiers=list(plan.tiers), reason=plan.reason
         )
-        self._attempt = core.ledger.next_attempt(request.request_id) if request.keyed else 1
+        self._attempt = core.ledger.next_attempt(request.request_id, request.tenant) if request.keyed else 1
         self._final: Any = None  # the answer that passed
         self._best: Any = None  # the last answer that failed its checks, returned if none passes
         self._best_chunks: list[Any] = []
@@ -161,7 +162,7 @@ class Run:
                 continue
             try:
                 self._await_room()
-                reservation = self._reserve(spec, tier.max_output_tokens, self.request.kwargs)
+                reservation, kwargs = self._reserve(spec, tier.max_output_tokens, self.request.kwargs)
             except BudgetExceeded as exc:
                 if self.route.attempts:
                     self._stopped = True  # budget ends the cascade: return the best answer so far
@@ -171,7 +172,7 @@ class Run:
                 if wait is not None:
                     return wait
                 continue
-            return self._call(tier.name, spec, reservation, self.request.kwargs)
+            return self._call(tier.name, spec, reservation, kwargs)
         return None
 
     def _call(self, tier: str, spec: ModelSpec, reservation: Reservation | None, kwargs: Mapping[str, Any]) -> Call:
@@ -206,20 +207,42 @@ class Run:
         out = kwargs.get("max_tokens") or kwargs.get("max_completion_tokens")
         return int(out or out_cap or self.core.client.max_output_tokens(spec))
 
-    def _reserve(self, spec: ModelSpec, out_cap: int | None, kwargs: Mapping[str, Any]) -> Reservation | None:
-        """Hold the attempt's worst case: its input plus the most output it may produce."""
+    def _reserve(self, spec: ModelSpec, out_cap: int | None, kwargs: Mapping[str, Any]) -> tuple[Reservation | None, Mapping[str, Any]]:
+        """Hold the attempt's worst case: its input plus the most output it may produce (and the
+        call's parameters, with max_tokens set when the budget bounded the output)."""
         if self.core.config.budget_for(self.request.tenant) is None:
-            return None
+            return None, kwargs
         out = self._out_tokens(spec, out_cap, kwargs)
         worst = worst_case(self.core.client, spec, self.messages, kwargs, out)  # bytes bound the tokens: no tokenizer
+        tenant, rid = self.request.tenant, self.request.request_id
         try:
-            return self.core.ledger.reserve(self.request.tenant, self.request.request_id, worst)
+            return self.core.ledger.reserve(tenant, rid, worst), kwargs
         except BudgetExceeded:
             exact = worst_case(self.core.client, spec, self.messages, kwargs, out, exact=True)
-            if exact >= worst:
+            if exact < worst:  # close to the budget the bound's slack matters: count the tokens
+                try:
+                    return self.core.ledger.reserve(tenant, rid, exact), kwargs
+                except BudgetExceeded as again:
+                    exc = again
+            if kwargs.get("max_tokens") or kwargs.get("max_completion_tokens"):
                 raise
-            # Close to the budget the bound's slack matters: count the tokens, hold that instead.
-            return self.core.ledger.reserve(self.request.tenant, self.request.request_id, exact)
+            return self._reserve_room(spec, out, kwargs, exc)
+
+    def _reserve_room(self, spec: ModelSpec, out: int, kwargs: Mapping[str, Any], exc: BudgetExceeded) -> tuple[Reservation, Mapping[str, Any]]:
+        """No max_tokens was asked for and the model's output limit does not fit: bound the output by
+        what settled money leaves (live holds are waited for) and tell the provider the same bound."""
+        state = exc.state
+        if state.cap_usd is None:
+            raise exc
+        room = state.cap_usd - state.spent_usd - state.presumed_usd
+        fits = min(out, affordable_output(self.core.client, spec, self.messages, kwargs, room))
+        if fits < MIN_BOUNDED_OUTPUT:
+            raise exc
+        bounded = {**kwargs, "max_tokens": fits}
+        reservation = self.core.ledger.reserve(self.request.tenant, self.request.request_id,
+                                               worst_case(self.core.client, spec, self.messages, bounded, fits, exact=True))
+        self.route.note(f"max_tokens set to {fits} for {spec.model}: the budget has no room for its {out}-token output limit")
+        return reservation, bounded
 
     def _hold_text(self, exc: BudgetExceeded, spec: ModelSpec, out_cap: int | None) -> str:
         """Why a hold did not fit, for route.reason: pass max_tokens to make the worst case smaller."""
@@ -278,7 +301,7 @@ class Run:
         """A check's own model call (the judge): budgeted and billed as its own entry, tier `judge`."""
         spec = self.core.spec_for(model)
         kwargs = {"max_tokens": 1024}
-        call = self._call("judge", spec, self._reserve(spec, None, kwargs), kwargs)
+        call = self._call("judge", spec, self._reserve(spec, None, kwargs)[0], kwargs)
         try:
             response, tries = self.core.client.complete(spec, messages, kwargs)
         except BaseException as exc:

@@ -12,7 +12,8 @@ from router._quiet import quiet
 # What became of one attempt: "ok" (passed its checks), "check_failed", "error" (the provider
 # failed), "client_error" (our side raised, e.g. a bug in a callback), "cancelled" (the caller went
 # away or a stream was closed early), "judge" (a call a quality check made).
-AttemptOutcome = Literal["ok", "check_failed", "error", "client_error", "cancelled", "judge"]
+# "presumed": an instance died with this hold's call in flight; billed at the hold (the worst case).
+AttemptOutcome = Literal["ok", "check_failed", "error", "client_error", "cancelled", "judge", "presumed"]
 # A request id's state in the ledger: served now, answered (its answer stored), or given up.
 RequestStatus = Literal["pending", "done", "failed"]
 

@@ -142,7 +142,7 @@ def test_low_budget_downgrades_before_refusing(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
-def test_sigkill_mid_write_loses_nothing_and_holds_expire(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+def test_sigkill_mid_write_loses_nothing_and_bills_the_holds_in_flight(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     url = f"sqlite:///{tmp_path / 'l.db'}" if backend == "sqlite" else request.getfixturevalue("pg_url")
     rounds = 50 if backend == "sqlite" else 20
     rng = random.Random(7)
@@ -160,9 +160,14 @@ def test_sigkill_mid_write_loses_nothing_and_holds_expire(backend: str, tmp_path
     ledger = open_ledger(url, config.budget_for, clock=lambda: later[0])
     billed = {e.request_id for e in ledger.entries("acme")}
     assert committed <= billed, f"lost committed entries: {sorted(committed - billed)[:5]}"
-    assert all(e.cost_usd == Decimal("0.001") and e.tokens_out == 20 for e in ledger.entries("acme"))  # none half-written
-    assert ledger.spent("acme") == Decimal("0.001") * len(billed)
-    assert ledger.state("acme").reserved_usd == 0  # the dead processes' holds expired
+    bills = [e for e in ledger.entries("acme") if e.outcome != "presumed"]
+    assert all(e.cost_usd == Decimal("0.001") and e.tokens_out == 20 for e in bills)  # none half-written
+    # Each hold a dead process had in flight (the "-open" ones, and a hold killed before its bill) is billed at its amount.
+    presumed = [e for e in ledger.entries("acme") if e.outcome == "presumed"]
+    assert presumed and all(e.cost_usd in (Decimal("0.002"), Decimal("0.003")) for e in presumed)
+    assert all(e.request_id.endswith("-open") for e in presumed if e.cost_usd == Decimal("0.003"))
+    assert ledger.spent("acme") == Decimal("0.001") * len(bills) + sum(e.cost_usd for e in presumed)
+    assert ledger.state("acme").reserved_usd == 0  # once their outboxes are in the books, the dead processes' rows are gone
     ledger.close()
 
 

@@ -117,10 +117,13 @@ def test_a_refit_that_helps_is_swapped_in_and_one_that_ranks_worse_is_kept_out()
 
 def test_feedback_becomes_labels_and_a_refit_swaps_the_model_in_whole(tmp_path: Path) -> None:
     with LocalOpenAIServer() as server:
-        router = Router(_config(server.url, f"sqlite:///{tmp_path / 'l.db'}", shadow_rate=0, judge=None, refit_every=120), client=ScriptedClient())
+        # The signal is in the words: they are kept with store_prompts, and only then.
+        config = _config(server.url, f"sqlite:///{tmp_path / 'l.db'}", shadow_rate=0, judge=None, refit_every=120, store_prompts=True)
+        router = Router(config, client=ScriptedClient())
         before = router._core.brain
         for row in _labels(120, signal=True):
             resp = router.complete(row.messages, tenant="acme")
+            router.feedback(resp.route.request_id, 0.5, tenant="acme")  # a first grade, replaced by the second
             router.feedback(resp.route.request_id, row.outcomes["small"].quality, tenant="acme")
         router.learning.close()  # the refit runs on the loop's thread: wait for it
         state = router.learning.state()
@@ -137,7 +140,7 @@ def test_feedback_becomes_labels_and_a_refit_swaps_the_model_in_whole(tmp_path: 
 
 def test_a_second_instance_picks_up_the_published_model(pg_url: str) -> None:
     with LocalOpenAIServer() as server:
-        a = Router(_config(server.url, pg_url, shadow_rate=0, judge=None, refit_every=120), client=ScriptedClient())
+        a = Router(_config(server.url, pg_url, shadow_rate=0, judge=None, refit_every=120, store_prompts=True), client=ScriptedClient())
         b = Router(_config(server.url, pg_url, shadow_rate=0, judge=None, refit_every=0), client=ScriptedClient())
         for row in _labels(120, signal=True):
             resp = a.complete(row.messages, tenant="acme")

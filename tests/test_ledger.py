@@ -63,13 +63,16 @@ def test_reserve_then_settle_releases(url: str) -> None:
     assert (state.spent_usd, state.reserved_usd, state.remaining_usd) == (Decimal("0.1"), Decimal(0), Decimal("0.9"))
 
 
-def test_expired_reservations_are_released(url: str) -> None:
+def test_an_owners_hold_counts_past_its_ttl_and_frees_when_given_back(url: str) -> None:
     now = [1000.0]
     ledger = ledger_for(url, {"acme": {"budget_usd": "1", "period": "total"}}, clock=lambda: now[0])
-    ledger.reserve("acme", "dead-process", Decimal(1))
+    held = ledger.reserve("acme", "slow-call", Decimal(1))
     with pytest.raises(BudgetExceeded):
         ledger.reserve("acme", "r2", Decimal("0.5"))
-    now[0] += 601  # past the reservation TTL
+    now[0] += 601  # past the reservation TTL: a call still in flight is still money that may be spent
+    with pytest.raises(BudgetExceeded):
+        ledger.reserve("acme", "r2", Decimal("0.5"))
+    ledger.settle(held, entry("acme", "0.2", rid="slow-call"))
     ledger.reserve("acme", "r2", Decimal("0.5"))
 
 

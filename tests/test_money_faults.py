@@ -178,7 +178,7 @@ def test_an_id_billed_before_a_crash_is_replayed_not_rerun(any_ledger_url: str) 
         assert client.calls == [] and len(router.ledger.entries("acme")) == 1
 
 
-def test_a_dead_process_frees_its_holds_and_ids_within_the_owner_timeout(any_ledger_url: str) -> None:
+def test_a_dead_process_frees_its_ids_and_its_hold_in_flight_is_billed(any_ledger_url: str) -> None:
     proc = subprocess.Popen([sys.executable, str(HELPERS / "hold_and_hang.py"), any_ledger_url], env=ENV, stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
     proc.send_signal(signal.SIGKILL)
@@ -190,6 +190,10 @@ def test_a_dead_process_frees_its_holds_and_ids_within_the_owner_timeout(any_led
         started = time.monotonic()
         resp = router.complete(MSG, tenant="acme", request_id="hung-1", max_tokens=20)
         assert resp.choices[0].message.content == "ok" and time.monotonic() - started < 4  # not 600 s
+        # Its call may have been answered and charged: the hold it had in flight is billed, not forgotten.
+        (presumed,) = [e for e in router.ledger.entries("acme") if e.outcome == "presumed"]
+        assert presumed.cost_usd == Decimal("0.00099") and presumed.request_id == "hung-1"
+        assert router.ledger.state("acme").spent_usd <= Decimal("0.001")
 
 
 # 8. Replies without usage, and malformed replies.

@@ -135,8 +135,10 @@ class Learner:
     def _features(self, features: tuple[set[str], list[float]]) -> dict[str, Any]:
         toks, dense = features
         vocab = self._prior.vocab if self._prior is not None else {}
-        # Only words the shipped model already knows are kept (sorted, no order, no rare words); the rest are counted.
-        return {"w": sorted(t for t in toks if t in vocab), "n": len(toks), "d": [round(v, 6) for v in dense]}
+        # Prompt words are kept only with store_prompts (and then only words the shipped model knows,
+        # sorted): without it a label holds counts and numbers, never what the user wrote.
+        words = sorted(t for t in toks if t in vocab) if self._cfg.store_prompts else []
+        return {"w": words, "n": len(toks), "d": [round(v, 6) for v in dense]}
 
     def _submit(self, fn: Callable[..., None], *args: Any) -> None:
         with self._lock:

@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, tzinfo
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, Protocol
 
 from router._config import TenantBudget
@@ -36,6 +37,7 @@ from router.ledger._records import (
     StoredRequest,
     dumps,
     entry_from_row,
+    from_nanos,
     period_start,
     spend_params,
     spend_row,
@@ -78,7 +80,13 @@ class Ledger(Protocol):
 
     def get_request(self, request_id: str, tenant: str = "default") -> StoredRequest | None: ...
 
-    def next_attempt(self, request_id: str) -> int: ...
+    def next_attempt(self, request_id: str, tenant: str = "default") -> int: ...
+
+    def presumed_holds(self) -> list[tuple[str, str, Decimal, float | None]]: ...
+
+    def replay_outbox(self, path: Path) -> int | None: ...
+
+    def release_presumed(self, owner: str | None = None) -> int: ...
 
     def add_label(self, label: Label, now: float) -> None: ...
 
@@ -135,21 +143,49 @@ class LedgerBase(LabelStore, GroupCommit):
             self._give_back([reservation.id])
 
     # ---- statements the backends share, written once: `{t}` is the table prefix, `?` the placeholder
+    _dbnow = ""  # the database's own clock in epoch seconds: liveness is never a local clock compared across hosts
+
     def _sql(self, text: str) -> str:
-        return text.replace("{t}", self._prefix).replace("?", self._mark)
+        return text.replace("{t}", self._prefix).replace("{dbnow}", self._dbnow).replace("?", self._mark)
 
     def _sweep(self, now: float) -> None:
-        self._query(self._sql("DELETE FROM {t}reservations WHERE expires <= ?"), (now,))
+        # Only holds of versions without owners expire: an owner's rows count until it gives them
+        # back, or, once it is dead, until its bills are replayed (they may hide answers it billed).
+        self._query(self._sql("DELETE FROM {t}reservations WHERE owner IS NULL AND expires <= ?"), (now,))
 
     def _beat(self, now: float) -> None:
-        self._query(self._sql("INSERT INTO {t}owners (id, beat) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET beat = excluded.beat"),
-                    (self.owner, now))
+        self._query(self._sql("INSERT INTO {t}owners (id, beat) VALUES (?, {dbnow}) ON CONFLICT (id) DO UPDATE SET beat = excluded.beat"),
+                    (self.owner,))
 
     def _forget_owner(self) -> None:
         self._query(self._sql("DELETE FROM {t}owners WHERE id = ?"), (self.owner,))
 
+    def _forget_dead(self, owner: str) -> None:
+        self._query(self._sql("DELETE FROM {t}reservations WHERE owner = ?"), (owner,))
+        self._query(self._sql("DELETE FROM {t}owners WHERE id = ?"), (owner,))
+
+    # ---- presumed spend: what dead owners held -----------------------------------------------------
+    def presumed_holds(self) -> list[tuple[str, str, Decimal, float | None]]:
+        """(owner, tenant, amount, seconds since its last beat or None) for each dead owner's holds:
+        money counted as spent until its outbox is replayed (`replay_outbox`) or released."""
+        rows = self._query(self._sql(
+            "SELECT r.owner, r.tenant, SUM(r.amount_nanos), {dbnow} - MAX(o.beat) FROM {t}reservations r LEFT JOIN {t}owners o"
+            f" ON o.id = r.owner WHERE r.owner IS NOT NULL AND (o.beat IS NULL OR o.beat <= {{dbnow}} - {float(self._owner_timeout)!r})"
+            " GROUP BY r.owner, r.tenant ORDER BY r.tenant, r.owner"), (), "all")
+        return [(str(o), str(t), from_nanos(int(n)), None if age is None else float(age)) for o, t, n, age in rows]
+
+    def release_presumed(self, owner: str | None = None) -> int:
+        """Drop dead owners' holds (one owner's, or all) without their bills: for an operator who
+        knows that outbox is lost. The rows released."""
+        released = 0
+        for dead in {o for o, _, _, _ in self.presumed_holds() if owner in (None, o)}:
+            released += int(self._query(self._sql("DELETE FROM {t}reservations WHERE owner = ?"), (dead,)))
+            self._query(self._sql("DELETE FROM {t}owners WHERE id = ?"), (dead,))
+        return released
+
     def _claim_row_sql(self) -> str:
-        return self._sql("SELECT c.status, c.updated, c.response, c.route, c.fingerprint, o.beat FROM {t}claims c"
+        return self._sql("SELECT c.status, c.updated, c.response, c.route, c.fingerprint,"
+                         f" CASE WHEN o.beat > {{dbnow}} - {float(self._owner_timeout)!r} THEN 1 ELSE 0 END FROM {{t}}claims c"
                          " LEFT JOIN {t}owners o ON o.id = c.owner WHERE c.tenant = ? AND c.request_id = ?")
 
     def entries(self, tenant: str | None = None) -> list[Entry]:
@@ -185,9 +221,10 @@ class LedgerBase(LabelStore, GroupCommit):
         row = self._query(self._claim_row_sql(), (tenant, request_id), "one")
         return None if row is None else stored(row)
 
-    def next_attempt(self, request_id: str) -> int:
+    def next_attempt(self, request_id: str, tenant: str = "default") -> int:
         self.flush()
-        row = self._query(self._sql("SELECT COALESCE(MAX(attempt), 0) FROM {t}entries WHERE request_id = ?"), (request_id,), "one")
+        row = self._query(self._sql("SELECT COALESCE(MAX(attempt), 0) FROM {t}entries WHERE tenant = ? AND request_id = ?"),
+                          (tenant, request_id), "one")
         return int(row[0]) + 1
 
     # ---- owner -----------------------------------------------------------------------------------
@@ -211,9 +248,6 @@ class LedgerBase(LabelStore, GroupCommit):
                 self._reap()
             except LedgerError as exc:  # the database is away: holds may lapse; requests will say so
                 _log.warning("tierwise: ledger heartbeat failed: %s", exc)
-
-    def _alive_since(self, now: float) -> float:
-        return now - self._owner_timeout
 
     def close(self) -> None:
         """Commit what is queued, give the slices back, stop beating."""
@@ -277,5 +311,5 @@ class LedgerBase(LabelStore, GroupCommit):
             )
         if row is None or row[0] == "failed":
             return True
-        owner_gone = row[5] is None or row[5] < self._alive_since(now)
+        owner_gone = not row[5]  # by the database's clock
         return row[0] == "pending" and row[2] is None and (owner_gone or row[1] < now - self._ttl)

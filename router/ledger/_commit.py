@@ -51,7 +51,8 @@ class GroupCommit:
         slice's row shrunk by what its bills cost."""
         raise NotImplementedError
 
-    def _state_row(self, tenant: str, hour: int, now: float) -> tuple[int, int]:
+    def _state_row(self, tenant: str, hour: int, now: float) -> tuple[int, int, int]:
+        """(spent, held, presumed) nano-dollars: presumed is the part of held whose owner is dead."""
         raise NotImplementedError
 
     def _bounds(self, tenant: str, now: float) -> tuple[TenantBudget | None, str, int]:
@@ -85,6 +86,7 @@ class GroupCommit:
         hold = self._slices.take(tenant, amount, now) or self._grow(tenant, request_id, amount, now, hour, to_nanos(budget.budget_usd))
         if hold is None:
             raise self._exceeded(tenant, amount_usd)
+        self._outbox.hold(hold, tenant, request_id, amount, now)  # billed as spent if this process dies first
         return Reservation(hold, tenant, request_id, amount_usd)
 
     def _grow(self, tenant: str, request_id: str, amount: int, now: float, hour: int, cap: int) -> str | None:
@@ -116,13 +118,14 @@ class GroupCommit:
         now = self._clock()
         budget, period, hour = self._bounds(tenant, now)
         with self._slices.rows:
-            spent, held = self._state_row(tenant, hour, now)
+            spent, held, presumed = self._state_row(tenant, hour, now)
             s = self._slices.of(tenant)
             waiting = self._outbox.unflushed(tenant)
             free = s.size - s.used if s else 0
         spent += sum(b.cost for b in waiting if b.ts // 3600 >= hour)
         held -= free + sum(b.cost for b in waiting if s is not None and b.slice_id == s.id)
-        return BudgetState(tenant, budget.budget_usd if budget else None, from_nanos(spent), from_nanos(max(held, 0)), period)
+        return BudgetState(tenant, budget.budget_usd if budget else None, from_nanos(spent), from_nanos(max(held, 0)), period,
+                           from_nanos(presumed))
 
     def spent(self, tenant: str) -> Decimal:
         """What the tenant spent in its current budget period (all time when it has no budget)."""
@@ -136,7 +139,7 @@ class GroupCommit:
         ts = entry.ts or self._clock()
         cost = to_nanos(entry.cost_usd)
         slice_id = self._slices.release(reservation.id, cost) if reservation is not None and reservation.id else None
-        if not self._outbox.put(Bill(entry, answer, cost, slice_id, ts)):
+        if not self._outbox.put(Bill(entry, answer, cost, slice_id, ts, reservation.id if reservation is not None else "")):
             if slice_id is not None:
                 self._slices.forget(slice_id, cost)
             raise LedgerError(f"attempt {entry.attempt} of request {entry.request_id!r} is already billed")
@@ -230,18 +233,27 @@ class GroupCommit:
 
     # ---- other instances' outboxes ----------------------------------------------------------------
     def _reap(self) -> None:
-        """Commit the outboxes of instances on this host that stopped: an outbox's owner holds its
-        lock until it exits, so this runs at the latest one beat after, well before its holds lapse
-        (at the owner timeout): its bills are counted before its holds are not."""
-        now = self._clock()
+        """Commit the outboxes of instances on this host that stopped (an outbox's owner holds its
+        lock until it exits): their bills, and their holds in flight as spent; then their rows go."""
         for path in Path(self._prefix_path).parent.glob(Path(self._prefix_path).name + "-*.jsonl"):
-            owner = path.name[len(Path(self._prefix_path).name) + 1 : -len(".jsonl")]
-            if owner == self.owner:
-                continue
-            try:
-                done = Journal(path).drain(lambda bills: self._write_batch(bills, {}, now))
-            except (LedgerError, OSError) as exc:
-                _log.warning("tierwise: cannot replay the outbox %s: %s", path, exc)
-                continue
-            if done is not None:
-                _log.info("tierwise: committed %d bills a stopped instance left in %s", done, path)
+            if path.name != self._outbox.path.name:
+                self.replay_outbox(path)
+
+    def replay_outbox(self, path: Path) -> int | None:
+        """Commit a stopped instance's outbox file (from this host, or copied from another): its bills,
+        and each hold it had in flight billed at the hold; then its reservation rows are deleted, as
+        everything they could hide is in the books. The number of bills, or None when its owner lives."""
+        owner = path.name.rsplit("-", 1)[-1].removesuffix(".jsonl")
+        now = self._clock()
+        try:
+            done = Journal(path).drain(lambda bills: self._write_batch(bills, {}, now), lambda: self._forget_dead(owner))
+        except (LedgerError, OSError) as exc:
+            _log.warning("tierwise: cannot replay the outbox %s: %s", path, exc)
+            return None
+        if done is not None:
+            _log.info("tierwise: committed %d bills a stopped instance left in %s", done, path)
+        return done
+
+    def _forget_dead(self, owner: str) -> None:
+        """A stopped owner whose outbox is committed: its rows hold nothing more."""
+        raise NotImplementedError

@@ -38,6 +38,7 @@ class Bill:
     cost: int  # nano-dollars
     slice_id: str | None  # the slice its hold came out of
     ts: float
+    hold: str = ""  # the hold it settles, crossed off the outbox's holds in flight
 
 
 @dataclass
@@ -152,19 +153,34 @@ class Outbox:
         self._fd: int | None = None
         self._map: mmap.mmap | None = None
         self._end = 0  # where the next line goes; a NUL byte marks the end of what is pending
-        self._recent: OrderedDict[tuple[str, int], None] = OrderedDict()
+        self._recent: OrderedDict[tuple[str, str, int], None] = OrderedDict()
+        self._open: dict[str, bytes] = {}  # holds in flight: their lines, written again when the file is emptied
         self.ready = threading.Event()
+
+    def hold(self, hold: str, tenant: str, request_id: str, nanos: int, ts: float) -> None:
+        """Note a hold in flight: if this process dies before its bill, the hold is billed as spent."""
+        line = f"[2,{_quote(hold)},{_quote(tenant)},{_quote(request_id)},{int(nanos)},{float(ts)!r}]\n".encode()
+        with self._lock:
+            self._open[hold] = line
+            self._append(line)
+
+    def release(self, hold: str) -> None:
+        """A hold settled (or refused its bill): no longer in flight."""
+        with self._lock:
+            self._open.pop(hold, None)
 
     def put(self, bill: Bill) -> bool:
         """Queue a bill; False when this attempt was billed here already."""
         e = bill.entry
-        key = (e.request_id, e.attempt)
+        key = (e.tenant, e.request_id, e.attempt)
         q = _quote
         answer = "null" if bill.answer is None else json.dumps(bill.answer.__dict__, default=str)
         # A JSON list written by hand: this runs once a bill, and json.dumps costs twice as much.
         line = (f"[1,{q(e.request_id)},{int(e.attempt)},{q(e.tenant)},{q(e.tier)},{q(e.model)},{int(e.tokens_in)},"
-                f"{int(e.tokens_out)},\"{e.cost_usd}\",{float(e.latency_s)!r},{q(e.outcome)},{q(e.reason)},{float(bill.ts)!r},{answer}]\n")
+                f"{int(e.tokens_out)},\"{e.cost_usd}\",{float(e.latency_s)!r},{q(e.outcome)},{q(e.reason)},{float(bill.ts)!r},{answer},"
+                f"{q(bill.hold)}]\n")
         with self._lock:
+            self._open.pop(bill.hold, None)
             if key in self._recent:
                 return False
             self._recent[key] = None
@@ -183,8 +199,10 @@ class Outbox:
         if self._map is None or end + 1 > len(self._map):
             self._grow(end + 1)
         assert self._map is not None
-        self._map[self._end : end] = line
+        # The end mark first: a process killed mid-write leaves one torn line, never a line joined
+        # to older content that an emptied file still has behind its first NUL.
         self._map[end] = 0
+        self._map[self._end : end] = line
         self._end = end
 
     def _grow(self, need: int) -> None:
@@ -226,13 +244,15 @@ class Outbox:
                 return
             self._map[0] = 0
             self._end = 0
+            for line in self._open.values():  # holds still in flight stay on file
+                self._append(line)
 
     def close(self) -> None:
         """Remove the file when it holds nothing; keep it for a replay otherwise."""
         with self._lock:
             if self._fd is None or self._map is None:
                 return
-            if not self._queue and self._end == 0:
+            if not self._queue and not self._open and self._end == 0:
                 self.path.unlink(missing_ok=True)
             self._map.close()
             os.close(self._fd)  # releases the lock: what is left is for a replay

@@ -7,8 +7,10 @@ attempt), so replaying twice, or from two processes at once, bills nothing twice
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import logging
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from decimal import Decimal
@@ -16,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from router.ledger._group import Bill
-from router.ledger._records import Entry, Reservation, StoredAnswer, entry_from_dict, to_nanos
+from router.ledger._records import Entry, Reservation, StoredAnswer, entry_from_dict, from_nanos, to_nanos
 
 _log = logging.getLogger("tierwise")
 Insert = Callable[[Reservation | None, Entry, StoredAnswer | None], None]
@@ -52,29 +54,37 @@ class Journal:
             self.path.write_text("".join(kept), encoding="utf-8")
         return done
 
-    def drain(self, write: Callable[[list[Bill]], None], chunk: int = 4096) -> int | None:
-        """Commit a stopped instance's outbox through `write` (a batch a transaction), then remove
-        it; the number of bills, or None while its owner lives (it holds the file's lock for life).
-        Bills already in the database are skipped by `write`."""
+    def drain(self, write: Callable[[list[Bill]], None], done: Callable[[], None] = lambda: None, chunk: int = 4096) -> int | None:
+        """Commit a stopped instance's outbox through `write` (a batch a transaction), call `done`,
+        then remove it; the number of bills, or None while its owner lives (it holds the file's lock
+        for life). Bills already in the database are skipped by `write`, so a second drain is harmless."""
         with self._locked(wait=False) as lines:
             if lines is None:
                 return None
-            bills = []
+            bills, holds = [], {}
             for line in lines:
                 try:
+                    data: Any = json.loads(line)
+                    if isinstance(data, list) and data[0] == 2:  # a hold in flight
+                        holds[data[1]] = data
+                        continue
                     _, entry, answer = _parse(line)
-                except (ValueError, KeyError, TypeError) as exc:  # a line cut short: there is no bill in it
+                except (ValueError, KeyError, TypeError, IndexError) as exc:  # a line cut short: there is no bill in it
                     _log.warning("tierwise: skipped an unreadable line of %s: %s", self.path, exc)
                     continue
-                bills.append(Bill(entry, answer, to_nanos(entry.cost_usd), None, entry.ts))
+                hold = data[14] if isinstance(data, list) and len(data) > 14 else ""
+                holds.pop(hold, None)
+                bills.append(Bill(entry, answer, to_nanos(entry.cost_usd), None, entry.ts, hold))
+            bills += [presumed(h) for h in holds.values()]
             for start in range(0, len(bills), chunk):
                 write(bills[start : start + chunk])
+            done()
             self.path.unlink()
         return len(bills)
 
     @contextmanager
     def _locked(self, wait: bool = True) -> Iterator[list[str] | None]:
-        with open(self.path, "a+", encoding="utf-8") as fh:
+        with open(os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600), "a+", encoding="utf-8") as fh:
             try:
                 fcntl.flock(fh, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))  # one replayer at a time, across processes
             except BlockingIOError:
@@ -86,6 +96,16 @@ class Journal:
                 yield [line for line in text.splitlines(keepends=True) if line.strip()]
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def presumed(hold: list[Any]) -> Bill:
+    """The bill of a hold whose process died with its call in flight: the worst case it held, since
+    the provider may have answered (and charged) after the last line was written."""
+    _, hold_id, tenant, request_id, nanos, ts = hold
+    attempt = -1 - int(hashlib.sha256(str(hold_id).encode()).hexdigest()[:7], 16)  # apart from real attempts, the same on every replay
+    reason = f"the instance died with this call in flight: billed its hold (the worst case), hold {hold_id}"
+    entry = Entry(str(request_id), attempt, str(tenant), "presumed", "unknown", 0, 0, from_nanos(int(nanos)), 0.0, "presumed", reason, float(ts))
+    return Bill(entry, None, int(nanos), None, float(ts))
 
 
 def _parse(line: str) -> tuple[Reservation | None, Entry, StoredAnswer | None]:

@@ -6,6 +6,11 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+# One feedback label per request: a later grade replaces the earlier (older ledgers keep their last).
+FEEDBACK_ONCE = """
+DELETE FROM {t}labels WHERE source = 'feedback' AND id NOT IN (SELECT MAX(id) FROM {t}labels WHERE source = 'feedback' GROUP BY tenant, request_id);
+CREATE UNIQUE INDEX IF NOT EXISTS {t}labels_feedback ON {t}labels (tenant, request_id) WHERE source = 'feedback';
+"""
 LABELS_SQLITE = """
 CREATE TABLE IF NOT EXISTS labels (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -23,6 +28,7 @@ CREATE TABLE IF NOT EXISTS refits (
     expires REAL NOT NULL,
     labels INTEGER NOT NULL
 );
+""" + FEEDBACK_ONCE.format(t="") + """
 CREATE TABLE IF NOT EXISTS models (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     ts REAL NOT NULL,
@@ -42,6 +48,7 @@ CREATE TABLE IF NOT EXISTS tierwise_labels (
     features TEXT NOT NULL,
     messages TEXT
 );
+""" + FEEDBACK_ONCE.format(t="tierwise_") + """
 CREATE TABLE IF NOT EXISTS tierwise_refits (
     id INTEGER PRIMARY KEY,
     owner TEXT,
@@ -97,7 +104,10 @@ class LabelStore:
     def add_label(self, label: Label, now: float) -> None:
         """Store one label."""
         outcomes = {"quality": label.quality, "cost_usd": label.cost_usd}
-        self._query(self._sql("INSERT INTO {t}labels (request_id, tenant, ts, source, outcomes, features, messages) VALUES (?, ?, ?, ?, ?, ?, ?)"),
+        # A second feedback on one request replaces the first: a caller cannot stuff the labels.
+        self._query(self._sql("INSERT INTO {t}labels (request_id, tenant, ts, source, outcomes, features, messages) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                              " ON CONFLICT (tenant, request_id) WHERE source = 'feedback' DO UPDATE SET ts = excluded.ts,"
+                              " outcomes = excluded.outcomes, features = excluded.features, messages = excluded.messages"),
                     (label.request_id, label.tenant, now, label.source, json.dumps(outcomes), json.dumps(label.features),
                      None if label.messages is None else json.dumps(label.messages)))
 

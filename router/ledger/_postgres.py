@@ -22,7 +22,7 @@ from router.ledger._commit import FLUSH_S
 from router.ledger._group import SLACK_SHARE, Bill, Slice
 from router.ledger._journal import Journal
 from router.ledger._labels import LABELS_POSTGRES
-from router.ledger._postgres_sql import ANSWER, INSERT_BATCH, ROLLUP, SCHEMA, SHRINK, SPENT_HELD
+from router.ledger._postgres_sql import ANSWER, DBNOW, INSERT_BATCH, ROLLUP, SCHEMA, SHRINK, SPENT_HELD
 from router.ledger._records import (
     SPEND_SQL,
     BudgetLookup,
@@ -37,6 +37,7 @@ class PostgresLedger(LedgerBase):
 
     _prefix = "tierwise_"
     _mark = "%s"
+    _dbnow = DBNOW
 
     def __init__(
         self,
@@ -89,14 +90,14 @@ class PostgresLedger(LedgerBase):
         except (self._psycopg.Error, OSError) as exc:  # also the pool's own timeout (PoolTimeout is a psycopg.Error)
             raise LedgerError(f"PostgreSQL: {str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__}") from None
 
-    def _state_row(self, tenant: str, hour: int, now: float) -> tuple[int, int]:
-        row = self._query(SPENT_HELD, {"t": tenant, "h": hour, "now": now, "alive": self._alive_since(now)}, "one")
-        return int(row[0]), int(row[1])
+    def _state_row(self, tenant: str, hour: int, now: float) -> tuple[int, int, int]:
+        row = self._query(SPENT_HELD, {"t": tenant, "h": hour, "now": now, "timeout": self._owner_timeout}, "one")
+        return int(row[0]), int(row[1]), int(row[2])
 
     def _grant(self, tenant: str, slice_: Slice, need: int, extra: int, now: float, hour: int, cap: int, request_id: str) -> int | None:
         row = self._query(
             "SELECT tierwise_grant(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            (slice_.id, tenant, request_id, need, extra, now + self._ttl, now, hour, cap, self.owner, self._alive_since(now), SLACK_SHARE),
+            (slice_.id, tenant, request_id, need, extra, now + self._ttl, now, hour, cap, self.owner, 0.0, SLACK_SHARE),
             "one",
         )
         return None if row[0] is None else int(row[0])

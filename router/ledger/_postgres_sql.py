@@ -18,9 +18,11 @@ CREATE TABLE IF NOT EXISTS tierwise_entries (
     latency_s DOUBLE PRECISION NOT NULL,
     outcome TEXT NOT NULL,
     reason TEXT NOT NULL,
-    ts DOUBLE PRECISION NOT NULL,
-    UNIQUE (request_id, attempt)
+    ts DOUBLE PRECISION NOT NULL
 );
+-- Bills are unique per tenant, request id and attempt: another tenant's id is another request.
+ALTER TABLE tierwise_entries DROP CONSTRAINT IF EXISTS tierwise_entries_request_id_attempt_key;
+CREATE UNIQUE INDEX IF NOT EXISTS tierwise_entries_key ON tierwise_entries (tenant, request_id, attempt);
 CREATE INDEX IF NOT EXISTS tierwise_entries_tenant_ts ON tierwise_entries (tenant, ts);
 CREATE TABLE IF NOT EXISTS tierwise_reservations (
     id TEXT PRIMARY KEY,
@@ -58,10 +60,12 @@ DECLARE lft BIGINT; size BIGINT;
 BEGIN
     PERFORM set_config('synchronous_commit', 'off', true);  -- for this transaction's commit
     PERFORM pg_advisory_xact_lock(hashtextextended(p_tenant, 0));
+    -- An owner's hold counts until it is given back or its bills are replayed, alive or dead;
+    -- a hold of a version without owners counts until it expires. (p_alive is no longer read.)
     lft := p_cap
         - (SELECT COALESCE(SUM(nanos), 0) FROM tierwise_spend_rollup WHERE tenant = p_tenant AND hour >= p_hour)
-        - (SELECT COALESCE(SUM(r.amount_nanos), 0) FROM tierwise_reservations r LEFT JOIN tierwise_owners o ON o.id = r.owner
-           WHERE r.tenant = p_tenant AND r.expires > p_now AND (r.owner IS NULL OR o.beat > p_alive));
+        - (SELECT COALESCE(SUM(amount_nanos), 0) FROM tierwise_reservations
+           WHERE tenant = p_tenant AND (owner IS NOT NULL OR expires > p_now));
     IF lft < p_need THEN
         RETURN NULL;
     END IF;
@@ -103,10 +107,13 @@ DROP TABLE IF EXISTS tierwise_spend_hourly;
 DROP FUNCTION IF EXISTS tierwise_reserve;
 """
 
+DBNOW = "extract(epoch from clock_timestamp())::float8"
+# Spent, held (live and presumed) and presumed: the holds of owners dead by the server's clock.
 SPENT_HELD = (
     "SELECT (SELECT COALESCE(SUM(nanos), 0) FROM tierwise_spend_rollup WHERE tenant = %(t)s AND hour >= %(h)s),"
+    " (SELECT COALESCE(SUM(amount_nanos), 0) FROM tierwise_reservations WHERE tenant = %(t)s AND (owner IS NOT NULL OR expires > %(now)s)),"
     " (SELECT COALESCE(SUM(r.amount_nanos), 0) FROM tierwise_reservations r LEFT JOIN tierwise_owners o ON o.id = r.owner"
-    " WHERE r.tenant = %(t)s AND r.expires > %(now)s AND (r.owner IS NULL OR o.beat > %(alive)s))"
+    f" WHERE r.tenant = %(t)s AND r.owner IS NOT NULL AND (o.beat IS NULL OR o.beat <= {DBNOW} - %(timeout)s))"
 )
 
 # A batch of bills: one statement (one trigger run), an attempt already billed is skipped.
@@ -114,7 +121,7 @@ INSERT_BATCH = (
     "INSERT INTO tierwise_entries (request_id, attempt, tenant, tier, model, tokens_in, tokens_out, cost_nanos, latency_s,"
     " outcome, reason, ts) SELECT * FROM unnest(%s::text[], %s::int[], %s::text[], %s::text[], %s::text[], %s::bigint[],"
     " %s::bigint[], %s::bigint[], %s::float8[], %s::text[], %s::text[], %s::float8[])"
-    " ON CONFLICT (request_id, attempt) DO NOTHING"
+    " ON CONFLICT (tenant, request_id, attempt) DO NOTHING"
 )
 ANSWER = ("UPDATE tierwise_claims SET status = 'done', updated = %s, response = %s, route = %s"
           " WHERE tenant = %s AND request_id = %s")

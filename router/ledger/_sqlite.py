@@ -6,6 +6,7 @@ it is atomic on its own and releases the GIL once. Driver errors come out as Led
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
 import tempfile
@@ -23,6 +24,7 @@ from router.ledger._group import SLACK_SHARE, Bill, Slice
 from router.ledger._journal import Journal
 from router.ledger._labels import LABELS_SQLITE
 from router.ledger._records import (
+    ENTRY_COLUMNS,
     ROLLUP_TABLE,
     SPEND_SQL,
     BudgetLookup,
@@ -33,8 +35,7 @@ from router.ledger._records import (
     stored,
 )
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS entries (
+_ENTRIES = """CREATE TABLE IF NOT EXISTS {name} (
     id INTEGER PRIMARY KEY,
     request_id TEXT NOT NULL,
     attempt INTEGER NOT NULL,
@@ -49,8 +50,9 @@ CREATE TABLE IF NOT EXISTS entries (
     reason TEXT NOT NULL,
     ts REAL NOT NULL,
     reservation TEXT,
-    UNIQUE (request_id, attempt)
-);
+    UNIQUE (tenant, request_id, attempt)
+);"""
+_SCHEMA = _ENTRIES.format(name="entries") + """
 CREATE INDEX IF NOT EXISTS entries_tenant_ts ON entries (tenant, ts);
 CREATE TABLE IF NOT EXISTS reservations (
     id TEXT PRIMARY KEY,
@@ -118,6 +120,7 @@ class SQLiteLedger(LedgerBase):
         if not parent.is_dir():
             raise ConfigError(f"ledger directory {parent} does not exist")
         self._target = str(Path(path).expanduser())
+        _private(self._target)
         try:
             self._conn().executescript(_SCHEMA + LABELS_SQLITE)  # runs in its own transaction
             self._migrate()
@@ -172,6 +175,7 @@ class SQLiteLedger(LedgerBase):
                     conn.execute("ROLLBACK")
                 if "already exists" not in str(exc):  # else another process made it first: fine
                     raise LedgerError(f"SQLite: {exc}") from None
+        self._rekey_entries(conn)
         columns = {row[1] for row in self._query("PRAGMA table_info(reservations)", fetch="all")}
         if "owner" not in columns:  # ledgers made before holds had owners
             try:
@@ -180,15 +184,34 @@ class SQLiteLedger(LedgerBase):
                 if "duplicate column" not in str(exc):  # another process migrated it first: fine
                     raise
 
-    # ---- budget ---------------------------------------------------------------------------------
-    _SPENT = "(SELECT COALESCE(SUM(nanos), 0) FROM spend_rollup WHERE tenant = :t AND hour >= :h)"
-    # A hold counts until it expires, or until its owner stops beating (its process died).
-    _HELD = ("(SELECT COALESCE(SUM(r.amount_nanos), 0) FROM reservations r LEFT JOIN owners o ON o.id = r.owner"
-             " WHERE r.tenant = :t AND r.expires > :now AND (r.owner IS NULL OR o.beat > :alive))")
+    def _rekey_entries(self, conn: sqlite3.Connection) -> None:
+        """Ledgers made when bills were unique per request id alone (a tenant could block another's
+        bill): the table is rebuilt once, unique per tenant, request id and attempt."""
+        old = "UNIQUE (request_id, attempt)"
+        if old not in (conn.execute("SELECT sql FROM sqlite_master WHERE name = 'entries'").fetchone() or [""])[0]:
+            return
+        with self._tx() as tx:
+            if old not in tx.execute("SELECT sql FROM sqlite_master WHERE name = 'entries'").fetchone()[0]:
+                return  # another process rebuilt it first
+            tx.execute(_ENTRIES.format(name="entries_rekeyed"))
+            tx.execute(f"INSERT INTO entries_rekeyed (id, {ENTRY_COLUMNS}) SELECT id, {ENTRY_COLUMNS} FROM entries")
+            tx.execute("DROP TABLE entries")
+            tx.execute("ALTER TABLE entries_rekeyed RENAME TO entries")
+            tx.execute("CREATE INDEX IF NOT EXISTS entries_tenant_ts ON entries (tenant, ts)")
 
-    def _state_row(self, tenant: str, hour: int, now: float) -> tuple[int, int]:
-        row = self._query(f"SELECT {self._SPENT}, {self._HELD}", {"t": tenant, "h": hour, "now": now, "alive": self._alive_since(now)}, "one")
-        return int(row[0]), int(row[1])
+    # ---- budget ---------------------------------------------------------------------------------
+    _dbnow = "((julianday('now') - 2440587.5) * 86400.0)"
+    _SPENT = "(SELECT COALESCE(SUM(nanos), 0) FROM spend_rollup WHERE tenant = :t AND hour >= :h)"
+    # An owner's hold counts until it is given back or its bills are replayed, alive or dead (a dead
+    # owner's may hide answers it billed); a hold of a version without owners counts until it expires.
+    _HELD = "(SELECT COALESCE(SUM(amount_nanos), 0) FROM reservations WHERE tenant = :t AND (owner IS NOT NULL OR expires > :now))"
+    _PRESUMED = ("(SELECT COALESCE(SUM(r.amount_nanos), 0) FROM reservations r LEFT JOIN owners o ON o.id = r.owner"
+                 f" WHERE r.tenant = :t AND r.owner IS NOT NULL AND (o.beat IS NULL OR o.beat <= {_dbnow} - :timeout))")
+
+    def _state_row(self, tenant: str, hour: int, now: float) -> tuple[int, int, int]:
+        row = self._query(f"SELECT {self._SPENT}, {self._HELD}, {self._PRESUMED}",
+                          {"t": tenant, "h": hour, "now": now, "timeout": self._owner_timeout}, "one")
+        return int(row[0]), int(row[1]), int(row[2])
 
     def _grant(self, tenant: str, slice_: Slice, need: int, extra: int, now: float, hour: int, cap: int, request_id: str) -> int | None:
         # One statement: the check and the growth are atomic, so instances can never pass the cap together.
@@ -199,7 +222,7 @@ class SQLiteLedger(LedgerBase):
             " ON CONFLICT (id) DO UPDATE SET amount_nanos = amount_nanos + excluded.amount_nanos, expires = excluded.expires"
             " RETURNING amount_nanos",
             {"id": slice_.id, "t": tenant, "rq": request_id, "need": need, "extra": extra, "exp": now + self._ttl, "now": now,
-             "owner": self.owner, "alive": self._alive_since(now), "h": hour, "cap": cap},
+             "owner": self.owner, "h": hour, "cap": cap},
             "one",
         )
         return None if row is None else int(row[0])
@@ -219,7 +242,7 @@ class SQLiteLedger(LedgerBase):
     def _insert_batch(self, rows: list[tuple[Any, ...]], bills: list[Bill], shrink: dict[str, int], expires: float, skip: bool) -> None:
         with self._tx() as conn:
             if skip:
-                rows = [r for r in rows if conn.execute(self._INSERT + " ON CONFLICT (request_id, attempt) DO NOTHING", r).rowcount == 1]
+                rows = [r for r in rows if conn.execute(self._INSERT + " ON CONFLICT (tenant, request_id, attempt) DO NOTHING", r).rowcount == 1]
             else:
                 conn.executemany(self._INSERT, rows)
             conn.executemany(_ROLLUP_ADD, rollup(rows))
@@ -253,6 +276,17 @@ class SQLiteLedger(LedgerBase):
         if self._tmpdir is not None:
             shutil.rmtree(self._tmpdir, ignore_errors=True)
             self._tmpdir = None
+
+
+def _private(path: str) -> None:
+    """Create the ledger file readable by its owner alone (it holds stored answers): SQLite gives
+    its -wal and -shm files the database file's mode. An existing file keeps the mode it has."""
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise ConfigError(f"cannot create ledger {path!r}: {exc.strerror}") from None
 
 
 _ROLLUP_ADD = (

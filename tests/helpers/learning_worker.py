@@ -20,7 +20,7 @@ from router.testing import ScriptedClient
 def main() -> None:
     url, first, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     config = RouterConfig.from_dict({"ledger": url, "thresholds": [0.9, 0.95], "checks": [],
-                                     "learning": {"refit_every": 120, "pickup_s": 0}})
+                                     "learning": {"refit_every": 120, "pickup_s": 0, "store_prompts": True}})
     router = Router(config, client=ScriptedClient())
     rng = random.Random(0)
     hard = [rng.random() < 0.5 for _ in range(first + count)]
