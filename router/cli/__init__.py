@@ -92,7 +92,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_eval_commands(sub)
 
-    ledger = sub.add_parser("ledger", help="spend by tenant, day, tier and model; --csv exports every entry")
+    ledger = sub.add_parser("ledger", help="spend by tenant, day, tier and model; --csv exports every entry; reconcile: what dead instances held")
+    ledger.add_argument("action", nargs="?", choices=["report", "reconcile"], default="report",
+                        help="report (default), or reconcile: show the holds of instances that died, presumed spent, and settle them")
+    ledger.add_argument("--outbox", action="append", default=[], type=Path,
+                        help="reconcile: commit this outbox file a dead instance left (copied from its host); repeatable")
+    ledger.add_argument("--release", action="store_true",
+                        help="reconcile: drop the presumed holds whose outbox is lost (their unbilled answers stay unbilled)")
     ledger.add_argument("--config", help="config file (default: TIERWISE_CONFIG or defaults): ledger URL, budgets, prices")
     ledger.add_argument("--url", help="ledger URL, overriding the config's")
     ledger.add_argument("--since", help="from this ISO date or time (in the config's time zone when it has none)")

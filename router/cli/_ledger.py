@@ -10,6 +10,7 @@ import re
 from collections import defaultdict
 from datetime import datetime, tzinfo
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -132,8 +133,36 @@ def _export_csv(ledger: Ledger, path: str, tenant: str | None) -> int:
     return len(entries)
 
 
+def cmd_reconcile(ledger: Ledger, outboxes: list[Path], release: bool) -> int:
+    """Commit the outboxes given, then show (or, with release, drop) the holds dead instances left."""
+    for path in outboxes:
+        if not path.is_file():
+            raise ValueError(f"no outbox file at {path}")
+        done = ledger.replay_outbox(path)
+        print(f"{path}: " + ("its instance still runs (the file is locked): left alone" if done is None else f"committed {done} bills"))
+    held = ledger.presumed_holds()
+    if not held:
+        print("no presumed spend: every instance that held money is alive or has its bills in the books")
+        return 0
+    print(f"{'tenant':<20} {'instance':<34} {'presumed $':>14} {'last beat':>12}")
+    for owner, tenant, amount, age in held:
+        print(f"{tenant[:20]:<20} {owner:<34} {usd(amount):>14} {'never' if age is None else f'{age:.0f} s ago':>12}")
+    if release:
+        print(f"released {ledger.release_presumed()} holds: their tenants' money is free again")
+    else:
+        print("these count as spent until the instance's outbox is committed (--outbox FILE, from its host's data directory,"
+              " named <ledger journal>-<instance>.jsonl) or released (--release)")
+    return 0
+
+
 def cmd_ledger(args: argparse.Namespace) -> int:
     config = RouterConfig.from_file(args.config) if args.config else RouterConfig.from_env()
+    if args.action == "reconcile":
+        ledger = open_ledger(args.url or config.ledger_url(), config.budget_for, must_exist=True)
+        try:
+            return cmd_reconcile(ledger, args.outbox, args.release)
+        finally:
+            ledger.close()
     tz = ZoneInfo(config.timezone)
     since, until = parse_when(args.since, tz), parse_when(args.until, tz)
     url = args.url or config.ledger_url()
