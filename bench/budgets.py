@@ -5,7 +5,9 @@
 Each cell sends 200 requests for one tenant whose cap fits 47 of them, through a local
 OpenAI-compatible server (0 s or 3 s replies), from 200 threads, 4 processes x 50 threads, or 200
 asyncio tasks; processes start cold (sending at once) or warm (Router built, then a common start).
-Prints, per cell: served, refused, spend against the cap, and served / 47.
+Prints, per cell: served, refused, spend against the cap, and served / 47. `--attack` adds the cells
+of the attack findings (bench/_attack_cells.py): starved and paused processes, a 6 s provider, a clock
+30 s behind, and hosts with their own homes on one PostgreSQL ledger killed with SIGKILL.
 """
 
 from __future__ import annotations
@@ -36,23 +38,30 @@ ANSWER = "an answer of twenty tokens, as long as the max_tokens=20 that it was h
 def config(server_url: str, ledger: str, cap: str) -> dict[str, Any]:
     model = {"model": "openai/m-small", "api_base": server_url, "api_key": "sk-bench", "input_cost_per_token": "0.0000001",
              "output_cost_per_token": "0.0000004"}
-    return {"tiers": [{"name": "small", "models": [model]}], "ledger": ledger, "budget_wait_s": 5, "timeout_s": 60,
+    return {"tiers": [{"name": "small", "models": [model]}], "ledger": ledger, "timeout_s": 60,
             "tenants": {"acme": {"budget_usd": cap, "period": "total"}}, "checks": []}
 
 
-def run_threads(cfg: dict[str, Any], n: int, start_at: float = 0.0) -> tuple[int, int]:
+def run_threads(cfg: dict[str, Any], n: int, start_at: float = 0.0, options: dict[str, Any] | None = None) -> tuple[int, int]:
     from router import BudgetExceeded, Router, RouterConfig
+    from router.ledger import open_ledger
 
+    options = options or {}
     served, refused = [0], [0]
     lock = threading.Lock()
-    with Router(RouterConfig.from_dict(cfg)) as router:
+    config = RouterConfig.from_dict(cfg)
+    skew = float(options.get("skew", 0.0))
+    ledger = open_ledger(config.ledger_url(), config.budget_for, clock=lambda: time.time() + skew) if skew else None
+    with Router(config, **({"ledger": ledger} if ledger else {})) as router:
         def one() -> None:
             if start_at:
                 time.sleep(max(0.0, start_at - time.time()))
             try:
-                router.complete(MSG, tenant="acme", max_tokens=20)
+                rid = router.complete(MSG, tenant="acme", max_tokens=20).route.request_id
                 with lock:
                     served[0] += 1
+                    if options.get("print_each"):
+                        print(f"rid {rid}", flush=True)
             except BudgetExceeded:
                 with lock:
                     refused[0] += 1
@@ -104,11 +113,15 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--backends", default="sqlite,postgres")
     parser.add_argument("--requests", type=int, default=200)
-    parser.add_argument("--worker", nargs=3)
+    parser.add_argument("--worker", nargs="+")
+    parser.add_argument("--attack", action="store_true", help="only the attack cells")
     args = parser.parse_args()
     if args.worker:
         cfg, n, start_at = json.loads(args.worker[0]), int(args.worker[1]), float(args.worker[2])
-        print(json.dumps(run_threads(cfg, n, start_at)))
+        print(json.dumps(run_threads(cfg, n, start_at, json.loads(args.worker[3]) if len(args.worker) > 3 else None)))
+        return
+    if args.attack:
+        attack(args)
         return
     from router.testing import LocalOpenAIServer
 
@@ -125,11 +138,47 @@ def main() -> None:
                         _cell(backend, mode, delay, config(server.url, url, cap), url, cap, args.requests)
 
 
-def _cell(backend: str, mode: str, delay: float, cfg: dict[str, Any], url: str, cap: str, n: int) -> None:
+def attack(args: argparse.Namespace) -> None:
+    from _attack_cells import killed_hosts, paused, skewed, starved
+
+    from router.testing import LocalOpenAIServer
+
+    print(f"{'backend':<9} {'mode':<22} {'provider':>8} {'served':>6} {'refused':>7} {'spent/cap':>9} {'served/fits':>11} {'seconds':>7}")
+    for delay in (0.0, 6.0):
+        with LocalOpenAIServer(responder=lambda _m, _msgs: ANSWER) as server, tempfile.TemporaryDirectory() as tmpdir:
+            tmp = Path(tmpdir)
+            if delay:
+                server.scripts["m-small"].extend([{"content": ANSWER, "delay": delay}] * (args.requests * 12))
+            cap = str(_cell_cost(server.url, tmp) * FITS)
+            for backend in args.backends.split(","):
+                modes = ["4 processes, cold", "4 processes, warm"] if delay else ["starved, cold", "2 paused 3 s", "clock 30 s behind"]
+                for mode in modes:
+                    with fresh_ledger(backend, tmp) as url:
+                        _cell(backend, mode, delay, config(server.url, url, cap), url, cap, args.requests,
+                              {"starved, cold": starved, "2 paused 3 s": paused, "clock 30 s behind": skewed}.get(mode))
+    if "postgres" not in args.backends:
+        return
+    with LocalOpenAIServer(responder=lambda _m, _msgs: ANSWER) as server, tempfile.TemporaryDirectory() as tmpdir:
+        tmp = Path(tmpdir)
+        server.scripts["m-small"].extend([{"content": ANSWER, "delay": 0.2}] * (args.requests * 12))
+        cost = _cell_cost(server.url, tmp)
+        print("\nhosts with their own homes on one PostgreSQL ledger, SIGKILLed mid-burst; host 0 restarted, hosts 1-3 never")
+        print(f"{'cap fits':>8} {'answered':>8} {'billed':>6} {'unbilled':>8} {'presumed $':>12} {'unbilled within presumed':>24} "
+              f"{'(spent+presumed)/cap':>20}")
+        for fits in (FITS, 4 * FITS):
+            with fresh_ledger("postgres", tmp) as url:
+                r = killed_hosts(config(server.url, url, str(cost * fits)), args.requests, url, tmp, cost)
+            print(f"{fits:>8} {r['answered']:>8} {r['billed']:>6} {r['unbilled']:>8} {format(r['presumed'], 'f'):>12} "
+                  f"{'yes' if r['covered'] else 'NO':>24} {r['ratio']:>20.3f}", flush=True)
+
+
+def _cell(backend: str, mode: str, delay: float, cfg: dict[str, Any], url: str, cap: str, n: int, run: Any = None) -> None:
     from router.ledger import open_ledger
 
     started = time.monotonic()
-    if mode == "threads":
+    if run is not None:
+        served, refused = run(cfg, n)
+    elif mode == "threads":
         served, refused = run_threads(cfg, n)
     elif mode == "async tasks":
         served, refused = run_async(cfg, n)

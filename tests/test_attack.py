@@ -78,14 +78,11 @@ def test_deep_json_and_a_lone_surrogate_are_400_not_500(server: LocalOpenAIServe
 
 
 def test_slow_clients_are_cut_off(server: LocalOpenAIServer, ledger_url: str) -> None:
-    from router.serve._protocol import TimedH11Protocol
-
-    class Quick(TimedH11Protocol):
-        head_timeout_s = 0.5
+    from router.serve import timed_protocol
 
     config = RouterConfig.from_dict(gateway_config(server, ledger_url, gateway={
         "keys": gateway_config(server, ledger_url)["gateway"]["keys"], "read_timeout_s": 0.5}))
-    with serving(config, http=Quick) as url:
+    with serving(config, http=timed_protocol(0.5)) as url:
         port = int(url.split(":")[2].split("/")[0])
         with socket.create_connection(("127.0.0.1", port), timeout=5) as head:  # trickles its head, never ends it
             head.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n")

@@ -19,8 +19,6 @@ import pytest
 from conftest import KeywordClassifier, local_tiers
 
 from router import BudgetExceeded, LiteLLMClient, Router, RouterConfig
-from router._errors import BudgetState
-from router._plan import BudgetWait, Sleep
 from router.cli import main
 from router.ledger import open_ledger
 from router.testing import LocalOpenAIServer, ScriptedClient
@@ -137,17 +135,21 @@ def test_without_max_tokens_the_output_is_bounded_by_the_room_not_refused(server
         assert router.ledger.spent("acme") <= Decimal("0.001")
 
 
-def test_the_wait_for_live_holds_has_no_wall_clock_window() -> None:
-    now = [0.0]
-    wait = BudgetWait(None, lambda: now[0], deadline=120.0)
-    held = BudgetExceeded("held", BudgetState("acme", Decimal(1), Decimal("0.1"), Decimal("0.8"), "total"), Decimal("0.5"))
-    for step in range(60):  # a starved machine: a minute of refusals while others hold the room
-        now[0] = step * 1.0
-        assert isinstance(wait(held), Sleep)
-    presumed = BudgetState("acme", Decimal(1), Decimal("0.1"), Decimal("0.8"), "total", presumed_usd=Decimal("0.5"))
-    assert wait(BudgetExceeded("dead", presumed, Decimal("0.5"))) is None  # a dead instance's money will not come back by waiting
-    now[0] = 121.0
-    assert wait(held) is None  # the request's deadline
+def test_a_request_waits_for_live_holds_past_any_window(any_ledger_url: str) -> None:
+    """Held by a live instance for 5.5 s (past the old 5 s window): waited for, then served."""
+    config = RouterConfig.from_dict({"tiers": [{"name": "small", "models": ["gpt-5-nano"]}], "ledger": any_ledger_url,
+                                     "tenants": {"acme": {"budget_usd": "0.001", "period": "total"}}})
+    other = open_ledger(any_ledger_url, config.budget_for)
+    held = other.reserve("acme", "slow", Decimal("0.00099"))
+    threading.Timer(5.5, lambda: other.settle(held, _entry("slow", "0.00001"))).start()
+    with Router(config, client=ScriptedClient(), classifier=KeywordClassifier()) as router:
+        started = time.monotonic()
+        resp = router.complete(MSG, tenant="acme", max_tokens=100)
+        assert resp.route.tier == "small" and time.monotonic() - started > 5
+        dead = open_ledger(any_ledger_url, config.budget_for)
+        assert router.ledger.state("acme").presumed_usd == 0
+    dead.close()
+    other.close()
 
 
 def test_ledger_files_are_private(tmp_path: Path) -> None:

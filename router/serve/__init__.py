@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-__all__ = ["app_from_env", "create_app", "run"]
+__all__ = ["app_from_env", "create_app", "run", "timed_protocol"]
 
 
 def create_app(config: Any, router: Any = None) -> Any:
@@ -21,6 +21,14 @@ def create_app(config: Any, router: Any = None) -> Any:
     except ImportError as exc:
         raise ImportError("the gateway needs Starlette and uvicorn: pip install 'tierwise[serve]'") from exc
     return _create(config, router)
+
+
+def timed_protocol(head_timeout_s: float = 30.0) -> Any:
+    """uvicorn's HTTP/1.1 protocol cutting off a client whose request head takes longer than this
+    (pass it as uvicorn's `http=`; `tierwise serve` uses 30 s)."""
+    from router.serve._protocol import TimedH11Protocol
+
+    return type("TimedH11Protocol", (TimedH11Protocol,), {"head_timeout_s": float(head_timeout_s)})
 
 
 def app_from_env() -> Any:
