@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import selectors
 import signal
 import subprocess
 import sys
@@ -55,6 +56,22 @@ def skewed(cfg: dict[str, Any], n: int) -> tuple[int, int]:
     return totals([spawn(cfg, n // 2, skew=-30.0), spawn(cfg, n // 2)])
 
 
+def _until_answered(procs: list[subprocess.Popen[str]], count: int, timeout_s: float = 60.0) -> set[str]:
+    """Read the workers' answer lines until `count` arrived (or the time is up)."""
+    seen: set[str] = set()
+    with selectors.DefaultSelector() as sel:
+        for p in procs:
+            assert p.stdout is not None
+            sel.register(p.stdout, selectors.EVENT_READ)
+        end = time.monotonic() + timeout_s
+        while len(seen) < count and time.monotonic() < end:
+            for key, _ in sel.select(timeout=0.5):
+                line = key.fileobj.readline()  # type: ignore[union-attr]
+                if line.startswith("rid "):
+                    seen.add(line.strip())
+    return seen
+
+
 def killed_hosts(cfg: dict[str, Any], n: int, url: str, tmp: Path, cost: Decimal) -> dict[str, Any]:
     """4 hosts (own TIERWISE_HOME each) SIGKILLed mid-burst; host 0 restarts, hosts 1-3 never do.
     Every answer a host gave is either billed or inside its presumed spend, and spend + presumed <= cap."""
@@ -63,10 +80,10 @@ def killed_hosts(cfg: dict[str, Any], n: int, url: str, tmp: Path, cost: Decimal
 
     homes = [str(tmp / f"host{i}") for i in range(4)]
     procs = [spawn(cfg, n // 4, home=h, print_each=True) for h in homes]
-    time.sleep(2.5)
+    answered = _until_answered(procs, 12)  # mid-burst: replies are spread over 2 s
     for p in procs:
         p.send_signal(signal.SIGKILL)
-    answered = {line.strip() for p in procs for line in p.communicate()[0].splitlines() if line.startswith("rid ")}
+    answered |= {line.strip() for p in procs for line in p.communicate()[0].splitlines() if line.startswith("rid ")}
     os.environ["TIERWISE_HOME"] = homes[0]  # host 0 restarts: its ledger commits its own outbox
     ledger = open_ledger(url, RouterConfig.from_dict(cfg).budget_for, owner_timeout_s=1.0)
     time.sleep(1.5)  # hosts 1-3 are dead by the server's clock

@@ -123,19 +123,25 @@ def main() -> None:
     if args.attack:
         attack(args)
         return
+    _grid(args, {0.0: ["threads", "4 processes, cold", "4 processes, warm", "async tasks"], 3.0: ["threads", "4 processes, cold",
+                                                                                                     "4 processes, warm", "async tasks"]})
+
+
+def _grid(args: argparse.Namespace, modes: dict[float, list[str]], runners: dict[str, Any] | None = None) -> None:
+    """Each (provider delay, backend, mode) cell on a fresh ledger, against one local server per delay."""
     from router.testing import LocalOpenAIServer
 
     print(f"{'backend':<9} {'mode':<22} {'provider':>8} {'served':>6} {'refused':>7} {'spent/cap':>9} {'served/fits':>11} {'seconds':>7}")
-    for delay in (0.0, 3.0):
+    for delay, names in modes.items():
         with LocalOpenAIServer(responder=lambda _m, _msgs: ANSWER) as server, tempfile.TemporaryDirectory() as tmpdir:
             tmp = Path(tmpdir)
             if delay:
                 server.scripts["m-small"].extend([{"content": ANSWER, "delay": delay}] * (args.requests * 12))
             cap = str(_cell_cost(server.url, tmp) * FITS)
             for backend in args.backends.split(","):
-                for mode in ("threads", "4 processes, cold", "4 processes, warm", "async tasks"):
+                for mode in names:
                     with fresh_ledger(backend, tmp) as url:
-                        _cell(backend, mode, delay, config(server.url, url, cap), url, cap, args.requests)
+                        _cell(backend, mode, delay, config(server.url, url, cap), url, cap, args.requests, (runners or {}).get(mode))
 
 
 def attack(args: argparse.Namespace) -> None:
@@ -143,32 +149,21 @@ def attack(args: argparse.Namespace) -> None:
 
     from router.testing import LocalOpenAIServer
 
-    print(f"{'backend':<9} {'mode':<22} {'provider':>8} {'served':>6} {'refused':>7} {'spent/cap':>9} {'served/fits':>11} {'seconds':>7}")
-    for delay in (0.0, 6.0):
-        with LocalOpenAIServer(responder=lambda _m, _msgs: ANSWER) as server, tempfile.TemporaryDirectory() as tmpdir:
-            tmp = Path(tmpdir)
-            if delay:
-                server.scripts["m-small"].extend([{"content": ANSWER, "delay": delay}] * (args.requests * 12))
-            cap = str(_cell_cost(server.url, tmp) * FITS)
-            for backend in args.backends.split(","):
-                modes = ["4 processes, cold", "4 processes, warm"] if delay else ["starved, cold", "2 paused 3 s", "clock 30 s behind"]
-                for mode in modes:
-                    with fresh_ledger(backend, tmp) as url:
-                        _cell(backend, mode, delay, config(server.url, url, cap), url, cap, args.requests,
-                              {"starved, cold": starved, "2 paused 3 s": paused, "clock 30 s behind": skewed}.get(mode))
+    _grid(args, {0.0: ["starved, cold", "2 paused 3 s", "clock 30 s behind"], 6.0: ["4 processes, cold", "4 processes, warm"]},
+          {"starved, cold": starved, "2 paused 3 s": paused, "clock 30 s behind": skewed})
     if "postgres" not in args.backends:
         return
     with LocalOpenAIServer(responder=lambda _m, _msgs: ANSWER) as server, tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
-        server.scripts["m-small"].extend([{"content": ANSWER, "delay": 0.2}] * (args.requests * 12))
+        server.scripts["m-small"].extend([{"content": ANSWER, "delay": 0.2 * (i % 10)} for i in range(args.requests * 12)])
         cost = _cell_cost(server.url, tmp)
         print("\nhosts with their own homes on one PostgreSQL ledger, SIGKILLed mid-burst; host 0 restarted, hosts 1-3 never")
-        print(f"{'cap fits':>8} {'answered':>8} {'billed':>6} {'unbilled':>8} {'presumed $':>12} {'unbilled within presumed':>24} "
+        print(f"{'cap fits':>8} {'flush_s':>7} {'answered':>8} {'billed':>6} {'unbilled':>8} {'presumed $':>12} {'unbilled within presumed':>24} "
               f"{'(spent+presumed)/cap':>20}")
-        for fits in (FITS, 4 * FITS):
+        for fits, flush in ((FITS, 0.05), (4 * FITS, 0.05), (40 * FITS, 5.0)):  # 5 s: bills wait in the outboxes when the hosts die
             with fresh_ledger("postgres", tmp) as url:
-                r = killed_hosts(config(server.url, url, str(cost * fits)), args.requests, url, tmp, cost)
-            print(f"{fits:>8} {r['answered']:>8} {r['billed']:>6} {r['unbilled']:>8} {format(r['presumed'], 'f'):>12} "
+                r = killed_hosts({**config(server.url, url, str(cost * fits)), "ledger_flush_s": flush}, args.requests, url, tmp, cost)
+            print(f"{fits:>8} {flush:>7} {r['answered']:>8} {r['billed']:>6} {r['unbilled']:>8} {format(r['presumed'], 'f'):>12} "
                   f"{'yes' if r['covered'] else 'NO':>24} {r['ratio']:>20.3f}", flush=True)
 
 
