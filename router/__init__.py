@@ -38,6 +38,8 @@ _HOMES = {
     "InvalidMessagesError": "router._errors",
     "InvalidRequestError": "router._errors",
     "LedgerError": "router._errors",
+    "LedgerUnavailable": "router._errors",
+    "AlreadyBilled": "router._errors",
     "ProviderError": "router._errors",
     "RequestIdConflict": "router._errors",
     "TierwiseError": "router._errors",
@@ -48,6 +50,7 @@ _HOMES = {
 }
 # Written out, not computed, so that tools and readers see the public API; a test keeps it in step.
 __all__ = [
+    "AlreadyBilled",
     "AsyncRouter",
     "Attempt",
     "AttemptOutcome",
@@ -60,6 +63,7 @@ __all__ = [
     "InvalidRequestError",
     "LLMClient",
     "LedgerError",
+    "LedgerUnavailable",
     "LiteLLMClient",
     "ModelSpec",
     "ProviderError",
@@ -98,6 +102,7 @@ if TYPE_CHECKING:
     from router._client import LiteLLMClient, LLMClient
     from router._config import ModelSpec, RetryConfig, RouterConfig, TenantBudget, TierConfig
     from router._errors import (
+        AlreadyBilled,
         BudgetExceeded,
         BudgetState,
         ConfigError,
@@ -106,6 +111,7 @@ if TYPE_CHECKING:
         InvalidMessagesError,
         InvalidRequestError,
         LedgerError,
+        LedgerUnavailable,
         ProviderError,
         RequestIdConflict,
         TierwiseError,

@@ -75,6 +75,14 @@ class LedgerError(TierwiseError):
     """The ledger refused a write that would bill something twice, or could not be reached."""
 
 
+class LedgerUnavailable(LedgerError):
+    """The ledger's database could not be reached or did not answer (the gateway answers 503)."""
+
+
+class AlreadyBilled(LedgerError):
+    """This attempt of this request is billed already: a second bill is refused (the gateway answers 409)."""
+
+
 class RequestIdConflict(TierwiseError, ValueError):
     """A request id was sent again with other messages or parameters (ids are per tenant)."""
 

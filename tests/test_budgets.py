@@ -66,7 +66,8 @@ def test_4_processes_share_one_budget(any_ledger_url: str) -> None:
     results = [json.loads(p.communicate(timeout=240)[0]) for p in procs]
     served = sum(r["ok"] for r in results)
     assert sum(r["ok"] + r["refused"] for r in results) == 200
-    assert 30 <= served <= 40
+    # Only settled money refuses, however slow the machine: what is left is less than one more request's hold.
+    assert served <= 40 and Decimal(CAP) - COST * served < 3 * COST
     check_books(any_ledger_url, served)
 
 

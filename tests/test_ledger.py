@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from router import BudgetExceeded, ConfigError, LedgerError, RouterConfig
+from router import AlreadyBilled, BudgetExceeded, ConfigError, RouterConfig
 from router.ledger import Entry, from_nanos, open_ledger, period_start, to_nanos
 
 _opened: list = []
@@ -97,8 +97,9 @@ def test_spent_counts_only_the_current_period(url: str) -> None:
 def test_an_attempt_is_billed_once(url: str) -> None:
     ledger = ledger_for(url)
     ledger.settle(None, entry("acme", "1", rid="same"))
-    with pytest.raises(LedgerError, match="already billed"):
+    with pytest.raises(AlreadyBilled, match="already billed"):
         ledger.settle(None, entry("acme", "1", rid="same"))
+    ledger.settle(None, entry("globex", "1", rid="same"))  # another tenant's id is another request
     assert ledger.spent("acme") == Decimal(1)
 
 

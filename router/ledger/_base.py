@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from router._config import TenantBudget
-from router._errors import BudgetState, LedgerError, RequestIdConflict
+from router._errors import AlreadyBilled, BudgetState, LedgerError, RequestIdConflict
 from router._types import RequestStatus
 from router.ledger._commit import GroupCommit
 from router.ledger._group import Bill
@@ -51,8 +51,8 @@ _SETTLE_TRIES = 3
 _log = logging.getLogger("tierwise")
 
 
-class DuplicateEntry(LedgerError):
-    """This attempt of this request is already in the ledger."""
+class DuplicateEntry(AlreadyBilled):
+    """This attempt of this request is already in the ledger (the database's unique key said so)."""
 
 
 class Ledger(Protocol):

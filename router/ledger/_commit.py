@@ -17,7 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from router._config import TenantBudget
-from router._errors import BudgetExceeded, BudgetState, LedgerError
+from router._errors import AlreadyBilled, BudgetExceeded, BudgetState, LedgerError
 from router.ledger._group import SLACK_HOLDS, Bill, Outbox, Slice, Slices
 from router.ledger._journal import Journal
 from router.ledger._records import Entry, Reservation, StoredAnswer, from_nanos, to_nanos
@@ -142,7 +142,7 @@ class GroupCommit:
         if not self._outbox.put(Bill(entry, answer, cost, slice_id, ts, reservation.id if reservation is not None else "")):
             if slice_id is not None:
                 self._slices.forget(slice_id, cost)
-            raise LedgerError(f"attempt {entry.attempt} of request {entry.request_id!r} is already billed")
+            raise AlreadyBilled(f"attempt {entry.attempt} of request {entry.request_id!r} of tenant {entry.tenant!r} is already billed")
         # Near the cap (or past a bill no hold covered) holds go back as they settle, as other instances expect.
         tight = self._slices.is_tight(slice_id) if slice_id is not None else self._slices.tighten(entry.tenant)
         if answer is not None or tight or self._flush_s == 0 or len(self._outbox) >= _QUEUE_MAX:

@@ -3,7 +3,7 @@
 A reservation is one call of a server-side function that takes a per-tenant advisory lock for
 its check-and-hold, so processes on any machine can never pass a cap together; a settlement is
 one statement (CTEs), atomic on its own. Both are one round trip. Driver errors (a killed session,
-the server away) come out as LedgerError; a settle retries on a fresh pooled connection.
+the server away) come out as LedgerUnavailable; a settle retries on a fresh pooled connection.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from router._config import data_home
-from router._errors import ConfigError, LedgerError
+from router._errors import ConfigError, LedgerUnavailable
 from router.ledger._base import OWNER_TIMEOUT_S, DuplicateEntry, LedgerBase
 from router.ledger._commit import FLUSH_S
 from router.ledger._group import SLACK_SHARE, Bill, Slice
@@ -88,7 +88,7 @@ class PostgresLedger(LedgerBase):
         except self._psycopg.errors.UniqueViolation as exc:
             raise DuplicateEntry(str(exc).splitlines()[0]) from None
         except (self._psycopg.Error, OSError) as exc:  # also the pool's own timeout (PoolTimeout is a psycopg.Error)
-            raise LedgerError(f"PostgreSQL: {str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__}") from None
+            raise LedgerUnavailable(f"PostgreSQL: {str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__}") from None
 
     def _state_row(self, tenant: str, hour: int, now: float) -> tuple[int, int, int]:
         row = self._query(SPENT_HELD, {"t": tenant, "h": hour, "now": now, "timeout": self._owner_timeout}, "one")
@@ -113,7 +113,7 @@ class PostgresLedger(LedgerBase):
                                              for b in bills if b.answer is not None])
                     cur.executemany(SHRINK, [(cost, expires, slice_id) for slice_id, cost in shrink.items()])
         except (self._psycopg.Error, OSError) as exc:
-            raise LedgerError(f"PostgreSQL: {str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__}") from None
+            raise LedgerUnavailable(f"PostgreSQL: {str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__}") from None
 
     _SPEND = SPEND_SQL.format(
         hour="floor(ts / 3600)::bigint", table="tierwise_entries", since="%(since)s", until="%(until)s", tenant="%(tenant)s::text"
@@ -136,7 +136,7 @@ class PostgresLedger(LedgerBase):
                     )
                     return None
         except self._psycopg.Error as exc:
-            raise LedgerError(f"PostgreSQL: {str(exc).splitlines()[0][:300]}") from None
+            raise LedgerUnavailable(f"PostgreSQL: {str(exc).splitlines()[0][:300]}") from None
         return stored(row)
 
     def close(self) -> None:

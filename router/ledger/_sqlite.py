@@ -17,7 +17,7 @@ from datetime import UTC, tzinfo
 from pathlib import Path
 from typing import Any
 
-from router._errors import ConfigError, LedgerError
+from router._errors import ConfigError, LedgerError, LedgerUnavailable
 from router.ledger._base import OWNER_TIMEOUT_S, DuplicateEntry, LedgerBase
 from router.ledger._commit import FLUSH_S
 from router.ledger._group import SLACK_SHARE, Bill, Slice
@@ -174,7 +174,7 @@ class SQLiteLedger(LedgerBase):
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 if "already exists" not in str(exc):  # else another process made it first: fine
-                    raise LedgerError(f"SQLite: {exc}") from None
+                    raise LedgerUnavailable(f"SQLite: {exc}") from None
         self._rekey_entries(conn)
         columns = {row[1] for row in self._query("PRAGMA table_info(reservations)", fetch="all")}
         if "owner" not in columns:  # ledgers made before holds had owners
@@ -328,4 +328,4 @@ def _driver_errors() -> Iterator[None]:
             raise DuplicateEntry(str(exc)) from None
         raise LedgerError(f"the ledger refused a write: {exc}") from None
     except sqlite3.Error as exc:
-        raise LedgerError(f"SQLite: {exc}") from None
+        raise LedgerUnavailable(f"SQLite: {exc}") from None

@@ -23,6 +23,7 @@ from starlette.routing import Route
 
 from router._config import RouterConfig
 from router._errors import (
+    AlreadyBilled,
     BudgetExceeded,
     DuplicateRequestError,
     EscalationExhausted,
@@ -63,6 +64,8 @@ def _typed(exc: BaseException) -> JSONResponse:
         return _error(504 if timeout else 502, str(exc), "api_error", "provider_error")
     if isinstance(exc, EscalationExhausted):
         return _error(502, str(exc), "api_error", "escalation_exhausted")
+    if isinstance(exc, AlreadyBilled):
+        return _error(409, str(exc), "invalid_request_error", "already_billed")
     if isinstance(exc, LedgerError):
         return _error(503, str(exc), "api_error", "ledger_unavailable")
     return _error(500, f"{type(exc).__name__}: {exc}", "api_error")
