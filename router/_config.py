@@ -197,6 +197,8 @@ class RouterConfig(_Strict):
     default_budget: TenantBudget | None = None
     ledger: str | None = None  # None: ledger.db in the per-user data directory (see ledger_url())
     ledger_flush_s: float = Field(default=0.05, ge=0, le=60)  # how long a bill may wait to be committed with others
+    # process: a bill survives a killed process; os: also a power loss, but for bills younger than ledger_flush_s
+    ledger_durability: Literal["process", "os"] = "process"
     classifier: str | None = None
     checks: list[str] = Field(default_factory=lambda: ["non_empty"])
     max_escalations: int = Field(default=2, ge=0)

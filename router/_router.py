@@ -123,7 +123,7 @@ class _Base:
                 self.client.prices(spec)
         if ledger is None:
             url = cfg.ledger_url()
-            ledger = open_ledger(url, cfg.budget_for, tz=ZoneInfo(cfg.timezone), flush_s=cfg.ledger_flush_s)
+            ledger = open_ledger(url, cfg.budget_for, tz=ZoneInfo(cfg.timezone), flush_s=cfg.ledger_flush_s, durability=cfg.ledger_durability)
             if cfg.ledger is None:  # say where the default ledger lives, so no file appears unexplained
                 logging.getLogger("tierwise").info("tierwise: spend ledger at %s (set ledger: in the config to move it)", url)
         self.ledger: Ledger = ledger

@@ -228,14 +228,14 @@ class LedgerBase(LabelStore, GroupCommit):
         return int(row[0]) + 1
 
     # ---- owner -----------------------------------------------------------------------------------
-    def _start(self, journal: Journal, flush_s: float) -> None:
+    def _start(self, journal: Journal, flush_s: float, durability: str = "process") -> None:
         """Called by a backend once its schema exists: first beat (which also proves the ledger is
         writable), replay of any journalled bills and stopped instances' outboxes (named after the
         journal), the committer, then a beat every BEAT_S on a daemon thread."""
         self._journal = journal
         self._beat(self._clock())
         self._replay()
-        self._start_commits(str(journal.path), flush_s)
+        self._start_commits(str(journal.path), flush_s, sync_os=durability == "os")
         self._beater = threading.Thread(target=self._beat_loop, name="tierwise-ledger-owner", daemon=True)
         self._beater.start()
 
@@ -254,8 +254,11 @@ class LedgerBase(LabelStore, GroupCommit):
         if self._stop.is_set():
             return
         self._stop.set()
+        self._urgent.set()  # the commit thread stops lingering
         self._flusher.join(timeout=5)
         self._close_commits()
+        with self._done:  # settles still waiting: their bills were just committed (or stay on file)
+            self._done.notify_all()
         if self._beater is not None:
             self._beater.join(timeout=2)
             self._beater = None

@@ -3,8 +3,11 @@
 What is durable when: a hold is in the database before the call it pays for is made. A bill is
 appended to this instance's outbox file before `settle` returns (it survives the process being
 killed, like SQLite's own commits in WAL mode with synchronous=NORMAL), and is committed to the
-database with the others queued within `flush_s` (50 ms by default); a bill that carries a request
-id's answer, or any bill when `flush_s` is 0, is committed before `settle` returns.
+database by the commit thread with the others queued within `flush_s` (50 ms by default); a bill
+that carries a request id's answer, one near the cap, or any bill when `flush_s` is 0, is committed
+before `settle` returns: its caller waits for the commit thread's next group, so concurrent
+settles share one transaction. With durability "os" the outbox is synced (msync) once per group,
+before its transaction: a power loss can take only bills younger than `flush_s`.
 """
 
 from __future__ import annotations
@@ -27,7 +30,8 @@ FLUSH_S = 0.05
 _COMMIT_TRIES = 3
 _IDLE_S = 0.1  # a slice unused this long goes back to the tenant
 _TIDY_S = 0.1
-_QUEUE_MAX = 4096  # past this many queued bills, the writer commits them itself
+_QUEUE_MAX = 4096  # past this many queued bills, the writer waits for their commit
+_AWAIT_S = 2.0  # a settle that waits for its commit gives up after this (the bill stays queued and on file)
 
 
 class GroupCommit:
@@ -61,8 +65,13 @@ class GroupCommit:
     def _give_back(self, slice_ids: list[str], renew_until: float | None = None) -> None:
         raise NotImplementedError
 
-    def _start_commits(self, outbox_prefix: str, flush_s: float) -> None:
+    def _start_commits(self, outbox_prefix: str, flush_s: float, sync_os: bool = False) -> None:
         self._flush_s = flush_s
+        self._sync_os = sync_os
+        self._done = threading.Condition()
+        self._done_seq = 0  # every bill up to this sequence number is committed
+        self._urgent = threading.Event()  # wakes the commit thread early (closing)
+        self._leading = False  # a settle commits the queued group for the others waiting
         self._prefix_path = outbox_prefix
         self._slices = Slices()
         self._outbox = Outbox(Path(f"{outbox_prefix}-{self.owner}.jsonl"))
@@ -139,14 +148,39 @@ class GroupCommit:
         ts = entry.ts or self._clock()
         cost = to_nanos(entry.cost_usd)
         slice_id = self._slices.release(reservation.id, cost) if reservation is not None and reservation.id else None
-        if not self._outbox.put(Bill(entry, answer, cost, slice_id, ts, reservation.id if reservation is not None else "")):
+        seq = self._outbox.put(Bill(entry, answer, cost, slice_id, ts, reservation.id if reservation is not None else ""))
+        if not seq:
             if slice_id is not None:
                 self._slices.forget(slice_id, cost)
             raise AlreadyBilled(f"attempt {entry.attempt} of request {entry.request_id!r} of tenant {entry.tenant!r} is already billed")
         # Near the cap (or past a bill no hold covered) holds go back as they settle, as other instances expect.
         tight = self._slices.is_tight(slice_id) if slice_id is not None else self._slices.tighten(entry.tenant)
         if answer is not None or tight or self._flush_s == 0 or len(self._outbox) >= _QUEUE_MAX:
-            self._flush_or_keep()
+            self._await_commit(seq)
+
+    def _await_commit(self, seq: int) -> None:
+        """Return once bill `seq` is committed. Group commit with waiters: the first waiter leads and
+        commits everything queued in one transaction while the others wait for it, so concurrent
+        settles share a commit; a failing database keeps the bill queued (and on file) for later."""
+        deadline = time.monotonic() + _AWAIT_S
+        while True:
+            with self._done:
+                while self._leading and self._done_seq < seq and time.monotonic() < deadline:
+                    self._done.wait(deadline - time.monotonic())
+                if self._done_seq >= seq:
+                    return
+                if self._leading:  # the leader's commit is late
+                    _log.warning("tierwise: ledger commit is late; the bill is kept in %s and retried", self._outbox.path)
+                    return
+                self._leading = True
+            try:
+                self._flush_or_keep()
+            finally:
+                with self._done:
+                    self._leading = False
+                    self._done.notify_all()
+            if self._done_seq < seq:  # the database refused the group: the bill waits in the outbox
+                return
 
     def _flush_or_keep(self) -> None:
         for attempt in range(_COMMIT_TRIES):
@@ -181,6 +215,8 @@ class GroupCommit:
                 freed = self._slices.trim()
             shrink = {k: costs.get(k, 0) + freed.get(k, 0) for k in costs.keys() | freed.keys()}
             try:
+                if self._sync_os:
+                    self._outbox.sync()  # once per group: a power loss takes only what came since
                 self._write_batch(batch, shrink, self._clock() + self._ttl)
             except LedgerError:
                 self._outbox.put_back(batch)
@@ -188,20 +224,37 @@ class GroupCommit:
             with self._slices.lock:
                 for slice_id, cost in costs.items():
                     self._slices.committed(slice_id, cost)
+        with self._done:
+            self._done_seq = max(self._done_seq, batch[-1].seq)
+            self._done.notify_all()
         return True
 
     def _flush_loop(self) -> None:
         fails = 0
         while not self._stop.is_set():
-            if self._outbox.ready.wait(_TIDY_S) and not self._stop.wait(self._flush_s):  # linger: let the batch fill
+            if self._outbox.ready.wait(_TIDY_S):
+                # Linger: let the batch fill. With flush_s 0 the settles commit their own groups; this
+                # thread only picks up what a failing database left.
+                self._urgent.wait(self._flush_s or FLUSH_S)
+                self._urgent.clear()
+                if self._stop.is_set():
+                    break
                 try:
                     self.flush()
                     fails = 0
                 except LedgerError as exc:
                     fails += 1
                     _log.warning("tierwise: ledger commit failed (%s); %d bills wait in %s", exc, len(self._outbox), self._outbox.path)
-                    self._stop.wait(min(2.0, 0.05 * 2**fails))
+                    self._back_off(min(2.0, 0.05 * 2**fails))
             self._tidy()
+
+    def _back_off(self, seconds: float) -> None:
+        """Wait before the next try at a failing database; with durability "os" the bills that keep
+        coming are still synced every flush_s meanwhile."""
+        step = (self._flush_s or FLUSH_S) if self._sync_os else seconds
+        end = time.monotonic() + seconds
+        while not self._stop.wait(min(step, max(0.0, end - time.monotonic()))) and time.monotonic() < end:
+            self._outbox.sync()
 
     def _tidy(self) -> None:
         """Give idle slices back to their tenants and keep the rest from expiring."""

@@ -39,6 +39,7 @@ class Bill:
     slice_id: str | None  # the slice its hold came out of
     ts: float
     hold: str = ""  # the hold it settles, crossed off the outbox's holds in flight
+    seq: int = 0  # its place in the outbox's queue: a commit of seq n holds every bill up to n
 
 
 @dataclass
@@ -153,6 +154,7 @@ class Outbox:
         self._fd: int | None = None
         self._map: mmap.mmap | None = None
         self._end = 0  # where the next line goes; a NUL byte marks the end of what is pending
+        self._seq = 0
         self._recent: OrderedDict[tuple[str, str, int], None] = OrderedDict()
         self._open: dict[str, bytes] = {}  # holds in flight: their lines, written again when the file is emptied
         self.ready = threading.Event()
@@ -169,8 +171,8 @@ class Outbox:
         with self._lock:
             self._open.pop(hold, None)
 
-    def put(self, bill: Bill) -> bool:
-        """Queue a bill; False when this attempt was billed here already."""
+    def put(self, bill: Bill) -> int:
+        """Queue a bill; its sequence number, or 0 when this attempt was billed here already."""
         e = bill.entry
         key = (e.tenant, e.request_id, e.attempt)
         q = _quote
@@ -182,15 +184,17 @@ class Outbox:
         with self._lock:
             self._open.pop(bill.hold, None)
             if key in self._recent:
-                return False
+                return 0
             self._recent[key] = None
             if len(self._recent) > RECENT_BILLS:
                 self._recent.popitem(last=False)
             self._append(line.encode("utf-8"))
+            self._seq += 1
+            bill.seq = self._seq
             self._queue.append(bill)
             if not self.ready.is_set():
                 self.ready.set()
-        return True
+        return bill.seq
 
     def _append(self, line: bytes) -> None:
         # Written into a shared mapping of the file: the page cache keeps it if the process is
@@ -216,6 +220,12 @@ class Outbox:
         if self._map is not None:
             self._map.close()
         self._map = mmap.mmap(self._fd, size)
+
+    def sync(self) -> None:
+        """Flush the mapping to the disk (msync): what was appended so far survives a power loss."""
+        with self._lock:
+            if self._map is not None:
+                self._map.flush()
 
     def take(self, limit: int = 4096) -> list[Bill]:
         with self._lock:

@@ -15,6 +15,7 @@ from router.ledger._records import BudgetLookup
 def open_ledger(
     url: str, budgets: BudgetLookup, clock: Callable[[], float] | None = None, tz: tzinfo = UTC, *, must_exist: bool = False,
     owner_timeout_s: float | None = None, lock_timeout_s: float | None = None, flush_s: float | None = None,
+    durability: str | None = None,
 ) -> Ledger:
     """A ledger from a URL: `sqlite:///path`, `sqlite://:memory:`, a plain path, or `postgresql://...`.
 
@@ -22,6 +23,8 @@ def open_ledger(
     `owner_timeout_s`: how soon the holds of a process that stopped beating are freed (default 20 s).
     `lock_timeout_s` (SQLite): how long a write waits for another process's lock (default 30 s).
     `flush_s`: how long a bill may wait to be committed with others (default 0.05; 0: each before `settle` returns).
+    `durability`: "process" (default: a bill survives a killed process) or "os" (the outbox is synced once
+    per group and SQLite syncs each commit: a power loss takes only bills younger than `flush_s`).
     """
     if flush_s is not None and not 0 <= flush_s <= 60:
         raise ConfigError(f"flush_s must be between 0 and 60 seconds, not {flush_s}")
@@ -30,6 +33,10 @@ def open_ledger(
         kwargs["owner_timeout_s"] = owner_timeout_s
     if flush_s is not None:
         kwargs["flush_s"] = flush_s
+    if durability is not None:
+        if durability not in ("process", "os"):
+            raise ConfigError(f"durability must be 'process' or 'os', not {durability!r}")
+        kwargs["durability"] = durability
     if url.startswith(("postgresql://", "postgres://")):
         from router.ledger._postgres import PostgresLedger  # psycopg only when asked for
 

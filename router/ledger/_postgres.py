@@ -51,6 +51,7 @@ class PostgresLedger(LedgerBase):
         connect_timeout_s: int = 5,
         pool_size: int = 16,
         flush_s: float = FLUSH_S,
+        durability: str = "process",
     ) -> None:
         super().__init__(budgets, reservation_ttl_s, clock, tz, owner_timeout_s)
         try:
@@ -78,7 +79,7 @@ class PostgresLedger(LedgerBase):
                     conn.execute(ROLLUP)
         except psycopg.Error as exc:
             raise ConfigError(f"cannot create the ledger's tables: {str(exc).splitlines()[0][:200]}") from None
-        self._start(Journal(Path(data_home()) / f"journal-{hashlib.sha256(url.encode()).hexdigest()[:16]}.jsonl"), flush_s)
+        self._start(Journal(Path(data_home()) / f"journal-{hashlib.sha256(url.encode()).hexdigest()[:16]}.jsonl"), flush_s, durability)
 
     def _query(self, sql: str, params: Any = None, fetch: str = "") -> Any:
         try:

@@ -108,8 +108,10 @@ class SQLiteLedger(LedgerBase):
         owner_timeout_s: float = OWNER_TIMEOUT_S,
         lock_timeout_s: float = 30.0,
         flush_s: float = FLUSH_S,
+        durability: str = "process",
     ) -> None:
         self._lock_timeout = lock_timeout_s
+        self._durability = durability
         super().__init__(budgets, reservation_ttl_s, clock, tz, owner_timeout_s)
         self.path = path
         self._tmpdir: str | None = None
@@ -124,7 +126,7 @@ class SQLiteLedger(LedgerBase):
         try:
             self._conn().executescript(_SCHEMA + LABELS_SQLITE)  # runs in its own transaction
             self._migrate()
-            self._start(Journal(Path(self._target + ".journal")), flush_s)
+            self._start(Journal(Path(self._target + ".journal")), flush_s, durability)
         except LedgerError as exc:
             raise ConfigError(f"cannot use ledger {self.path!r}: {exc} (is the file writable?)") from None
 
@@ -134,7 +136,8 @@ class SQLiteLedger(LedgerBase):
             conn = sqlite3.connect(self._target, timeout=self._lock_timeout, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA journal_mode=WAL")
             # NORMAL in WAL mode survives a killed process; only an OS crash can lose the last commits.
-            conn.execute("PRAGMA synchronous=NORMAL")
+            # Durability "os": FULL syncs the WAL at each commit, so a committed bill survives a power loss.
+            conn.execute(f"PRAGMA synchronous={'FULL' if self._durability == 'os' else 'NORMAL'}")
             conn.execute(f"PRAGMA busy_timeout={int(self._lock_timeout * 1000)}")
         except sqlite3.Error as exc:
             raise ConfigError(f"cannot open ledger {self.path!r}: {exc}") from None
