@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -78,3 +79,41 @@ def test_router_reports_through_the_same_ledger(tmp_path: Path, capsys: pytest.C
         router.complete([{"role": "user", "content": "hi"}], tenant="acme")
     assert main(["ledger", "--url", url, "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["tenants"][0]["requests"] == 1
+
+
+def test_the_report_equals_a_group_by_over_the_raw_entries(any_ledger_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Sparse traffic (30 tenants, a few entries each over 30 days), a zone off UTC, windows that cut hours."""
+    import random
+    from collections import defaultdict
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    rng = random.Random(3)
+    ledger = open_ledger(any_ledger_url, RouterConfig().budget_for)
+    for i in range(600):
+        tier, model = rng.choice([("small", "gpt-5-nano"), ("flash", "gpt-5-mini"), ("frontier", "gpt-5")])
+        ledger.settle(None, Entry(f"r{i}", rng.choice([1, 1, 2]), f"t{i % 30}", tier, model, rng.randint(1, 900), rng.randint(1, 300),
+                                  Decimal(rng.randint(1, 10**6)) / 10**9, 0.1, rng.choice(["ok", "ok", "check_failed"]), "",
+                                  T0 + rng.uniform(0, 30 * DAY)))
+    cfg = tmp_path / "tierwise.yaml"  # days off UTC (a zone off by part of an hour counts its hours whole)
+    cfg.write_text(yaml.safe_dump({"tiers": MOCK_TIERS, "ledger": any_ledger_url, "timezone": "Europe/Berlin"}))
+    tz = ZoneInfo("Europe/Berlin")
+    entries = ledger.entries()
+    for since, until in [(None, None), (T0 + 5 * DAY + 1234.5, T0 + 17 * DAY + 77.7), (T0 + 3 * DAY + 10, T0 + 3 * DAY + 900)]:
+        window = [] if since is None or until is None else ["--since", datetime.fromtimestamp(since, UTC).isoformat(),
+                                                            "--until", datetime.fromtimestamp(until, UTC).isoformat()]
+        assert main(["ledger", "--config", str(cfg), "--json", *window]) == 0
+        report = json.loads(capsys.readouterr().out)
+        days: dict[tuple[str, str], list[Any]] = defaultdict(lambda: [0, 0, Decimal(0)])
+        models: dict[tuple[str, str, str], list[Any]] = defaultdict(lambda: [0, 0, Decimal(0)])
+        for e in entries:
+            if (since is None or e.ts >= since) and (until is None or e.ts < until):
+                for group in (days[(e.tenant, datetime.fromtimestamp(e.ts, tz).date().isoformat())], models[(e.tenant, e.tier, e.model)]):
+                    group[0] += 1
+                    group[1] += e.attempt == 1
+                    group[2] += e.cost_usd
+        got_days = {(t["tenant"], d["day"]): [d["attempts"], d["requests"], Decimal(d["cost_usd"])] for t in report["tenants"] for d in t["days"]}
+        got_models = {(t["tenant"], m["tier"], m["model"]): [m["attempts"], m["requests"], Decimal(m["cost_usd"])]
+                      for t in report["tenants"] for m in t["models"]}
+        assert got_days == dict(days) and got_models == dict(models)
+    ledger.close()

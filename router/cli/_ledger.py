@@ -8,7 +8,7 @@ import csv
 import json
 import re
 from collections import defaultdict
-from datetime import datetime, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,8 @@ from zoneinfo import ZoneInfo
 
 from router._config import RouterConfig
 from router._errors import TierwiseError
-from router.ledger import Ledger, SpendRow, open_ledger
+from router.ledger import Ledger, from_nanos, open_ledger
+from router.ledger._records import add_sums
 
 _CSV_COLUMNS = ["request_id", "attempt", "tenant", "tier", "model", "tokens_in", "tokens_out", "cost_usd", "latency_s", "outcome", "reason", "ts"]
 
@@ -53,38 +54,48 @@ def _frontier_prices(config: RouterConfig) -> tuple[Decimal, Decimal] | None:
     return prices.input, prices.output
 
 
-def _tenant_report(tenant: str, rows: list[SpendRow], ledger: Ledger, tz: tzinfo, frontier: tuple[Decimal, Decimal] | None) -> dict[str, Any]:
-    days: dict[str, list[SpendRow]] = defaultdict(list)
-    models: dict[tuple[str, str], list[SpendRow]] = defaultdict(list)
-    for row in rows:
-        days[datetime.fromtimestamp(row.hour * 3600, tz).date().isoformat()].append(row)
-        models[(row.tier, row.model)].append(row)
+# Columns of a `spend_by` row after its keys: attempts, requests, answers, tokens in and out, answer tokens in and out, nanos.
+_ATTEMPTS, _REQUESTS, _TOK_IN, _TOK_OUT, _ANS_IN, _ANS_OUT, _NANOS = 0, 1, 3, 4, 5, 6, 7
+
+
+def _totals(sums: list[int]) -> dict[str, Any]:
+    return {"requests": sums[_REQUESTS], "attempts": sums[_ATTEMPTS], "tokens_in": sums[_TOK_IN], "tokens_out": sums[_TOK_OUT],
+            "cost_usd": usd(from_nanos(sums[_NANOS]))}
+
+
+def _grouped(ledger: Ledger, since: float | None, until: float | None, tenant: str | None, tz: tzinfo) -> dict[str, Any]:
+    """Per tenant: totals by day of the zone and by tier and model, from one grouped scan."""
+    days: dict[str, dict[tuple[Any, ...], list[int]]] = defaultdict(dict)
+    models: dict[str, dict[tuple[Any, ...], list[int]]] = defaultdict(dict)
+    names: dict[int, str] = {}
+    for row in ledger.spend_days(since, until, tenant, tz):
+        day = names.get(row[1]) or names.setdefault(row[1], (date(1970, 1, 1) + timedelta(days=int(row[1]))).isoformat())
+        add_sums(days[row[0]], (day,), row[4:])
+        add_sums(models[row[0]], (row[2], row[3]), row[4:])
+    return {name: ({d[0]: s for d, s in days[name].items()}, models[name]) for name in days}
+
+
+def _tenant_report(tenant: str, days: dict[str, list[int]], models: dict[tuple[str, str], list[int]], ledger: Ledger,
+                   frontier: tuple[Decimal, Decimal] | None) -> dict[str, Any]:
     state = ledger.state(tenant)
-
-    def totals(group: list[SpendRow]) -> dict[str, Any]:
-        return {"requests": sum(r.requests for r in group), "attempts": sum(r.attempts for r in group),
-                "tokens_in": sum(r.tokens_in for r in group), "tokens_out": sum(r.tokens_out for r in group),
-                "cost_usd": usd(sum((r.cost_usd for r in group), Decimal(0)))}
-
+    whole = [sum(column) for column in zip(*models.values(), strict=True)] if models else [0] * 8
     always = None
     if frontier is not None:
-        always = usd(sum((r.answer_tokens_in * frontier[0] + r.answer_tokens_out * frontier[1] for r in rows), Decimal(0)))
+        always = usd(sum((s[_ANS_IN] * frontier[0] + s[_ANS_OUT] * frontier[1] for s in models.values()), Decimal(0)))
     return {
         "tenant": tenant, "budget_usd": None if state.cap_usd is None else usd(state.cap_usd), "period": state.period,
-        "spent_in_period_usd": usd(state.spent_usd), **totals(rows), "always_frontier_usd": always,
-        "days": [{"day": day, **totals(group)} for day, group in sorted(days.items())],
-        "models": [{"tier": tier, "model": model, **totals(group)} for (tier, model), group in sorted(models.items())],
+        "spent_in_period_usd": usd(state.spent_usd), **_totals(whole), "always_frontier_usd": always,
+        "days": [{"day": day, **_totals(sums)} for day, sums in sorted(days.items())],
+        "models": [{"tier": tier, "model": model, **_totals(sums)} for (tier, model), sums in sorted(models.items())],
     }
 
 
 def build_report(ledger: Ledger, config: RouterConfig, url: str, since: float | None, until: float | None, tenant: str | None) -> dict[str, Any]:
     """The whole report as JSON-ready data (money as decimal strings, times in ISO 8601)."""
     tz = ZoneInfo(config.timezone)
-    by_tenant: dict[str, list[SpendRow]] = defaultdict(list)
-    for row in ledger.spend(since, until, tenant):
-        by_tenant[row.tenant].append(row)
     frontier = _frontier_prices(config)
-    tenants = [_tenant_report(name, rows, ledger, tz, frontier) for name, rows in sorted(by_tenant.items())]
+    grouped = _grouped(ledger, since, until, tenant, tz)
+    tenants = [_tenant_report(name, days, models, ledger, frontier) for name, (days, models) in sorted(grouped.items())]
     total_cost = sum((Decimal(t["cost_usd"]) for t in tenants), Decimal(0))
     always = None if frontier is None else usd(sum((Decimal(t["always_frontier_usd"]) for t in tenants), Decimal(0)))
     return {

@@ -28,6 +28,7 @@ from router.ledger._journal import Journal
 from router.ledger._labels import Label, LabelStore, SavedModel
 from router.ledger._records import (
     ENTRY_COLUMNS,
+    ROLLUP_BY,
     ROLLUP_SQL,
     BudgetLookup,
     Entry,
@@ -35,9 +36,12 @@ from router.ledger._records import (
     SpendRow,
     StoredAnswer,
     StoredRequest,
+    add_sums,
     dumps,
     entry_from_row,
     from_nanos,
+    local_day,
+    offset_segments,
     period_start,
     spend_params,
     spend_row,
@@ -71,6 +75,9 @@ class Ledger(Protocol):
     def entries(self, tenant: str | None = None) -> list[Entry]: ...
 
     def spend(self, since: float | None = None, until: float | None = None, tenant: str | None = None) -> list[SpendRow]: ...
+
+    def spend_days(self, since: float | None = None, until: float | None = None, tenant: str | None = None,
+                   tz: tzinfo = UTC) -> list[tuple[Any, ...]]: ...
 
     def claim_request(self, request_id: str, tenant: str, fingerprint: str | None = None) -> StoredRequest | None: ...
 
@@ -207,6 +214,36 @@ class LedgerBase(LabelStore, GroupCommit):
             if start is not None and end is not None and start < end:
                 rows += [spend_row(r) for r in self._query(self._SPEND, spend_params(start, end, tenant), "all")]
         return sorted(rows, key=lambda r: (r.tenant, r.hour, r.tier, r.model))
+
+    def spend_days(self, since: float | None = None, until: float | None = None, tenant: str | None = None,
+                   tz: tzinfo = UTC) -> list[tuple[Any, ...]]:
+        """Spend totals per tenant, day of `tz` (a day number since 1970-01-01; a zone off UTC by part
+        of an hour counts each hour whole), tier and model, summed in SQL from the hourly totals in one
+        scan (and, for the hours `since`/`until` cut, from the entries): plain tuples (tenant, day,
+        tier, model, attempts, requests, answers, tokens in, tokens out, answer tokens in and out,
+        nanos), so a report costs what it shows, not one object per hour."""
+        self.flush()
+        lo = -(2**62) if since is None else math.ceil(since / 3600)
+        hi = 2**62 if until is None else math.floor(until / 3600)
+        merged: dict[tuple[Any, ...], list[int]] = {}
+        if lo < hi:
+            for first, end, off in self._segments(lo, hi, tz):
+                sql = ROLLUP_BY.format(day=f"(hour + {int(off)}) / 24")
+                for r in self._query(self._sql(sql), (first, end, tenant, tenant), "all"):
+                    add_sums(merged, tuple(r[: -8]), r[-8:])
+        edges = [(since, until)] if lo > hi else [(since, lo * 3600.0), (hi * 3600.0, until)]
+        for start, stop in edges:
+            if start is not None and stop is not None and start < stop:
+                for r in self._query(self._SPEND, spend_params(start, stop, tenant), "all"):
+                    add_sums(merged, (r[0], local_day(int(r[1]), tz), r[2], r[3]), r[4:12])
+        return [(*k, *v) for k, v in merged.items()]
+
+    def _segments(self, lo: int, hi: int, tz: tzinfo) -> list[tuple[int, int, int]]:
+        """The hours of the rollup in [lo, hi) cut where `tz`'s offset changes: (first, end, offset hours)."""
+        row = self._query(self._sql("SELECT MIN(hour), MAX(hour) FROM {t}spend_rollup WHERE hour >= ? AND hour < ?"), (lo, hi), "one")
+        if row is None or row[0] is None:
+            return []
+        return offset_segments(int(row[0]), int(row[1]) + 1, tz)
 
     def finish_request(
         self, request_id: str, status: RequestStatus, response: dict[str, Any] | None, route: dict[str, Any] | None, tenant: str = "default"

@@ -134,6 +134,48 @@ ROLLUP_SQL = (
 )
 
 
+# Whole hours summed per tenant, day (`{day}`: the hour shifted by the zone's offset, over 24), tier
+# and model: what a report shows, grouped where the rows are.
+ROLLUP_BY = (
+    "SELECT tenant, {day}, tier, model, SUM(attempts), SUM(requests), SUM(answers), SUM(tokens_in), SUM(tokens_out),"
+    " SUM(answer_tokens_in), SUM(answer_tokens_out), SUM(nanos) FROM {{t}}spend_rollup WHERE hour >= ? AND hour < ?"
+    " AND (CAST(? AS TEXT) IS NULL OR tenant = ?) GROUP BY tenant, {day}, tier, model"
+)
+
+
+def add_sums(into: dict[tuple[Any, ...], list[int]], key: tuple[Any, ...], values: Any) -> None:
+    """Add a row's sums into a dict of totals by key."""
+    sums = into.get(key)
+    if sums is None:
+        into[key] = [int(v or 0) for v in values]
+    else:
+        for i, v in enumerate(values):
+            sums[i] += int(v or 0)
+
+
+def _offset_hours(hour: int, tz: tzinfo) -> int:
+    offset = datetime.fromtimestamp(hour * 3600, tz).utcoffset() or timedelta(0)
+    return math.floor(offset.total_seconds() / 3600)
+
+
+def local_day(hour: int, tz: tzinfo) -> int:
+    """The day (since 1970-01-01) in `tz` that a UTC hour falls in, the hour counted whole."""
+    return (hour + _offset_hours(hour, tz)) // 24
+
+
+def offset_segments(first: int, end: int, tz: tzinfo) -> list[tuple[int, int, int]]:
+    """[first, end) in UTC hours cut where `tz`'s offset changes: [(first, end, offset in hours)]."""
+    segments: list[tuple[int, int, int]] = []
+    start, off = first, _offset_hours(first, tz)
+    for hour in range(first + 1, end):
+        now = _offset_hours(hour, tz)
+        if now != off:
+            segments.append((start, hour, off))
+            start, off = hour, now
+    segments.append((start, end, off))
+    return segments
+
+
 def spend_params(since: float | None, until: float | None, tenant: str | None) -> dict[str, Any]:
     return {"since": -1e18 if since is None else since, "until": 1e18 if until is None else until, "tenant": tenant}
 
