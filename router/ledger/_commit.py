@@ -21,7 +21,7 @@ from pathlib import Path
 
 from router._config import TenantBudget
 from router._errors import AlreadyBilled, BudgetExceeded, BudgetState, LedgerError
-from router.ledger._group import SLACK_HOLDS, Bill, Outbox, Slice, Slices
+from router.ledger._group import SLACK_HOLDS, Bill, Outbox, Slices
 from router.ledger._journal import Journal
 from router.ledger._records import Entry, Reservation, StoredAnswer, from_nanos, to_nanos
 
@@ -44,7 +44,7 @@ class GroupCommit:
     _owner_timeout: float
 
     # ---- backends provide these ------------------------------------------------------------------
-    def _grant(self, tenant: str, slice_: Slice, need: int, extra: int, now: float, hour: int, cap: int, request_id: str) -> int | None:
+    def _grant(self, tenant: str, slice_id: str, need: int, extra: int, now: float, hour: int, cap: int, request_id: str) -> int | None:
         """Grow the slice's row by `need` if the cap allows, plus `extra` when that is at most
         1/SLACK_SHARE of what is left past `need`, atomically; the row's new amount, or None when
         `need` does not fit."""
@@ -74,6 +74,7 @@ class GroupCommit:
         self._leading = False  # a settle commits the queued group for the others waiting
         self._prefix_path = outbox_prefix
         self._slices = Slices()
+        self._rows = threading.RLock()  # held while our rows in the database change, so a slice's size stays its row's amount
         self._outbox = Outbox(Path(f"{outbox_prefix}-{self.owner}.jsonl"))
         self._flush_lock = threading.Lock()
         self._tidied = self._renewed = 0.0
@@ -99,17 +100,15 @@ class GroupCommit:
         return Reservation(hold, tenant, request_id, amount_usd)
 
     def _grow(self, tenant: str, request_id: str, amount: int, now: float, hour: int, cap: int) -> str | None:
-        with self._slices.rows:  # one change of our rows at a time: a slice's size stays its row's amount
+        with self._rows:  # one change of our rows at a time: a slice's size stays its row's amount
             hold = self._slices.take(tenant, amount, now)  # another thread may have grown it meanwhile
             if hold is not None:
                 return hold
-            with self._slices.lock:
-                s, need = self._slices.shortfall(tenant, amount)
-            size = self._grant(tenant, s, need, amount * SLACK_HOLDS, now, hour, cap, request_id)
+            slice_id, need = self._slices.shortfall(tenant, amount)
+            size = self._grant(tenant, slice_id, need, amount * SLACK_HOLDS, now, hour, cap, request_id)
             if size is None:
                 return None
-            with self._slices.lock:
-                s.size, s.tight = size, size - s.size - need < amount * SLACK_HOLDS  # no slack: near the cap
+            self._slices.grown(tenant, size, need, amount * SLACK_HOLDS)  # no slack: near the cap
             return self._slices.take(tenant, amount, now)
 
     def _exceeded(self, tenant: str, amount_usd: Decimal) -> BudgetExceeded:
@@ -126,13 +125,12 @@ class GroupCommit:
         committed count as spent, and its slice's unused part as free."""
         now = self._clock()
         budget, period, hour = self._bounds(tenant, now)
-        with self._slices.rows:
+        with self._rows:
             spent, held, presumed = self._state_row(tenant, hour, now)
-            s = self._slices.of(tenant)
+            slice_id, free = self._slices.free(tenant)
             waiting = self._outbox.unflushed(tenant)
-            free = s.size - s.used if s else 0
         spent += sum(b.cost for b in waiting if b.ts // 3600 >= hour)
-        held -= free + sum(b.cost for b in waiting if s is not None and b.slice_id == s.id)
+        held -= free + sum(b.cost for b in waiting if slice_id is not None and b.slice_id == slice_id)
         return BudgetState(tenant, budget.budget_usd if budget else None, from_nanos(spent), from_nanos(max(held, 0)), period,
                            from_nanos(presumed))
 
@@ -203,7 +201,7 @@ class GroupCommit:
     def _commit_batch(self) -> bool:
         """One transaction for the bills queued; False when there were none. The batch leaves the
         queue under `rows`, so `state` never sees a bill in neither the queue nor the database."""
-        with self._slices.rows:
+        with self._rows:
             batch = self._outbox.take()
             if not batch:
                 return False
@@ -211,8 +209,7 @@ class GroupCommit:
             for bill in batch:
                 if bill.slice_id is not None:
                     costs[bill.slice_id] = costs.get(bill.slice_id, 0) + bill.cost
-            with self._slices.lock:
-                freed = self._slices.trim()
+            freed = self._slices.trim()
             shrink = {k: costs.get(k, 0) + freed.get(k, 0) for k in costs.keys() | freed.keys()}
             try:
                 if self._sync_os:
@@ -221,9 +218,7 @@ class GroupCommit:
             except LedgerError:
                 self._outbox.put_back(batch)
                 raise
-            with self._slices.lock:
-                for slice_id, cost in costs.items():
-                    self._slices.committed(slice_id, cost)
+            self._slices.committed(costs)
         with self._done:
             self._done_seq = max(self._done_seq, batch[-1].seq)
             self._done.notify_all()
@@ -263,14 +258,13 @@ class GroupCommit:
             return
         self._tidied = now
         try:
-            with self._slices.rows:
-                with self._slices.lock:
-                    idle = self._slices.drop_idle(now - _IDLE_S)
+            with self._rows:
+                idle = self._slices.drop_idle(now - _IDLE_S)
                 if idle:
-                    self._give_back([s.id for s in idle])
+                    self._give_back(idle)
                 if now - self._renewed > self._ttl / 4:
                     self._renewed = now
-                    self._give_back([s.id for s in self._slices.all()], renew_until=now + self._ttl)
+                    self._give_back(self._slices.ids(), renew_until=now + self._ttl)
         except LedgerError as exc:
             _log.warning("tierwise: ledger upkeep failed: %s", exc)
 
@@ -278,8 +272,8 @@ class GroupCommit:
         """Commit what is queued and give every slice back; a bill that cannot go in stays in the file."""
         self._flush_or_keep()
         try:
-            with self._slices.rows:
-                self._give_back([s.id for s in self._slices.all()])
+            with self._rows:
+                self._give_back(self._slices.ids())
         except LedgerError:
             pass  # its rows lapse with this owner's heartbeat
         self._outbox.close()

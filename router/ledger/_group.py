@@ -55,19 +55,19 @@ class Slice:
 
 
 class Slices:
-    """This instance's slices and the holds taken from them. Callers hold `rows` while our rows in
-    the database change, so a slice's size here is always its row's amount."""
+    """This instance's slices and the holds taken from them, in memory. Every method takes the one
+    lock it needs itself; the caller that changes our rows in the database keeps a slice's size
+    equal to its row's amount by telling `grown`, `trim` and `committed` what it wrote."""
 
     def __init__(self) -> None:
-        self.lock = threading.Lock()  # the sizes and holds in memory
-        self.rows = threading.RLock()  # held while our rows in the database change
+        self._lock = threading.Lock()
         self._by_tenant: dict[str, Slice] = {}
         self._holds: dict[str, tuple[str, int]] = {}  # hold id -> (tenant, nanos)
         self._serial = itertools.count()
 
     def take(self, tenant: str, amount: int, now: float) -> str | None:
         """A hold id when the tenant's slice has room for `amount`, else None."""
-        with self.lock:
+        with self._lock:
             s = self._by_tenant.get(tenant)
             if s is None or s.size - s.used < amount:
                 return None
@@ -77,15 +77,22 @@ class Slices:
             self._holds[hold] = (tenant, amount)
             return hold
 
-    def shortfall(self, tenant: str, amount: int) -> tuple[Slice, int]:
-        """The tenant's slice (made if new) and how much it must grow for `amount` to fit."""
-        s = self._by_tenant.setdefault(tenant, Slice())
-        return s, max(0, s.used + amount - s.size)
+    def shortfall(self, tenant: str, amount: int) -> tuple[str, int]:
+        """The tenant's slice id (made if new) and how much it must grow for `amount` to fit."""
+        with self._lock:
+            s = self._by_tenant.setdefault(tenant, Slice())
+            return s.id, max(0, s.used + amount - s.size)
+
+    def grown(self, tenant: str, size: int, need: int, slack: int) -> None:
+        """The slice's row now holds `size`: tight (near the cap) when it grew by less than `slack` past `need`."""
+        with self._lock:
+            s = self._by_tenant[tenant]
+            s.size, s.tight = size, size - s.size - need < slack
 
     def release(self, hold: str, cost: int) -> str | None:
         """A hold settled for `cost` (at most its amount): the slice keeps the cost until it is
         committed. The slice's id, or None for a hold that is not this instance's."""
-        with self.lock:
+        with self._lock:
             found = self._holds.pop(hold, None)
             if found is None:
                 return None
@@ -97,50 +104,58 @@ class Slices:
 
     def tighten(self, tenant: str) -> bool:
         """A bill the tenant's slice did not hold: its slack is no longer free money."""
-        with self.lock:
+        with self._lock:
             s = self._by_tenant.get(tenant)
             if s is not None:
                 s.tight = True
             return s is not None
 
     def is_tight(self, slice_id: str) -> bool:
-        return any(s.id == slice_id and s.tight for s in self._by_tenant.values())
+        with self._lock:
+            return any(s.id == slice_id and s.tight for s in self._by_tenant.values())
 
     def trim(self) -> dict[str, int]:
         """Take the unused part out of tight slices (before their rows shrink by as much)."""
         freed = {}
-        for s in self._by_tenant.values():
-            if s.tight and s.size > s.used:
-                freed[s.id], s.size = s.size - s.used, s.used
+        with self._lock:
+            for s in self._by_tenant.values():
+                if s.tight and s.size > s.used:
+                    freed[s.id], s.size = s.size - s.used, s.used
         return freed
 
-    def committed(self, slice_id: str, cost: int) -> None:
-        """Bills of `cost` went in and the slice's row shrank by as much."""
-        for s in self._by_tenant.values():
-            if s.id == slice_id:
+    def committed(self, costs: dict[str, int]) -> None:
+        """Bills went in and each slice's row shrank by what they cost."""
+        with self._lock:
+            for s in self._by_tenant.values():
+                cost = costs.get(s.id, 0)
                 s.size -= cost
                 s.used -= cost
 
     def forget(self, slice_id: str, cost: int) -> None:
         """A released hold whose bill was refused: its cost will never be committed."""
-        with self.lock:
+        with self._lock:
             for s in self._by_tenant.values():
                 if s.id == slice_id:
                     s.used -= cost
 
-    def of(self, tenant: str) -> Slice | None:
-        return self._by_tenant.get(tenant)
+    def free(self, tenant: str) -> tuple[str | None, int]:
+        """The tenant's slice id and its part that no hold or uncommitted bill uses."""
+        with self._lock:
+            s = self._by_tenant.get(tenant)
+            return (None, 0) if s is None else (s.id, s.size - s.used)
 
-    def drop_idle(self, before: float) -> list[Slice]:
+    def drop_idle(self, before: float) -> list[str]:
         """Slices with nothing in flight or uncommitted, unused since `before`, forgotten here so
-        that no hold comes out of them while their rows are given back."""
-        idle = [(t, s) for t, s in self._by_tenant.items() if s.used == 0 and s.last_use < before]
-        for t, _ in idle:
-            del self._by_tenant[t]
-        return [s for _, s in idle]
+        that no hold comes out of them while their rows are given back: their ids."""
+        with self._lock:
+            idle = [(t, s) for t, s in self._by_tenant.items() if s.used == 0 and s.last_use < before]
+            for t, _ in idle:
+                del self._by_tenant[t]
+            return [s.id for _, s in idle]
 
-    def all(self) -> list[Slice]:
-        return list(self._by_tenant.values())
+    def ids(self) -> list[str]:
+        with self._lock:
+            return [s.id for s in self._by_tenant.values()]
 
 
 class Outbox:

@@ -19,7 +19,7 @@ from router._config import data_home
 from router._errors import ConfigError, LedgerUnavailable
 from router.ledger._base import OWNER_TIMEOUT_S, DuplicateEntry, LedgerBase
 from router.ledger._commit import FLUSH_S
-from router.ledger._group import SLACK_SHARE, Bill, Slice
+from router.ledger._group import SLACK_SHARE, Bill
 from router.ledger._journal import Journal
 from router.ledger._labels import LABELS_POSTGRES
 from router.ledger._postgres_sql import ANSWER, DBNOW, INSERT_BATCH, ROLLUP, SCHEMA, SHRINK, SPENT_HELD
@@ -95,10 +95,10 @@ class PostgresLedger(LedgerBase):
         row = self._query(SPENT_HELD, {"t": tenant, "h": hour, "now": now, "timeout": self._owner_timeout}, "one")
         return int(row[0]), int(row[1]), int(row[2])
 
-    def _grant(self, tenant: str, slice_: Slice, need: int, extra: int, now: float, hour: int, cap: int, request_id: str) -> int | None:
+    def _grant(self, tenant: str, slice_id: str, need: int, extra: int, now: float, hour: int, cap: int, request_id: str) -> int | None:
         row = self._query(
             "SELECT tierwise_grant(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            (slice_.id, tenant, request_id, need, extra, now + self._ttl, now, hour, cap, self.owner, 0.0, SLACK_SHARE),
+            (slice_id, tenant, request_id, need, extra, now + self._ttl, now, hour, cap, self.owner, 0.0, SLACK_SHARE),
             "one",
         )
         return None if row[0] is None else int(row[0])

@@ -20,7 +20,7 @@ from typing import Any
 from router._errors import ConfigError, LedgerError, LedgerUnavailable
 from router.ledger._base import OWNER_TIMEOUT_S, DuplicateEntry, LedgerBase
 from router.ledger._commit import FLUSH_S
-from router.ledger._group import SLACK_SHARE, Bill, Slice
+from router.ledger._group import SLACK_SHARE, Bill
 from router.ledger._journal import Journal
 from router.ledger._labels import LABELS_SQLITE
 from router.ledger._records import (
@@ -216,7 +216,7 @@ class SQLiteLedger(LedgerBase):
                           {"t": tenant, "h": hour, "now": now, "timeout": self._owner_timeout}, "one")
         return int(row[0]), int(row[1]), int(row[2])
 
-    def _grant(self, tenant: str, slice_: Slice, need: int, extra: int, now: float, hour: int, cap: int, request_id: str) -> int | None:
+    def _grant(self, tenant: str, slice_id: str, need: int, extra: int, now: float, hour: int, cap: int, request_id: str) -> int | None:
         # One statement: the check and the growth are atomic, so instances can never pass the cap together.
         row = self._query(
             "INSERT INTO reservations (id, tenant, request_id, amount_nanos, expires, owner)"
@@ -224,7 +224,7 @@ class SQLiteLedger(LedgerBase):
             f" FROM (SELECT {self._SPENT} AS s, {self._HELD} AS h) WHERE s + h + :need <= :cap"
             " ON CONFLICT (id) DO UPDATE SET amount_nanos = amount_nanos + excluded.amount_nanos, expires = excluded.expires"
             " RETURNING amount_nanos",
-            {"id": slice_.id, "t": tenant, "rq": request_id, "need": need, "extra": extra, "exp": now + self._ttl, "now": now,
+            {"id": slice_id, "t": tenant, "rq": request_id, "need": need, "extra": extra, "exp": now + self._ttl, "now": now,
              "owner": self.owner, "h": hour, "cap": cap},
             "one",
         )
