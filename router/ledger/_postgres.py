@@ -1,9 +1,10 @@
-"""The PostgreSQL spend ledger: one budget shared by many app instances (psycopg 3).
+"""The PostgreSQL spend ledger: one budget shared by app instances on any number of hosts (psycopg 3).
 
-A reservation is one call of a server-side function that takes a per-tenant advisory lock for
-its check-and-hold, so processes on any machine can never pass a cap together; a settlement is
-one statement (CTEs), atomic on its own. Both are one round trip. Driver errors (a killed session,
-the server away) come out as LedgerUnavailable; a settle retries on a fresh pooled connection.
+A slice grows in one call of a server-side function (`tierwise_grant`) that takes the tenant's
+advisory lock for its check-and-grow, so instances can never pass a cap together; a group of bills
+is one pipelined transaction (a statement trigger keeps the hourly totals). Liveness is read on the
+server's clock. Driver errors (a killed session, the server away) come out as LedgerUnavailable; a
+group that fails stays queued and in the outbox and is tried again on a fresh pooled connection.
 """
 
 from __future__ import annotations

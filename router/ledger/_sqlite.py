@@ -1,7 +1,9 @@
-"""The SQLite spend ledger (default): WAL, one statement per reservation and per plain settlement.
+"""The SQLite spend ledger (default): one file in WAL mode, shared by the processes of one host.
 
-Each hot write is a single statement (triggers keep the hourly totals and reservations in step), so
-it is atomic on its own and releases the GIL once. Driver errors come out as LedgerError.
+A slice grows in one atomic INSERT ... SELECT (the cap check and the growth in one statement); a
+group of bills is one transaction: the entries, the hourly totals, the stored answers and the
+slices' rows shrunk by what was billed. The file is created 0600 (its -wal and -shm take its mode).
+A database error is LedgerUnavailable; a second bill for one attempt is AlreadyBilled.
 """
 
 from __future__ import annotations
