@@ -73,3 +73,17 @@ def test_napgr_refuses_what_it_cannot_measure() -> None:
     with pytest.raises(ValueError, match="a score per row"):
         napgr([0.1], [[0.0, 1.0], [0.0, 1.0]], [[0.0, 1.0]] * 2, rounds=0)
     assert oracle_scores([[1.0, 1.0, 1.0], [0.0, 1.0, 1.0], [0.0, 0.0, 1.0]])[0] < 1 <= oracle_scores([[0.0, 1.0, 1.0]])[0] < 2
+
+
+def test_the_oracle_bounds_every_router_on_graded_quality() -> None:
+    """The per-prompt Lagrangian oracle is an upper bound: no scorer, hindsight ones included, beats it."""
+    import random
+
+    rng = random.Random(5)
+    quality = [[rng.random() * 0.6, rng.random() * 0.8, rng.random()] for _ in range(400)]
+    cost = [[0.001 * rng.uniform(0.5, 2), 0.01 * rng.uniform(0.5, 2), 0.1 * rng.uniform(0.5, 2)] for _ in range(400)]
+    scorers = {"cheapest-best": oracle_scores(quality), "gain": [q[2] - q[0] for q in quality],
+               "gain per cost": [(q[2] - q[0]) / (c[2] - c[0]) for q, c in zip(quality, cost, strict=True)]}
+    result = napgr(scorers, quality, cost, rounds=0)
+    assert all(result.oracle >= v - 1e-9 for v in result.napgr.values()), (result.oracle, result.napgr)
+    assert result.oracle > result.napgr["cheapest-best"] + 0.01  # the old oracle was no bound on graded rows

@@ -4,9 +4,11 @@ For scores and per-tier outcomes, every pair (or tuple) of thresholds on a grid 
 gives a (mean cost, mean quality) point; the non-decreasing upper convex hull of those points,
 averaged over cost from always-cheapest to always-top, and normalised so always-cheapest = 0 and
 always-top = 1, is the nAPGR. Random routing's expectation is the hull of the always-tier points
-alone (mixing tiers at fixed shares); a perfect oracle scores each prompt by the cheapest tier
-that gets its best quality. Intervals come from a paired bootstrap: every router is measured on
-the same resampled rows in each round.
+alone (mixing tiers at fixed shares). The oracle is the per-prompt Lagrangian one: for each cost
+weight, each prompt takes the tier that maximises quality minus weight x cost; the hull over the
+weights bounds every per-prompt routing from above, graded quality included (the cheapest tier
+that reaches a prompt's best quality does not). Intervals come from a paired bootstrap: every
+router is measured on the same resampled rows in each round.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 GRID = 41  # threshold candidates per tier boundary: score quantiles
+WEIGHTS = 257  # cost weights of the oracle: quantiles of the prompts' own break-even weights
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,38 @@ class _Table:
         return mean_c, mean_q
 
 
+class _Oracle:
+    """The per-prompt Lagrangian oracle: for each cost weight, every prompt on its best tier."""
+
+    def __init__(self, quality: Any, cost: Any) -> None:
+        import numpy as np
+
+        self.q, self.c = quality, cost
+        tiers = quality.shape[1]
+        breaks = [(quality[:, j] - quality[:, k]) / (cost[:, j] - cost[:, k])
+                  for k in range(tiers) for j in range(k + 1, tiers)]
+        found = np.concatenate(breaks) if breaks else np.zeros(0)
+        found = found[np.isfinite(found) & (found > 0)]
+        # Fewer weights on very large sets: the choices are kept as weights x prompts bytes.
+        count = max(33, min(WEIGHTS, 50_000_000 // max(1, 2 * quality.shape[0])))
+        inner = np.quantile(found, np.linspace(0, 1, count)) if len(found) else np.zeros(0)
+        # Each weight just under and over each chosen break-even, plus 0 (best quality, cheapest on ties) and a weight past all.
+        self.weights = np.unique(np.concatenate([[0.0], inner * (1 - 1e-9), inner * (1 + 1e-9), [found.max() * 2 + 1 if len(found) else 1.0]]))
+        # Ties go to the cheaper tier: a vanishing extra weight on cost. One weight at a time: bounded memory.
+        self.choice = np.empty((len(self.weights), quality.shape[0]), dtype=np.int8)
+        for i, lam in enumerate(self.weights):
+            self.choice[i] = np.argmax(quality - (lam + 1e-12) * cost, axis=1)
+
+    def points(self, w: Any) -> tuple[Any, Any]:
+        import numpy as np
+
+        rows = np.arange(self.q.shape[0])
+        total = w.sum()
+        mean_q = (self.q[rows, self.choice] * w).sum(axis=1) / total
+        mean_c = (self.c[rows, self.choice] * w).sum(axis=1) / total
+        return mean_c, mean_q
+
+
 def _area(cost: Any, qual: Any, low: float, high: float, q_low: float, q_high: float) -> float:
     """Normalised mean of the upper hull over [low, high] cost."""
     import numpy as np
@@ -100,7 +135,7 @@ def _area(cost: Any, qual: Any, low: float, high: float, q_low: float, q_high: f
     return (mean - q_low) / (q_high - q_low)
 
 
-def _measure(tables: Mapping[str, _Table], quality: Any, cost: Any, w: Any) -> dict[str, float]:
+def _measure(tables: Mapping[str, _Table | _Oracle], quality: Any, cost: Any, w: Any) -> dict[str, float]:
     total = w.sum()
     q_tier = (w[:, None] * quality).sum(axis=0) / total
     c_tier = (w[:, None] * cost).sum(axis=0) / total
@@ -131,8 +166,8 @@ def napgr(
     c = np.asarray(cost, dtype=float)
     if q.ndim != 2 or q.shape != c.shape or q.shape[1] < 2 or any(len(s) != len(q) for s in named.values()):
         raise ValueError("quality and cost must be rows x tiers (at least 2 tiers), and each scorer needs a score per row")
-    tables = {name: _Table(np.asarray(s, dtype=float), q, c) for name, s in named.items()}
-    tables["oracle"] = _Table(np.asarray(oracle_scores(quality), dtype=float), q, c)
+    tables: dict[str, _Table | _Oracle] = {name: _Table(np.asarray(s, dtype=float), q, c) for name, s in named.items()}
+    tables["oracle"] = _Oracle(q, c)
     point = _measure(tables, q, c, np.ones(len(q)))
     rng = np.random.default_rng(seed)
     draws: dict[str, list[float]] = {}
