@@ -16,6 +16,7 @@ from typing import Any
 
 from router._client import LLMClient
 from router._config import ModelSpec
+from router._errors import BudgetState
 from router._types import AttemptOutcome
 from router.checks import answer_text
 from router.ledger import Reservation
@@ -77,13 +78,22 @@ def choices(kwargs: Mapping[str, Any]) -> int:
     return n if isinstance(n, int) and not isinstance(n, bool) and n > 1 else 1
 
 
-def affordable_output(client: LLMClient, spec: ModelSpec, messages: list[dict[str, Any]], kwargs: Mapping[str, Any], room: Decimal) -> int:
-    """The most output tokens (per choice) whose worst case fits in `room` dollars beside the input."""
+MIN_BOUNDED_OUTPUT = 16  # a budget-bounded answer shorter than this is no answer: refuse instead
+
+
+def bounded_output(client: LLMClient, spec: ModelSpec, messages: list[dict[str, Any]], kwargs: Mapping[str, Any], state: BudgetState,
+                   out: int) -> int | None:
+    """The most output tokens (per choice, at most `out`) whose worst case fits beside the input in
+    what settled money leaves of the cap; None when that is under MIN_BOUNDED_OUTPUT."""
+    if state.cap_usd is None:
+        return None
     prices = client.prices(spec)
-    left = room - prices.cost(input_tokens(client, spec, messages, kwargs, exact=True), 0)
+    left = state.cap_usd - state.spent_usd - state.presumed_usd - prices.cost(input_tokens(client, spec, messages, kwargs, exact=True), 0)
     if prices.output <= 0:
-        return 0 if left < 0 else 10**9
-    return max(0, int(left / (prices.output * choices(kwargs))))
+        fits = out if left >= 0 else 0
+    else:
+        fits = min(out, max(0, int(left / (prices.output * choices(kwargs)))))
+    return fits if fits >= MIN_BOUNDED_OUTPUT else None
 
 
 def bill(

@@ -11,10 +11,10 @@ from classifiers import Classifier
 from policies import Policy
 from router._client import LLMClient, missing_keys
 from router._config import ModelSpec, RouterConfig, TierConfig
-from router._errors import ProviderError
+from router._errors import InvalidRequestError, ProviderError
 from router._retry import is_auth_error, is_missing_key, status_of
 from router._secrets import scrub, scrub_exception
-from router._types import Attempt
+from router._types import Attempt, RoutedResponse, attach_route, route_from_dict
 from router.checks import QualityCheck
 from router.ledger import Ledger, Reservation, StoredRequest
 
@@ -53,6 +53,19 @@ class Core:
     def spec_for(self, model: str) -> ModelSpec:
         """The configured spec of a model (its api_base, keys, prices), or a bare one."""
         return next((spec for spec in self.specs() if spec.model == model), ModelSpec(model=model))
+
+    def pin(self, kwargs: dict[str, Any], tier: str | None) -> tuple[str | None, str | None]:
+        """(tier, model) a caller pinned, `model` popped from kwargs: `tier=` a configured tier, `model=` a configured model."""
+        model = kwargs.pop("model", None)
+        if model is not None:
+            home = next((t.name for t in self.config.tiers for s in t.models if s.model == model), None)
+            if home is None:
+                known = [s.model for t in self.config.tiers for s in t.models]
+                raise InvalidRequestError(f"model {model!r} is not configured; configured models: {known} (or leave model out to route)")
+            return home, str(model)
+        if tier is not None and tier not in self.tiers:
+            raise InvalidRequestError(f"tier {tier!r} is not configured; tiers: {list(self.tiers)}")
+        return tier, None
 
     def why(self, exc: BaseException) -> str:
         """An attempt's reason for an exception: its type and message, keys scrubbed, bounded."""
@@ -112,3 +125,12 @@ class Replay:
     request_id: str
     stored: StoredRequest
     tenant: str = "default"
+
+    def answer(self, rebuild: Callable[[dict[str, Any]], Any]) -> RoutedResponse | None:
+        """The stored answer of a finished request id, or None while it is still pending."""
+        stored = self.stored
+        if stored.status != "done" or stored.response is None or stored.route is None:
+            return None
+        route = route_from_dict(stored.route)
+        route.replayed = True
+        return attach_route(rebuild(stored.response), route)

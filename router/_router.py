@@ -17,7 +17,7 @@ from router._core import Call, Core, Replay
 from router._errors import ConfigError, DuplicateRequestError
 from router._logging import make_logger
 from router._plan import Sleep
-from router._run import Run, replayed, start
+from router._run import Run, start
 from router._types import AsyncRoutedStream, RoutedResponse, RoutedStream
 from router.checks import QualityCheck, all_of
 from router.learning._loop import Learner
@@ -160,7 +160,7 @@ class _Base:
         serves it). Each look claims again, so an id whose owner died, or that failed, is taken over."""
         if isinstance(run, Run):
             return run, 0.0
-        done = replayed(run, _rebuild)
+        done = run.answer(_rebuild)
         if done is not None:
             return done, 0.0
         deadline = time.monotonic() + self.config.timeout_s if deadline is None else deadline

@@ -16,7 +16,7 @@ from typing import Any
 
 from classifiers import LinearClassifier, featurize
 from policies import BudgetView, Plan, ThresholdPolicy
-from router._billing import affordable_output, bill, worst_case
+from router._billing import bill, bounded_output, worst_case
 from router._config import ModelSpec
 from router._core import Call, Core, Replay, Request, is_provider_error
 from router._errors import BudgetExceeded, EscalationExhausted, InvalidRequestError, LedgerError
@@ -24,26 +24,11 @@ from router._messages import check_name, fingerprint, validate_messages
 from router._params import allowed_params
 from router._plan import BudgetWait, PlanCursor, Sleep
 from router._retry import is_auth_error, is_caller_error, is_context_window, is_malformed_reply, tries_of
-from router._types import Attempt, AttemptOutcome, RequestStatus, Route, RoutedResponse, attach_route, route_from_dict, route_to_dict
+from router._types import Attempt, AttemptOutcome, RequestStatus, Route, RoutedResponse, attach_route, route_to_dict
 from router.checks import QualityCheck, Verdict, all_of, answer_text
 from router.ledger import Entry, Reservation, StoredAnswer
 
-MIN_BOUNDED_OUTPUT = 16  # a budget-bounded answer shorter than this is no answer: refuse instead
 StreamCloser = Callable[[list[Any], bool, BaseException | None], BaseException | None]
-
-
-def _pin(core: Core, kwargs: dict[str, Any], tier: str | None) -> tuple[str | None, str | None]:
-    """(tier, model) a caller pinned: `tier=` a configured tier, `model=` a configured model."""
-    model = kwargs.pop("model", None)
-    if model is not None:
-        home = next((t.name for t in core.config.tiers for s in t.models if s.model == model), None)
-        if home is None:
-            known = [s.model for t in core.config.tiers for s in t.models]
-            raise InvalidRequestError(f"model {model!r} is not configured; configured models: {known} (or leave model out to route)")
-        return home, str(model)
-    if tier is not None and tier not in core.tiers:
-        raise InvalidRequestError(f"tier {tier!r} is not configured; tiers: {list(core.tiers)}")
-    return tier, None
 
 
 def start(
@@ -58,7 +43,7 @@ def start(
     if "messages" in kwargs:
         raise InvalidRequestError("'messages' is the first argument, not a keyword")
     kwargs = dict(kwargs)
-    pin_tier, pin_model = _pin(core, kwargs, tier)
+    pin_tier, pin_model = core.pin(kwargs, tier)
     kwargs = allowed_params(kwargs)
     rid = request_id or uuid.uuid4().hex
     if request_id is not None:
@@ -90,16 +75,6 @@ def start(
     run = Run(core=core, request=request, plan=plan, score=score)
     run.features = features
     return run
-
-
-def replayed(replay: Replay, rebuild: Callable[[dict[str, Any]], Any]) -> RoutedResponse | None:
-    """The stored answer of a finished request id, or None while it is still pending."""
-    stored = replay.stored
-    if stored.status != "done" or stored.response is None or stored.route is None:
-        return None
-    route = route_from_dict(stored.route)
-    route.replayed = True
-    return attach_route(rebuild(stored.response), route)
 
 
 class Run:
@@ -231,12 +206,8 @@ class Run:
     def _reserve_room(self, spec: ModelSpec, out: int, kwargs: Mapping[str, Any], exc: BudgetExceeded) -> tuple[Reservation, Mapping[str, Any]]:
         """No max_tokens was asked for and the model's output limit does not fit: bound the output by
         what settled money leaves (live holds are waited for) and tell the provider the same bound."""
-        state = exc.state
-        if state.cap_usd is None:
-            raise exc
-        room = state.cap_usd - state.spent_usd - state.presumed_usd
-        fits = min(out, affordable_output(self.core.client, spec, self.messages, kwargs, room))
-        if fits < MIN_BOUNDED_OUTPUT:
+        fits = bounded_output(self.core.client, spec, self.messages, kwargs, exc.state, out)
+        if fits is None:
             raise exc
         bounded = {**kwargs, "max_tokens": fits}
         reservation = self.core.ledger.reserve(self.request.tenant, self.request.request_id,

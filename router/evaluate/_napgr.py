@@ -87,8 +87,9 @@ class _Oracle:
 
         self.q, self.c = quality, cost
         tiers = quality.shape[1]
-        breaks = [(quality[:, j] - quality[:, k]) / (cost[:, j] - cost[:, k])
-                  for k in range(tiers) for j in range(k + 1, tiers)]
+        with np.errstate(divide="ignore", invalid="ignore"):  # tiers of equal cost have no break-even weight
+            breaks = [(quality[:, j] - quality[:, k]) / (cost[:, j] - cost[:, k])
+                      for k in range(tiers) for j in range(k + 1, tiers)]
         found = np.concatenate(breaks) if breaks else np.zeros(0)
         found = found[np.isfinite(found) & (found > 0)]
         # Fewer weights on very large sets: the choices are kept as weights x prompts bytes.
