@@ -67,10 +67,16 @@ class ThresholdPolicy:
             return 0
         return max((n for limit, n in self.downgrade.items() if share < limit), default=0)
 
+    def _why(self, start: int) -> str:
+        """Which thresholds put the score on its tier, e.g. ' >= 0.135 and < 0.508: flash'."""
+        low = f" >= {self.thresholds[start - 1]:.3f}" if start > 0 else ""
+        high = f" < {self.thresholds[start]:.3f}" if start < len(self.thresholds) else ""
+        return f"{low}{' and' if low and high else ''}{high}: {self.tiers[start]}"
+
     def plan(self, score: float, budget: BudgetView) -> Plan:
         start = self.first_tier(score)
         top = len(self.tiers) - min(self._closed_tiers(budget), len(self.tiers) - 1)
-        reason = f"score {score:.3f}"
+        reason = f"score {score:.3f}{self._why(start)}"
         if top < len(self.tiers):
             reason += f"; budget low, top {len(self.tiers) - top} tier(s) closed"
             start = min(start, top - 1)

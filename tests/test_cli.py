@@ -29,6 +29,10 @@ def test_demo_runs_offline_and_reports_savings(tmp_path: Path) -> None:
     assert {"small", "flash"} <= {line.split()[-3] for line in rows} or "flash" in out
     assert "check_failed" in out  # one simulated small-model failure escalates
     assert list(tmp_path.iterdir()) == []  # the demo leaves no files behind
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    block = readme.split("Worked example, from `tierwise demo`", 1)[1].split("```text\n", 1)[1].split("```", 1)[0]
+    shown = [line for line in block.splitlines() if line and line != "..."]
+    assert shown and all(line in out.splitlines() for line in shown), [line for line in shown if line not in out.splitlines()]
 
 
 def test_score_train_and_ledger(tmp_path: Path) -> None:

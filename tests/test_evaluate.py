@@ -153,3 +153,46 @@ def test_streamed_evaluation_gives_the_same_report_as_the_loaded_one(tmp_path: P
     bad.write_text(data.read_text().splitlines()[0] + "\n{not json\n")
     with pytest.raises(DataError, match=r"bad.jsonl:2"):
         evaluate_file([bad], tiers, default_classifier())
+
+
+def _costless_set(path: Path, rows: int, words: int = 20) -> Path:
+    import json
+    import random
+
+    rng = random.Random(1)
+    with path.open("w") as fh:
+        for i in range(rows):
+            fh.write(json.dumps({"id": str(i), "messages": [{"role": "user", "content": "explain this " * rng.randint(1, words)}],
+                                 "outcomes": {"a": {"quality": rng.random() * 0.5}, "b": {"quality": rng.random() * 0.8},
+                                              "c": {"quality": rng.random()}}}) + "\n")
+    return path
+
+
+def test_a_set_without_costs_on_three_tiers_says_the_middle_tier_counts_as_free(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from router.cli import main
+
+    data = _costless_set(tmp_path / "s.jsonl", 60)
+    assert main(["eval", "--data", str(data), "--tiers", "small=a,flash=b,frontier=c", "--bootstrap", "20"]) == 0
+    assert "WARNING: this set has no costs" in capsys.readouterr().out
+    assert main(["eval", "--data", str(data), "--tiers", "small=a,frontier=c", "--bootstrap", "20"]) == 0
+    assert "WARNING" not in capsys.readouterr().out  # two tiers: the share of top-tier calls is a fair cost
+
+
+def test_ctrl_c_in_eval_stops_cleanly(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    data = _costless_set(tmp_path / "big.jsonl", 60_000, words=40)  # over 20 MB: scored by worker processes
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    proc = subprocess.Popen([sys.executable, "-m", "router.cli", "eval", "--data", str(data), "--tiers", "small=a,flash=b,frontier=c"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
+    time.sleep(4)
+    os.killpg(proc.pid, signal.SIGINT)  # a terminal's Ctrl-C reaches the whole process group
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130 and "Traceback" not in err and err.strip().endswith("interrupted"), err[-2000:]
+    time.sleep(0.5)
+    alive = subprocess.run(["pgrep", "-g", str(proc.pid)], check=False, capture_output=True, text=True).stdout.split()
+    assert alive == [], alive  # no worker left behind

@@ -9,7 +9,8 @@ from policies import BudgetView, Plan, ThresholdPolicy
 
 def test_thresholds_map_scores_to_first_tier_and_ladder() -> None:
     p = ThresholdPolicy(["s", "f", "x"], [0.3, 0.7])
-    assert p.plan(0.0, BudgetView()) == Plan(("s", "f", "x"), "score 0.000")
+    assert p.plan(0.0, BudgetView()) == Plan(("s", "f", "x"), "score 0.000 < 0.300: s")
+    assert p.plan(0.5, BudgetView()).reason == "score 0.500 >= 0.300 and < 0.700: f"  # the score, the thresholds, the tier
     assert p.plan(0.3, BudgetView()).tiers == ("f", "x")
     assert p.plan(0.99, BudgetView()).tiers == ("x",)
 

@@ -125,3 +125,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (TierwiseError, ValueError, OSError, ImportError) as exc:  # user-facing errors: one line, no traceback
         print(f"tierwise {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C: one line; worker processes were stopped on the way out
+        print(f"tierwise {args.command}: interrupted", file=sys.stderr)
+        return 130

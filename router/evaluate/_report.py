@@ -40,6 +40,15 @@ class Report:
     dataset: str = ""  # the set's name (its files), shown on the page and the picture
 
     @property
+    def free_middle(self) -> str:
+        """A warning when the set has no costs and more than two tiers: every tier below the top
+        counts as free, so the router can look cheaper than a middle tier it pays for."""
+        if self.cost_unit == "usd" or len(self.tiers) <= 2:
+            return ""
+        return (f"this set has no costs: cost is the share of top-tier calls, so {', '.join(self.tiers[:-1])} count as free "
+                "and the cost figures cannot tell the cheaper tiers apart; add cost_usd to the rows (or evaluate two tiers)")
+
+    @property
     def beats_random(self) -> bool:
         """Whether the router's quality is above random routing's at the same cost."""
         return self.router["quality"] > self.baselines["random"]["quality"] + 1e-9
@@ -58,6 +67,7 @@ class Report:
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
+        data["warnings"] = [self.free_middle] if self.free_middle else []
         for key in ("least_cost_share", "quality_at_cost"):
             data[key] = {str(k): v for k, v in data[key].items()}
         return data
@@ -71,6 +81,7 @@ def render_text(report: Report) -> str:
     """The report as a terminal table."""
     unit = report.cost_unit
     lines = [f"{report.used} of {report.rows} rows used" + (f"; missing outcomes: {report.missing}" if report.missing else ""),
+             *([f"WARNING: {report.free_middle}"] if report.free_middle else []),
              f"cost unit: {'USD per 1,000 requests' if unit == 'usd' else 'share of top-tier calls'}",
              "", f"{'route':<44} {'quality':>8} {'cost':>14}"]
     rows = [(f"router (thresholds {', '.join(f'{t:.3f}' for t in report.thresholds)})", report.router)]
@@ -217,6 +228,8 @@ def render_html(report: Report, path: str | Path, title: str = "tierwise: qualit
              f"<p class=meta>Data: {html.escape(report.dataset or 'a labelled prompt set')}, {report.used} of {report.rows} rows used"
              + (f" (missing outcomes: {html.escape(str(report.missing))})" if report.missing else "")
              + f". Tiers, cheapest first: {html.escape(', '.join(report.tiers))}.</p>\n"]
+    if report.free_middle:
+        parts.append(f"<div class=warn><strong>Warning:</strong> {html.escape(report.free_middle)}.</div>\n")
     if not report.beats_random:
         parts.append("<div class=warn><strong>Warning:</strong> at its thresholds the router is not better than random routing "
                      "at the same cost on this set. Retrain the classifier on labels like this traffic, or calibrate the "

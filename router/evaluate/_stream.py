@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -107,7 +108,8 @@ def gather(
     parallel = workers > 1 and "fork" in multiprocessing.get_all_start_methods() and sum(os.path.getsize(p) for p in paths) > 20_000_000
     try:
         if parallel:
-            with multiprocessing.get_context("fork").Pool(workers) as pool:
+            # Workers ignore Ctrl-C: the parent stops them (the pool's exit terminates them), one message, no tracebacks.
+            with multiprocessing.get_context("fork").Pool(workers, initializer=signal.signal, initargs=(signal.SIGINT, signal.SIG_IGN)) as pool:
                 for part in pool.imap(_chunk, _lines(paths)):
                     _add(total, part, progress)
         else:
