@@ -194,5 +194,12 @@ def test_ctrl_c_in_eval_stops_cleanly(tmp_path: Path) -> None:
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130 and "Traceback" not in err and err.strip().endswith("interrupted"), err[-2000:]
     time.sleep(0.5)
-    alive = subprocess.run(["pgrep", "-g", str(proc.pid)], check=False, capture_output=True, text=True).stdout.split()
+    alive = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        if int(fields[2]) == proc.pid and fields[0] != "Z":  # the process group eval led, zombies aside
+            alive.append(stat.parent.name)
     assert alive == [], alive  # no worker left behind
