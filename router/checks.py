@@ -15,13 +15,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from router import _signals as signals
 from router._errors import BudgetExceeded, ConfigError
+from router._signals import Signal
 
 
 @dataclass(frozen=True)
 class Verdict:
     passed: bool
     reason: str = ""
+    score: float | None = None  # how good the answer looks, in [0, 1], for checks that measure; None: no signal
 
 
 class CheckContext(Protocol):
@@ -51,7 +54,11 @@ class QualityCheck:
     def __and__(self, other: QualityCheck) -> QualityCheck:
         def both(messages: list[dict[str, Any]], response: Any, ctx: CheckContext | None) -> Verdict:
             first = self(messages, response, ctx)
-            return first if not first.passed else other(messages, response, ctx)
+            if not first.passed:
+                return first
+            second = other(messages, response, ctx)
+            scores = [v.score for v in (first, second) if v.score is not None]
+            return Verdict(second.passed, second.reason, min(scores) if scores else None)
 
         return QualityCheck(f"({self.name} & {other.name})", both, calls_model=self.calls_model or other.calls_model)
 
@@ -134,10 +141,27 @@ def _valid_json(text: str) -> str | None:
     return None
 
 
+def _signal_check(name: str, signal: Callable[[str, str], Signal], bar: float = 1.0) -> QualityCheck:
+    """A check from a local answer signal: passes when the score reaches `bar`, or when there is no signal."""
+
+    def fn(messages: list[dict[str, Any]], response: Any, ctx: CheckContext | None) -> Verdict:
+        prompt = next((m["content"] for m in reversed(messages) if m.get("role") == "user" and isinstance(m.get("content"), str)), "")
+        found = signal(prompt, answer_text(response))
+        if found is None:
+            return Verdict(True)
+        score, reason = found
+        return Verdict(score >= bar, reason, score)
+
+    return QualityCheck(name, fn)
+
+
 non_empty = QualityCheck("non_empty", _non_empty)
 not_truncated = QualityCheck("not_truncated", _not_truncated)
 not_refusal = _text_check("not_refusal", _refusal)
 valid_json = _text_check("valid_json", _valid_json)
+arithmetic = _signal_check("arithmetic", lambda _prompt, answer: signals.arithmetic(answer))
+final_answer_format = _signal_check("final_answer_format", signals.final_answer_format)
+code_parses = _signal_check("code_parses", lambda _prompt, answer: signals.code_parses(answer))
 
 
 def matches_schema(model: Any) -> QualityCheck:
@@ -208,10 +232,11 @@ def judge(model: str, rubric: str = "The answer is correct, complete and respons
 
 
 __all__ = [
-    "CheckContext", "QualityCheck", "Verdict", "custom", "judge", "matches_schema", "max_length", "min_length",
-    "non_empty", "not_refusal", "not_truncated", "regex", "valid_json",
+    "CheckContext", "QualityCheck", "Verdict", "arithmetic", "code_parses", "custom", "final_answer_format", "judge", "matches_schema",
+    "max_length", "min_length", "non_empty", "not_refusal", "not_truncated", "regex", "valid_json",
 ]
-BUILTIN: dict[str, QualityCheck] = {c.name: c for c in (non_empty, not_truncated, not_refusal, valid_json)}
+BUILTIN: dict[str, QualityCheck] = {c.name: c for c in (non_empty, not_truncated, not_refusal, valid_json, arithmetic,
+                                                         final_answer_format, code_parses)}
 
 
 def all_of(checks: Sequence[QualityCheck | str | Callable[..., Any]]) -> QualityCheck | None:

@@ -1,0 +1,67 @@
+"""Local answer signals: arithmetic re-checked, the final answer's format, code that parses (never
+run); each a check with a score, "no signal" when the answer gives it nothing, and an escalation
+when it fails."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from conftest import KeywordClassifier, local_tiers
+
+from router import LiteLLMClient, Router, RouterConfig
+from router.checks import Verdict, arithmetic, code_parses, final_answer_format
+from router.testing import LocalOpenAIServer
+
+
+class _Reply:
+    def __init__(self, text: str) -> None:
+        self.choices = [type("C", (), {"message": type("M", (), {"content": text, "tool_calls": None})(), "finish_reason": "stop"})()]
+
+
+def verdict(check: Any, answer: str, prompt: str = "Compute it.") -> Verdict:
+    result: Verdict = check([{"role": "user", "content": prompt}], _Reply(answer))
+    return result
+
+
+@pytest.mark.parametrize(("answer", "passed", "score"), [
+    ("12 * 4 = 48, then 48 + 2 = 50.", True, 1.0),
+    ("Then 7 * 8 = 54.", False, 0.0),
+    ("1,000 / 8 = 125 and 3 - 5 = -1", False, 0.5),
+    ("1/3 = 0.33", True, 1.0),
+    ("No sums at all, on 2024-01-01.", True, None),
+])
+def test_arithmetic_recomputes_what_the_answer_writes(answer: str, passed: bool, score: float | None) -> None:
+    v = verdict(arithmetic, answer)
+    assert (v.passed, v.score) == (passed, score)
+
+
+def test_the_final_answer_format_follows_the_prompts_cue() -> None:
+    assert verdict(final_answer_format, "so #### 72", "Reason, then give #### and the number.").passed
+    assert not verdict(final_answer_format, "It is 72.", "Reason, then give #### and the number.").passed
+    assert not verdict(final_answer_format, "I am not sure.", "Tom has 3 apples and buys 4. How many does he have?").passed
+    assert verdict(final_answer_format, "He has 7.", "Tom has 3 apples and buys 4. How many does he have?").score == 1.0
+    assert verdict(final_answer_format, "Hello!", "Hi there").score is None  # no cue: no signal
+
+
+def test_code_blocks_are_parsed_never_run(tmp_path: Any) -> None:
+    marker = tmp_path / "ran"
+    evil = f"```python\nopen({str(marker)!r}, 'w').write('x')\n```"
+    assert verdict(code_parses, evil).passed and not marker.exists()
+    assert not verdict(code_parses, "```python\ndef f(:\n    pass\n```").passed
+    assert verdict(code_parses, '```json\n{"a": 1}\n```\n```python\nx = 1\n```').score == 1.0
+    assert verdict(code_parses, "```json\n{bad}\n```\n```python\nx = 1\n```").score == 0.5
+    assert verdict(code_parses, "plain prose").score is None
+
+
+def test_a_failed_signal_escalates_and_both_calls_are_billed(server: LocalOpenAIServer, ledger_url: str) -> None:
+    server.scripts["m-small"].append("First 6 * 7 = 48, so the answer is 48.")
+    server.scripts["m-flash"].append("6 * 7 = 42, so the answer is 42.")
+    config = RouterConfig.from_dict({"tiers": local_tiers(server.url), "ledger": ledger_url, "thresholds": [0.4, 0.7],
+                                     "checks": ["non_empty", "arithmetic"]})
+    with Router(config, client=LiteLLMClient(config.retry, config.timeout_s), classifier=KeywordClassifier()) as router:
+        resp = router.complete([{"role": "user", "content": "What is 6 times 7?"}])
+        assert resp.choices[0].message.content.startswith("6 * 7 = 42") and resp.route.tier == "flash"
+        assert "arithmetic does not hold: 6 * 7 = 48" in resp.route.reason
+        assert [a.outcome for a in resp.route.attempts] == ["check_failed", "ok"]
+        assert len(router.ledger.entries()) == 2
