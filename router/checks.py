@@ -15,9 +15,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from router import _signals as signals
 from router._errors import BudgetExceeded, ConfigError
 from router._signals import Signal
+from router._signals import arithmetic as arithmetic_signal
+from router._signals import code_parses as code_signal
+from router._signals import final_answer_format as format_signal
 
 
 @dataclass(frozen=True)
@@ -159,9 +161,9 @@ non_empty = QualityCheck("non_empty", _non_empty)
 not_truncated = QualityCheck("not_truncated", _not_truncated)
 not_refusal = _text_check("not_refusal", _refusal)
 valid_json = _text_check("valid_json", _valid_json)
-arithmetic = _signal_check("arithmetic", lambda _prompt, answer: signals.arithmetic(answer))
-final_answer_format = _signal_check("final_answer_format", signals.final_answer_format)
-code_parses = _signal_check("code_parses", lambda _prompt, answer: signals.code_parses(answer))
+arithmetic = _signal_check("arithmetic", lambda _prompt, answer: arithmetic_signal(answer))
+final_answer_format = _signal_check("final_answer_format", format_signal)
+code_parses = _signal_check("code_parses", lambda _prompt, answer: code_signal(answer))
 
 
 def matches_schema(model: Any) -> QualityCheck:
