@@ -8,44 +8,52 @@ from __future__ import annotations
 import ast
 import json
 import re
-from decimal import Decimal, InvalidOperation
+from fractions import Fraction
+from typing import Any
 
 Signal = tuple[float, str] | None
 
 _NUM = r"-?\d[\d,]*(?:\.\d+)?"
-_EQUATION = re.compile(rf"(?<![\w.])({_NUM})\s*([+\-*/×÷])\s*({_NUM})\s*=\s*({_NUM})(?!\w|\.\d)")
+_OP = r"[+\-*/×÷]"
+# A chain `a op b op c = d` (no parentheses), money signs allowed; not inside a longer expression.
+_EQUATION = re.compile(rf"(?<![\w.)*/+×÷=^-])((?:\$?\s*{_NUM}\s*{_OP}\s*)+\$?\s*{_NUM})\s*=\s*\$?\s*({_NUM})(?!\w|\.\d|\s*{_OP}\s*\d)")
 _MAX_EQUATIONS = 200
+_OPS: dict[type, Any] = {ast.Add: lambda x, y: x + y, ast.Sub: lambda x, y: x - y, ast.Mult: lambda x, y: x * y,
+                         ast.Div: lambda x, y: x / y}
 
 
-def _number(text: str) -> Decimal | None:
+def _value(node: ast.AST) -> Fraction:
+    """An arithmetic expression's exact value: numbers and + - * / only (never eval)."""
+    if isinstance(node, ast.Expression):
+        return _value(node.body)
+    if isinstance(node, ast.BinOp) and type(node.op) in _OPS:
+        return Fraction(_OPS[type(node.op)](_value(node.left), _value(node.right)))
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        return -_value(node.operand)
+    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
+        return Fraction(str(node.value))
+    raise ValueError("not arithmetic")
+
+
+def _holds(expr: str, shown: str) -> bool | None:
+    """Whether `expr` rounds to `shown` at the precision it is written with; None when it cannot be read."""
+    text = expr.replace("$", "").replace(",", "").replace("×", "*").replace("÷", "/")
     try:
-        return Decimal(text.replace(",", ""))
-    except InvalidOperation:
+        value = _value(ast.parse(text, mode="eval"))
+        result = Fraction(shown.replace(",", ""))
+    except (ValueError, SyntaxError, ZeroDivisionError, RecursionError):
         return None
-
-
-def _holds(a: Decimal, op: str, b: Decimal, shown: str) -> bool:
-    """Whether `a op b` rounds to `shown` at the precision it is written with."""
-    if op in "/÷" and b == 0:
-        return False
-    value = {"+": a + b, "-": a - b, "*": a * b, "×": a * b, "/": a / b if b else Decimal(0), "÷": a / b if b else Decimal(0)}[op]
-    result = _number(shown)
-    if result is None:
-        return False
     places = len(shown.split(".", 1)[1]) if "." in shown else 0
-    return abs(value - result) <= Decimal(5) * Decimal(10) ** -(places + 1) + Decimal("1e-9")
+    return abs(value - result) <= Fraction(5, 10 ** (places + 1)) + Fraction(1, 10**9)
 
 
 def arithmetic(answer: str) -> Signal:
-    """Every `a op b = c` the answer writes, computed again: the share that holds."""
-    found = _EQUATION.findall(answer[:100_000])[:_MAX_EQUATIONS]
+    """Every `a op b (op c ...) = d` the answer writes, computed again: the share that holds."""
+    checked = [(expr, shown, _holds(expr, shown)) for expr, shown in _EQUATION.findall(answer[:100_000])[:_MAX_EQUATIONS]]
+    found = [(e, s, ok) for e, s, ok in checked if ok is not None]
     if not found:
         return None
-    wrong = []
-    for a, op, b, c in found:
-        x, y = _number(a), _number(b)
-        if x is None or y is None or not _holds(x, op, y, c):
-            wrong.append(f"{a} {op} {b} = {c}")
+    wrong = [f"{' '.join(e.split())} = {s}" for e, s, ok in found if not ok]
     score = 1 - len(wrong) / len(found)
     return score, "" if not wrong else f"arithmetic does not hold: {wrong[0]}" + (f" (+{len(wrong) - 1} more)" if len(wrong) > 1 else "")
 

@@ -87,3 +87,20 @@ def test_the_oracle_bounds_every_router_on_graded_quality() -> None:
     result = napgr(scorers, quality, cost, rounds=0)
     assert all(result.oracle >= v - 1e-9 for v in result.napgr.values()), (result.oracle, result.napgr)
     assert result.oracle > result.napgr["cheapest-best"] + 0.01  # the old oracle was no bound on graded rows
+
+
+def test_a_cascade_with_a_perfect_answer_check_reaches_the_oracle_and_shuffled_checks_do_not() -> None:
+    import random
+
+    from router.evaluate import cascade_napgr
+
+    rng = random.Random(2)
+    small = [float(rng.random() < 0.6) for _ in range(300)]
+    quality = [[s, 1.0] for s in small]
+    cost = [[0.0, 1.0]] * 300  # RouteLLM's convention: a strong call costs 1
+    prompt = [rng.random() for _ in range(300)]  # the prompt tells nothing
+    res = cascade_napgr(prompt, [[s, None] for s in small], quality, cost, rounds=50)
+    assert res.gap_closed["cascade"] > 0.95  # escalating exactly the wrong small answers is the oracle here
+    assert abs(res.gap_closed["prompt"]) < 0.2 and abs(res.gap_closed["shuffled"]) < 0.2
+    low, _ = res.ci95["cascade - shuffled"]
+    assert low > 0.1  # the paired interval of the difference is well above 0

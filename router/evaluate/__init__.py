@@ -6,6 +6,7 @@ cost against quality with the metrics the field publishes.
     report.least_cost_share[0.95], report.napgr, report.gap_closed, report.apgr, report.to_dict(), report.text()
 """
 
+from router.evaluate._cascade import cascade_napgr
 from router.evaluate._metrics import (
     aiq,
     apgr,
@@ -23,6 +24,7 @@ __all__ = [
     "Report",
     "aiq",
     "apgr",
+    "cascade_napgr",
     "cpt",
     "evaluate",
     "evaluate_file",

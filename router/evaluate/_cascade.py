@@ -1,0 +1,95 @@
+"""nAPGR of a cascade: the prompt score picks the first tier, and at each tier below the top an
+answer score under that tier's bar escalates to the next one (both calls paid). The prompt
+thresholds and the bars are chosen together: every combination gives a (cost, quality) point and
+the hull over all of them is measured as `napgr` measures a prompt-only router, on the same rows,
+with the same random baseline and oracle. Extra thresholds flatter any policy, so the same cascade
+fed shuffled answer scores is measured beside it: the difference is what the answers tell.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from typing import Any
+
+from router.evaluate._napgr import NapgrResult, _area, _gap, _Oracle, _Table
+
+BARS = (-1.0, 0.25, 0.5, 0.75, 1.0)  # escalate when the answer's score is under the bar; -1: never
+
+
+def _paths(answer: Any, quality: Any, cost: Any, bars: Sequence[float]) -> tuple[Any, Any]:
+    """Per row and starting tier: the quality obtained and the cost paid when each tier's answer
+    escalates below its bar (the tiers tried are all paid for)."""
+    import numpy as np
+
+    n, tiers = quality.shape
+    q_out, c_out = np.empty_like(quality), np.empty_like(cost)
+    for start in range(tiers):
+        at, paid = np.full(n, start), cost[:, start].copy()
+        for k in range(start, tiers - 1):
+            up = (at == k) & (answer[:, k] < bars[k])
+            at = np.where(up, k + 1, at)
+            paid = paid + np.where(up, cost[:, k + 1], 0.0)
+        q_out[:, start], c_out[:, start] = quality[np.arange(n), at], paid
+    return q_out, c_out
+
+
+class _Cascade:
+    """Every bar choice as a table of prompt thresholds: the union of their points."""
+
+    def __init__(self, scores: Any, answer: Any, quality: Any, cost: Any) -> None:
+        tiers = quality.shape[1]
+        self.tables = [_Table(scores, *_paths(answer, quality, cost, bars)) for bars in itertools.product(BARS, repeat=tiers - 1)]
+
+    def points(self, w: Any) -> tuple[Any, Any]:
+        import numpy as np
+
+        found = [t.points(w) for t in self.tables]
+        return np.concatenate([c for c, _ in found]), np.concatenate([q for _, q in found])
+
+
+def cascade_napgr(
+    prompt_scores: Sequence[float], answer_scores: Sequence[Sequence[float | None]], quality: Sequence[Sequence[float]],
+    cost: Sequence[Sequence[float]], rounds: int = 300, seed: int = 0,
+) -> NapgrResult:
+    """nAPGR of `prompt` (thresholds only), `cascade` (thresholds and answer bars) and `shuffled`
+    (the cascade with each tier's answer scores shuffled across rows), paired: `answer_scores[i][k]`
+    is tier k's answer on row i scored in [0, 1], None for no signal (never escalates)."""
+    import numpy as np
+
+    q, c = np.asarray(quality, dtype=float), np.asarray(cost, dtype=float)
+    s = np.asarray(prompt_scores, dtype=float)
+    a = np.asarray([[1.0 if v is None else float(v) for v in row] for row in answer_scores], dtype=float)
+    if a.shape != q.shape or q.shape != c.shape or len(s) != len(q):
+        raise ValueError("prompt scores, answer scores, quality and cost need one row per prompt and one column per tier")
+    rng = np.random.default_rng(seed)
+    shuffled = np.column_stack([rng.permutation(a[:, k]) for k in range(a.shape[1])])
+    tables: dict[str, _Table | _Cascade | _Oracle] = {"prompt": _Table(s, q, c), "cascade": _Cascade(s, a, q, c),
+                                                      "shuffled": _Cascade(s, shuffled, q, c), "oracle": _Oracle(q, c)}
+
+    def measure(w: Any) -> dict[str, float]:
+        total = w.sum()
+        q_tier, c_tier = (w[:, None] * q).sum(axis=0) / total, (w[:, None] * c).sum(axis=0) / total
+        low, high, q_low, q_high = float(c_tier[0]), float(c_tier[-1]), float(q_tier[0]), float(q_tier[-1])
+        if q_high <= q_low:
+            raise ValueError("the top tier is not better than the cheapest on these rows: nAPGR is undefined")
+        out = {name: _area(*t.points(w), low, high, q_low, q_high) for name, t in tables.items()}
+        out["random"] = _area(c_tier, q_tier, low, high, q_low, q_high)
+        return out
+
+    point = measure(np.ones(len(q)))
+    names = ("prompt", "cascade", "shuffled")
+    draws: dict[str, list[float]] = {}
+    for _ in range(rounds):
+        try:
+            m = measure(rng.poisson(1.0, len(q)).astype(float))
+        except ValueError:
+            continue
+        for name in names:
+            draws.setdefault(name, []).append(m[name])
+            draws.setdefault(f"{name} gap", []).append(_gap(m[name], m["random"], m["oracle"]))
+        for a_name, b_name in (("cascade", "prompt"), ("cascade", "shuffled")):
+            draws.setdefault(f"{a_name} - {b_name}", []).append(m[a_name] - m[b_name])
+    ci = {k: (float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5))) for k, v in draws.items() if len(v) >= 10}
+    return NapgrResult(napgr={n: point[n] for n in names}, random=point["random"], oracle=point["oracle"],
+                       gap_closed={n: _gap(point[n], point["random"], point["oracle"]) for n in names}, ci95=ci, rows=len(q))
