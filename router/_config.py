@@ -262,6 +262,11 @@ class RouterConfig(_Strict):
             raise ValueError(f"tenants: {LEARNING_TENANT!r} is reserved for the learning budget (learning.budget_usd)")
         return self
 
+    @property
+    def learning_on(self) -> bool:
+        """Whether the config has a `learning:` section: without one, no label, no thread, no prompt word is kept."""
+        return "learning" in self.model_fields_set
+
     def effective_thresholds(self) -> list[float]:
         """The configured thresholds, or evenly spread ones for the number of tiers."""
         if self.thresholds is not None:

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from conftest import KeywordClassifier, local_tiers
 
-from router import BudgetExceeded, LiteLLMClient, Router, RouterConfig
+from router import BudgetExceeded, InvalidRequestError, LiteLLMClient, Router, RouterConfig
 from router.cli import main
 from router.ledger import open_ledger
 from router.testing import LocalOpenAIServer, ScriptedClient
@@ -176,3 +176,14 @@ def _entry(rid: str, cost: str) -> Any:
     from router.ledger import Entry
 
     return Entry(rid, 1, "acme", "small", "m", 1, 1, Decimal(cost), 0.01, "ok")
+
+
+def test_without_a_learning_section_nothing_is_learned_or_kept(server: LocalOpenAIServer, ledger_url: str) -> None:
+    server.scripts["m-small"].append("")  # an empty answer fails non_empty: once a label, now only an escalation
+    config = RouterConfig.from_dict({"tiers": local_tiers(server.url), "ledger": ledger_url, "thresholds": [0.4, 0.7]})
+    with Router(config, client=LiteLLMClient(config.retry, config.timeout_s), classifier=KeywordClassifier()) as router:
+        resp = router.complete([{"role": "user", "content": "my bank password is hunter2"}])
+        assert [a.outcome for a in resp.route.attempts] == ["check_failed", "ok"]
+        with pytest.raises(InvalidRequestError, match="learning"):
+            router.feedback(resp.route.request_id, 0.0)
+        assert router.ledger.labels() == [] and router.learning._pool is None  # no label, no thread

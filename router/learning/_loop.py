@@ -66,6 +66,7 @@ class Learner:
 
     def __init__(self, core: Core, config: LearningConfig, complete: Callable[..., Any], seed: int | None = None) -> None:
         self._core, self._cfg, self._complete = core, config, complete
+        self.enabled = core.config.learning_on  # off unless configured: observe() then keeps nothing
         self._tiers = [t.name for t in core.config.tiers]
         clf = core.brain[0]
         self._prior = clf if isinstance(clf, LinearClassifier) else None
@@ -83,7 +84,7 @@ class Learner:
     # ---- on the request path: cheap ----------------------------------------------------------------
     def observe(self, tenant: str, request_id: str, messages: list[dict[str, Any]], features: Any, route: Any, response: Any) -> None:
         """Remember a served request; maybe buy a shadow label (after the caller has its answer)."""
-        if tenant == LEARNING_TENANT or features is None:
+        if not self.enabled or tenant == LEARNING_TENANT or features is None:
             return
         seen = _Seen(tenant, route.tier, features)
         with self._lock:
@@ -103,6 +104,8 @@ class Learner:
 
     def feedback(self, request_id: str, quality: float, tenant: str = "default") -> None:
         """A grade in [0, 1] for the answer a recent request got (a thumbs-down is 0)."""
+        if not self.enabled:
+            raise InvalidRequestError("feedback needs learning: add a learning: section to the config (learning: {} keeps the defaults)")
         if isinstance(quality, bool) or not isinstance(quality, (int, float)) or not 0 <= quality <= 1:
             raise InvalidRequestError(f"quality must be a number in [0, 1], got {quality!r}")
         with self._lock:
@@ -145,7 +148,10 @@ class Learner:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="tierwise-learning")
             pool = self._pool
-        pool.submit(self._guarded, fn, *args)
+        try:
+            pool.submit(self._guarded, fn, *args)
+        except RuntimeError:  # the interpreter is exiting (a script that never closed its router): the label is dropped, quietly
+            _log.debug("tierwise learning: %s dropped at shutdown", getattr(fn, "__name__", "job"))
 
     @staticmethod
     def _guarded(fn: Callable[..., None], *args: Any) -> None:
