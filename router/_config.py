@@ -177,6 +177,8 @@ class GatewayConfig(_Strict):
 
     keys: dict[str, list[str]] = Field(default_factory=dict)
     read_timeout_s: float = Field(default=30.0, gt=0)  # a client that takes longer to send its body gets a 408
+    # /metrics shows tenants and spend: served to a client on the loopback, else only with one of these keys (SHA-256 hex)
+    metrics_keys: list[str] = Field(default_factory=list)
 
     @field_validator("keys")
     @classmethod
@@ -185,6 +187,14 @@ class GatewayConfig(_Strict):
             for digest in digests:
                 if not re.fullmatch(r"[0-9a-f]{64}", digest):
                     raise ValueError(f"gateway.keys.{tenant}: {digest[:8]}... is not a SHA-256 hex digest (64 hex digits)")
+        return value
+
+    @field_validator("metrics_keys")
+    @classmethod
+    def _metrics_digests(cls, value: list[str]) -> list[str]:
+        for digest in value:
+            if not re.fullmatch(r"[0-9a-f]{64}", digest):
+                raise ValueError(f"gateway.metrics_keys: {digest[:8]}... is not a SHA-256 hex digest (64 hex digits)")
         return value
 
 

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from test_gateway import KEY, gateway_config, serving
 
 from router import InvalidMessagesError, InvalidRequestError, Router, RouterConfig, TierwiseError
+from router.serve import create_app
 from router.testing import LocalOpenAIServer, ScriptedClient
 
 MSG = [{"role": "user", "content": "hello there"}]
@@ -132,3 +133,33 @@ def test_the_key_never_reaches_a_body_error(server: LocalOpenAIServer, ledger_ur
         resp = httpx.post(f"{url}/chat/completions", json={"model": "tierwise", "messages": MSG, "api_base": "http://x"},
                           headers={"authorization": f"Bearer {KEY}"}, timeout=10)
     assert SECRET not in resp.text and hashlib.sha256(KEY.encode()).hexdigest() not in resp.text
+
+
+def test_closed_doors_models_metrics_and_unknown_routes(server: LocalOpenAIServer, ledger_url: str) -> None:
+    metrics_key = "tw-metrics-0123456789"
+    keys = gateway_config(server, ledger_url)["gateway"]["keys"]
+    config = RouterConfig.from_dict(gateway_config(server, ledger_url, gateway={
+        "keys": keys, "metrics_keys": [hashlib.sha256(metrics_key.encode()).hexdigest()]}))
+    app = create_app(config)
+    from starlette.testclient import TestClient
+
+    with TestClient(app, base_url="http://10.1.2.3") as remote:  # a client from outside this host (in-process, no network)
+        assert remote.get("/v1/models").status_code == 401
+        assert remote.get("/v1/models", headers={"authorization": f"Bearer {KEY}"}).json()["data"]
+        assert remote.get("/metrics").status_code == 401  # tenant names and spend stay in
+        assert remote.get("/metrics", headers={"authorization": f"Bearer {KEY}"}).status_code == 401  # a tenant key is not a metrics key
+        assert remote.get("/metrics", headers={"authorization": f"Bearer {metrics_key}"}).status_code == 200
+        for method, path, status in (("GET", "/v2/nothing", 404), ("DELETE", "/v1/chat/completions", 405)):
+            resp = remote.request(method, path)
+            assert resp.status_code == status and resp.json()["error"]["type"] == "invalid_request_error", resp.text
+    with serving(config) as url:  # the loopback may scrape without a key
+        assert httpx.get(url.replace("/v1", "/metrics"), timeout=10).status_code == 200
+
+
+def test_serve_says_where_it_listens_and_no_secret(tmp_path: Any) -> None:
+    from router.serve import startup_line
+
+    config = RouterConfig.from_dict({"ledger": "postgresql://app:s3cret@db.internal/tw", "gateway": {"keys": {"acme": ["a" * 64]}}})
+    line = startup_line(config, "127.0.0.1", 8400, 2)
+    assert line == "tierwise serve: listening on http://127.0.0.1:8400/v1 (2 workers, PostgreSQL ledger, 1 tenant with keys)"
+    assert "s3cret" not in line and "db.internal" not in line

@@ -9,9 +9,10 @@ Needs the `serve` extra: pip install 'tierwise[serve]'.
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
-__all__ = ["app_from_env", "create_app", "run", "timed_protocol"]
+__all__ = ["app_from_env", "create_app", "run", "startup_line", "timed_protocol"]
 
 
 def create_app(config: Any, router: Any = None) -> Any:
@@ -31,6 +32,15 @@ def timed_protocol(head_timeout_s: float = 30.0) -> Any:
     return type("TimedH11Protocol", (TimedH11Protocol,), {"head_timeout_s": float(head_timeout_s)})
 
 
+def startup_line(config: Any, host: str, port: int, workers: int) -> str:
+    """What `tierwise serve` says when it starts: where, how many workers, which ledger kind (never its URL or a key)."""
+    url = config.ledger_url()
+    kind = "PostgreSQL" if url.startswith(("postgresql://", "postgres://")) else "SQLite"
+    tenants = len(config.gateway.keys)
+    return (f"tierwise serve: listening on http://{host}:{port}/v1 ({workers} worker{'s' if workers != 1 else ''}, "
+            f"{kind} ledger, {tenants} tenant{'s' if tenants != 1 else ''} with keys)")
+
+
 def app_from_env() -> Any:
     """The app for the config file named by TIERWISE_CONFIG: what each uvicorn worker builds."""
     from router._config import RouterConfig
@@ -46,8 +56,9 @@ def run(config_path: str, host: str = "127.0.0.1", port: int = 8400, workers: in
         raise ImportError("the gateway needs Starlette and uvicorn: pip install 'tierwise[serve]'") from exc
     from router._config import RouterConfig
 
-    RouterConfig.from_file(config_path)  # a bad config fails here, once, not in every worker
+    config = RouterConfig.from_file(config_path)  # a bad config fails here, once, not in every worker
     os.environ["TIERWISE_CONFIG"] = os.path.abspath(config_path)
+    print(startup_line(config, host, port, workers), file=sys.stderr, flush=True)
     from router.serve._protocol import TimedH11Protocol
 
     # Slow clients: the request head must arrive within 30 s, the body within gateway.read_timeout_s.

@@ -71,6 +71,18 @@ def _typed(exc: BaseException) -> JSONResponse:
     return _error(500, f"{type(exc).__name__}: {exc}", "api_error")
 
 
+def _unauthorised() -> JSONResponse:
+    return _error(401, "Incorrect API key provided: use a key listed (as its SHA-256) under gateway.keys", "invalid_request_error",
+                  "invalid_api_key")
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    """Unknown routes and methods answer in OpenAI's error shape, like every other error."""
+    status = getattr(exc, "status_code", 404)
+    what = "method not allowed" if status == 405 else "no such route"
+    return _error(status, f"{what}: {request.method} {request.url.path}", "invalid_request_error", "not_found" if status == 404 else None)
+
+
 def _headers(route: RouteInfo, with_cost: bool = True) -> dict[str, str]:
     headers = {"x-tierwise-tier": route.tier or "", "x-tierwise-model": route.model or "", "x-tierwise-score": f"{route.score:.4f}",
                "x-tierwise-request-id": route.request_id}
@@ -88,16 +100,20 @@ class Gateway:
         self.tenants = {digest: tenant for tenant, digests in config.gateway.keys.items() for digest in digests}
         self.metrics = Metrics()
 
-    def tenant(self, request: Request) -> str | None:
+    @staticmethod
+    def _digest(request: Request) -> str | None:
         auth = request.headers.get("authorization", "")
         key = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
-        return self.tenants.get(hashlib.sha256(key.encode()).hexdigest()) if key else None
+        return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest() if key else None
+
+    def tenant(self, request: Request) -> str | None:
+        digest = self._digest(request)
+        return self.tenants.get(digest) if digest else None
 
     async def chat(self, request: Request) -> Response:
         tenant = self.tenant(request)
         if tenant is None:
-            return _error(401, "Incorrect API key provided: use a key listed (as its SHA-256) under gateway.keys", "invalid_request_error",
-                          "invalid_api_key")
+            return _unauthorised()
         try:
             body = json.loads(await asyncio.wait_for(request.body(), self.config.gateway.read_timeout_s))
         except TimeoutError:
@@ -155,6 +171,8 @@ class Gateway:
         self.metrics.observe(tenant, route.tier or "-", "ok", time.monotonic() - started, route.cost_usd or Decimal(0), moves)
 
     async def models(self, request: Request) -> Response:
+        if self.tenant(request) is None:  # tier and model names are the operator's, not the public's
+            return _unauthorised()
         ids = ["tierwise", *(f"tierwise/{t.name}" for t in self.config.tiers), *(s.model for t in self.config.tiers for s in t.models)]
         return JSONResponse({"object": "list", "data": [{"id": i, "object": "model", "created": 0, "owned_by": "tierwise"} for i in ids]})
 
@@ -162,6 +180,11 @@ class Gateway:
         return JSONResponse({"status": "ok"})
 
     async def metrics_page(self, request: Request) -> Response:
+        # Tenant names and spend: for the loopback (a local scraper), else only with a metrics key.
+        local = request.client is not None and request.client.host in ("127.0.0.1", "::1", "localhost")
+        if not local and self._digest(request) not in self.config.gateway.metrics_keys:
+            return _error(401, "/metrics needs a metrics key (gateway.metrics_keys) from outside this host", "invalid_request_error",
+                          "invalid_api_key")
         # The learning loop's figures come from the ledger (shared by every worker), read off the loop.
         assert self.router is not None
         state = await asyncio.to_thread(self.router.learning.state)
@@ -196,4 +219,5 @@ def create_app(config: RouterConfig, router: AsyncRouter | None = None) -> Starl
             Route("/metrics", gateway.metrics_page, methods=["GET"]),
         ],
         lifespan=lifespan,
+        exception_handlers={404: _not_found, 405: _not_found},
     )
