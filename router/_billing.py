@@ -70,7 +70,7 @@ def worst_case(
     client: LLMClient, spec: ModelSpec, messages: list[dict[str, Any]], kwargs: Mapping[str, Any], out_tokens: int, exact: bool = False
 ) -> Decimal:
     """The most an attempt can cost: its input (paid once) and the most output each of its `n` choices may produce."""
-    return client.prices(spec).cost(input_tokens(client, spec, messages, kwargs, exact), out_tokens * choices(kwargs))
+    return client.prices(spec).worst(input_tokens(client, spec, messages, kwargs, exact), out_tokens * choices(kwargs))
 
 
 def choices(kwargs: Mapping[str, Any]) -> int:
@@ -88,7 +88,7 @@ def bounded_output(client: LLMClient, spec: ModelSpec, messages: list[dict[str, 
     if state.cap_usd is None:
         return None
     prices = client.prices(spec)
-    left = state.cap_usd - state.spent_usd - state.presumed_usd - prices.cost(input_tokens(client, spec, messages, kwargs, exact=True), 0)
+    left = state.cap_usd - state.spent_usd - state.presumed_usd - prices.worst(input_tokens(client, spec, messages, kwargs, exact=True), 0)
     if prices.output <= 0:
         fits = out if left >= 0 else 0
     else:
@@ -111,7 +111,7 @@ def bill(
                             reservation)
         return Bill(0, 0, Decimal(0))  # an error response is not billed
     usage = client.usage(response)
-    t_in, t_out, cached = usage.tokens_in, usage.tokens_out, usage.cached_in
+    t_in, t_out, cached, written = usage.tokens_in, usage.tokens_out, usage.cached_in, usage.written_in
     notes = []
     if min(t_in, t_out, cached) < 0:
         t_in, t_out, cached = max(t_in, 0), max(t_out, 0), max(cached, 0)
@@ -123,7 +123,7 @@ def bill(
     if t_out == 0 and text:
         t_out = max(1, len(text) // 4)
         notes.append("output estimated from the text")
-    return _bounded(Bill(t_in, t_out, client.prices(spec).cost(t_in, t_out, cached), "; ".join(notes)), reservation)
+    return _bounded(Bill(t_in, t_out, client.prices(spec).cost(t_in, t_out, cached, written), "; ".join(notes)), reservation)
 
 
 def _bounded(found: Bill, reservation: Reservation | None) -> Bill:

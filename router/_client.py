@@ -48,10 +48,18 @@ class Prices:
     input: Decimal
     output: Decimal
     cache_read: Decimal
+    cache_write: Decimal | None = None  # None: writing the cache costs the input price
 
-    def cost(self, tokens_in: int, tokens_out: int, cached_in: int = 0) -> Decimal:
-        cached = min(cached_in, tokens_in)
-        return (tokens_in - cached) * self.input + cached * self.cache_read + tokens_out * self.output
+    def cost(self, tokens_in: int, tokens_out: int, cached_in: int = 0, written_in: int = 0) -> Decimal:
+        """The provider's split: input read from its cache, input written to it, the rest, and the output."""
+        cached = min(max(cached_in, 0), tokens_in)
+        written = min(max(written_in, 0), tokens_in - cached)
+        write = self.input if self.cache_write is None else self.cache_write
+        return (tokens_in - cached - written) * self.input + cached * self.cache_read + written * write + tokens_out * self.output
+
+    def worst(self, tokens_in: int, tokens_out: int) -> Decimal:
+        """The most these tokens can cost: every input token at the dearer of reading fresh and writing the cache."""
+        return tokens_in * max(self.input, self.cache_write or self.input) + tokens_out * self.output
 
 
 @dataclass(frozen=True)
@@ -59,6 +67,7 @@ class Usage:
     tokens_in: int
     tokens_out: int
     cached_in: int = 0
+    written_in: int = 0  # input tokens written to the provider's cache (Anthropic's cache_creation_input_tokens)
 
 
 class LLMClient(Protocol):
@@ -150,7 +159,8 @@ class LiteLLMClient:
 
     def prices(self, spec: ModelSpec) -> Prices:
         """Configured prices, else litellm's price map; a model with neither is a ConfigError."""
-        key = (spec.model, spec.input_cost_per_token, spec.output_cost_per_token)
+        key = (spec.model, spec.input_cost_per_token, spec.output_cost_per_token, spec.cache_read_input_cost_per_token,
+               spec.cache_creation_input_cost_per_token)
         cached = self._prices.get(key)
         if cached is not None:
             return cached
@@ -163,8 +173,12 @@ class LiteLLMClient:
                 "output_cost_per_token on it in the config (0 for a free local model)"
             )
         p_in, p_out = to_decimal(p_in), to_decimal(p_out)
-        cache_read = info.get("cache_read_input_token_cost")
-        prices = Prices(p_in, p_out, to_decimal(cache_read) if cache_read is not None else p_in)
+        cache_read = spec.cache_read_input_cost_per_token if spec.cache_read_input_cost_per_token is not None else info.get(
+            "cache_read_input_token_cost")
+        cache_write = spec.cache_creation_input_cost_per_token if spec.cache_creation_input_cost_per_token is not None else info.get(
+            "cache_creation_input_token_cost")
+        prices = Prices(p_in, p_out, to_decimal(cache_read) if cache_read is not None else p_in,
+                        to_decimal(cache_write) if cache_write is not None else None)
         self._prices[key] = prices
         return prices
 
@@ -173,8 +187,9 @@ class LiteLLMClient:
         if usage is None:
             return Usage(0, 0)
         details = getattr(usage, "prompt_tokens_details", None)
-        cached = getattr(details, "cached_tokens", None) or 0
-        return Usage(int(usage.prompt_tokens or 0), int(usage.completion_tokens or 0), int(cached))
+        cached = getattr(details, "cached_tokens", None) or getattr(usage, "cache_read_input_tokens", None) or 0
+        written = getattr(usage, "cache_creation_input_tokens", None) or 0
+        return Usage(int(usage.prompt_tokens or 0), int(usage.completion_tokens or 0), _count(cached), _count(written))
 
     def count_tokens(self, spec: ModelSpec, messages: list[dict[str, Any]], tools: Sequence[Any] | None = None) -> int:
         litellm = litellm_module()
@@ -196,6 +211,11 @@ class LiteLLMClient:
             return None
         with quiet():
             return litellm_module().stream_chunk_builder(chunks, messages=messages)
+
+
+def _count(value: Any) -> int:
+    """A token count a provider reported; anything else (a string, a float, garbage) counts 0."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
 def missing_keys(model: str) -> list[str]:

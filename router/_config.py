@@ -20,7 +20,7 @@ from router._messages import MAX_DEPTH, nesting
 from router._secrets import is_secret
 
 # Parameter names whose values are credentials: never logged, printed or stored.
-_PRICE_FIELDS = ("input_cost_per_token", "output_cost_per_token")
+_PRICE_FIELDS = ("input_cost_per_token", "output_cost_per_token", "cache_read_input_cost_per_token", "cache_creation_input_cost_per_token")
 
 # Three current models from litellm's price map: one provider, one API key.
 DEFAULT_TIERS: list[dict[str, Any]] = [
@@ -65,6 +65,9 @@ class ModelSpec(_Strict):
     params: dict[str, Any] = Field(default_factory=dict, repr=False)
     input_cost_per_token: Decimal | None = Field(default=None, ge=0, le=MAX_PRICE_PER_TOKEN)
     output_cost_per_token: Decimal | None = Field(default=None, ge=0, le=MAX_PRICE_PER_TOKEN)
+    # Cached input read (and written, where a provider charges for it); unset: litellm's map, else the input price.
+    cache_read_input_cost_per_token: Decimal | None = Field(default=None, ge=0, le=MAX_PRICE_PER_TOKEN)
+    cache_creation_input_cost_per_token: Decimal | None = Field(default=None, ge=0, le=MAX_PRICE_PER_TOKEN)
 
     @model_validator(mode="before")
     @classmethod

@@ -80,8 +80,8 @@ class LocalOpenAIServer:
 
     Script items: a reply text; or a dict with any of `status` (an error status to answer),
     `headers`, `body` (raw text to send, e.g. malformed JSON), `delay` (seconds before
-    answering), `content`, `finish_reason`, `prompt_tokens` and `completion_tokens` (the usage
-    reported), `cut_after` (a stream that breaks after this many chunks). A stream ends with a
+    answering), `content`, `finish_reason`, `prompt_tokens`, `completion_tokens`, `cached_tokens` and
+    `cache_creation_input_tokens` (the usage reported), `cut_after` (a stream that breaks after this many chunks). A stream ends with a
     usage chunk only when the request asks for it (`stream_options.include_usage`), as OpenAI does. When a model's script is empty, `responder(model,
     messages)` gives the reply (default: "ok").
     """
@@ -177,9 +177,13 @@ def _handler(server: LocalOpenAIServer) -> type[BaseHTTPRequestHandler]:
             content, finish, cut_after = str(item.get("content", "")), item.get("finish_reason", "stop"), item.get("cut_after")
             stream = bool(request.get("stream"))
             prompt = sum(approx_tokens(json.dumps(m.get("content", ""))) for m in messages)
-            usage = {"prompt_tokens": int(item.get("prompt_tokens", prompt)),
+            usage: dict[str, Any] = {"prompt_tokens": int(item.get("prompt_tokens", prompt)),
                      "completion_tokens": int(item.get("completion_tokens", approx_tokens(content) if content else 0))}
             usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+            if "cached_tokens" in item:  # a provider's prompt cache: OpenAI's field, and Anthropic's writes
+                usage["prompt_tokens_details"] = {"cached_tokens": int(item["cached_tokens"])}
+            if "cache_creation_input_tokens" in item:
+                usage["cache_creation_input_tokens"] = int(item["cache_creation_input_tokens"])
             base = {"id": f"chatcmpl-{time.time_ns()}", "created": int(time.time()), "model": model}
             if not stream:
                 body = {**base, "object": "chat.completion", "usage": usage, "choices": [

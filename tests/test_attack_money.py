@@ -135,8 +135,10 @@ def test_without_max_tokens_the_output_is_bounded_by_the_room_not_refused(server
         assert router.ledger.spent("acme") <= Decimal("0.001")
 
 
-def test_a_request_waits_for_live_holds_past_any_window(any_ledger_url: str) -> None:
-    """Held by a live instance for 5.5 s (past the old 5 s window): waited for, then served."""
+def test_a_request_waits_for_live_holds_past_any_window(pg_url: str) -> None:
+    """Held by a live instance for 5.5 s (past the old 5 s window): waited for, then served (the wait
+    reads the books the same way on both backends; PostgreSQL is the one instances on several hosts share)."""
+    any_ledger_url = pg_url
     config = RouterConfig.from_dict({"tiers": [{"name": "small", "models": ["gpt-5-nano"]}], "ledger": any_ledger_url,
                                      "tenants": {"acme": {"budget_usd": "0.001", "period": "total"}}})
     other = open_ledger(any_ledger_url, config.budget_for)
@@ -187,3 +189,23 @@ def test_without_a_learning_section_nothing_is_learned_or_kept(server: LocalOpen
         with pytest.raises(InvalidRequestError, match="learning"):
             router.feedback(resp.route.request_id, 0.0)
         assert router.ledger.labels() == [] and router.learning._pool is None  # no label, no thread
+
+
+def test_a_configured_cache_price_bills_the_providers_cached_split_exactly(server: LocalOpenAIServer, any_ledger_url: str) -> None:
+    tiers = local_tiers(server.url)
+    small = tiers[0]["models"][0]
+    small["cache_read_input_cost_per_token"] = "0.00000001"  # a tenth of its input price
+    small["cache_creation_input_cost_per_token"] = "0.000000125"
+    server.scripts["m-small"].append({"content": "ok", "prompt_tokens": 1000, "completion_tokens": 10, "cached_tokens": 900})
+    server.scripts["m-small"].append({"content": "ok", "prompt_tokens": 1000, "completion_tokens": 10, "cache_creation_input_tokens": 800})
+    config = RouterConfig.from_dict({"tiers": tiers, "ledger": any_ledger_url, "thresholds": [0.4, 0.7],
+                                     "tenants": {"acme": {"budget_usd": "1", "period": "total"}}})
+    long = [{"role": "user", "content": "the same long shared context " * 180}]  # about 1,000 tokens: the usage is plausible
+    with Router(config, client=LiteLLMClient(config.retry, config.timeout_s), classifier=KeywordClassifier()) as router:
+        read = router.complete(long, tenant="acme", tier="small", max_tokens=20).route
+        written = router.complete(long, tenant="acme", tier="small", max_tokens=20).route
+    assert "billed the hold" not in read.reason + written.reason
+    read, written = read.cost_usd, written.cost_usd
+    p_in, p_out = Decimal("0.0000001"), Decimal("0.0000004")
+    assert read == 100 * p_in + 900 * Decimal("0.00000001") + 10 * p_out  # not 1,000 tokens at the full input price
+    assert written == 200 * p_in + 800 * Decimal("0.000000125") + 10 * p_out  # a cache write costs what the provider charges
