@@ -185,11 +185,11 @@ def test_ctrl_c_in_eval_stops_cleanly(tmp_path: Path) -> None:
     import sys
     import time
 
-    data = _costless_set(tmp_path / "big.jsonl", 60_000, words=40)  # over 20 MB: scored by worker processes
+    data = _costless_set(tmp_path / "big.jsonl", 50_000, words=48)  # over 20 MB: scored by worker processes
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     proc = subprocess.Popen([sys.executable, "-m", "router.cli", "eval", "--data", str(data), "--tiers", "small=a,flash=b,frontier=c"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
-    time.sleep(4)
+    time.sleep(3)
     os.killpg(proc.pid, signal.SIGINT)  # a terminal's Ctrl-C reaches the whole process group
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130 and "Traceback" not in err and err.strip().endswith("interrupted"), err[-2000:]
