@@ -232,3 +232,19 @@ def test_two_processes_on_one_postgresql_ledger_refit_once_and_both_pick_it_up(p
     ledger.close()
     assert latest is not None and all(s["model_id"] == latest.id for s in states)  # both serve the published model
     assert states[0]["thresholds"] == states[1]["thresholds"] == latest.thresholds
+
+
+def test_a_judge_that_answers_in_prose_stops_the_buying_and_says_why(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    prose = "The answer is quite good overall, though it could say more."  # no grade in it
+    with LocalOpenAIServer(responder=lambda _m, msgs: prose if "[REQUEST]" in str(msgs[-1]["content"]) else "ok") as server:
+        router = Router(_config(server.url, f"sqlite:///{tmp_path / 'l.db'}"), client=ScriptedClient())
+        with caplog.at_level("WARNING", logger="tierwise"):
+            for i in range(12):
+                router.complete([{"role": "user", "content": f"question {i}"}], tenant="acme")
+                router.learning.close()  # one shadow job at a time, as a slow stream would
+        state = router.learning.state()
+        assert state["labels"] == 0 and state["unparsable_grades"] == 5 and "without a grade" in (state["stopped"] or "")
+        assert any("shadow labels stopped" in r.getMessage() for r in caplog.records)
+        # Each of the 5 tries cost one judge call on the served answer; no other tier was bought for a label that could not come.
+        assert {e.tier for e in router.ledger.entries(LEARNING)} == {"frontier"} and len(router.ledger.entries(LEARNING)) == 5
+        router.close()

@@ -30,6 +30,7 @@ JUDGE_PROMPT = (
     "How well does the answer serve the request? Reply with one integer from 0 (wrong or useless) to 10 (fully correct and helpful), nothing else."
 )
 _GRADE = re.compile(r"\b(10|[0-9])\b")
+UNPARSABLE_STOP = 5  # judge replies without a grade, in a row, before the loop stops buying labels
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,9 @@ class Learner:
         self._next_pickup = 0.0
         self.refits: list[dict[str, Any]] = []
         self.skipped_budget = 0
+        self.unparsable = 0  # judge replies without a grade
+        self._unparsable_run = 0
+        self.stopped: str | None = None  # why shadow labels stopped being bought, once they have
 
     # ---- on the request path: cheap ----------------------------------------------------------------
     def observe(self, tenant: str, request_id: str, messages: list[dict[str, Any]], features: Any, route: Any, response: Any) -> None:
@@ -92,7 +96,7 @@ class Learner:
                 self._recent[(tenant, request_id)] = seen
                 if len(self._recent) > self._cfg.remember:
                     self._recent.popitem(last=False)
-            shadow = self._cfg.shadow_rate > 0 and route.tier in self._tiers and self._sampler.take(route.score)
+            shadow = self._cfg.shadow_rate > 0 and self.stopped is None and route.tier in self._tiers and self._sampler.take(route.score)
         failed = [a.tier for a in route.attempts if a.outcome == "check_failed"]
         if failed:  # a tier whose answer failed a check: a free label for it
             self._submit(self._store, Label(request_id, tenant, "check", {t: 0.0 for t in failed}, self._features(seen.features)))
@@ -125,6 +129,7 @@ class Learner:
             "last_refit": self.refits[-1] if self.refits else None,
             "thresholds": list(getattr(policy, "thresholds", ())), "label_spend_usd": self._core.ledger.spent(LEARNING_TENANT),
             "label_budget_usd": self._cfg.budget_usd, "skipped_for_budget": self.skipped_budget, "model_id": self._model_id,
+            "unparsable_grades": self.unparsable, "stopped": self.stopped,
         }
 
     def close(self, wait: bool = True) -> None:
@@ -186,28 +191,45 @@ class Learner:
         return self._complete(messages, tenant=LEARNING_TENANT, checks=[], **pin, **kwargs)
 
     def _shadow(self, seen: _Seen, request_id: str, messages: list[dict[str, Any]], answer: str, cost: float) -> None:
-        answers, costs = {seen.tier: answer}, {seen.tier: cost}
+        request = "\n".join(str(m.get("content", "")) for m in messages if m.get("role") != "system")[-8000:]
+        costs = {seen.tier: cost}
         try:
+            # The served answer is graded first: a judge that cannot grade is found before other tiers are bought.
+            grades = {seen.tier: self._grade(request, answer)}
             for tier in self._tiers:
-                if tier not in answers:
+                if tier not in grades and grades[seen.tier] is not None:
                     r = self._ask(messages, tier, max_tokens=self._cfg.shadow_max_tokens)
-                    answers[tier], costs[tier] = text_of(r), float(r.route.cost_usd)
-            request = "\n".join(str(m.get("content", "")) for m in messages if m.get("role") != "system")[-8000:]
-            grades = {}
-            for tier, text in answers.items():
-                judged = self._ask([{"role": "user", "content": JUDGE_PROMPT.format(request=request, answer=text[-8000:])}],
-                                   str(self._cfg.judge), max_tokens=8)
-                found = _GRADE.search(text_of(judged))
-                if found is None:
-                    return  # an unreadable grade: no label rather than a wrong one
-                grades[tier] = int(found.group(1)) / 10
+                    costs[tier] = float(r.route.cost_usd)
+                    grades[tier] = self._grade(request, text_of(r))
+            if any(g is None for g in grades.values()):
+                return  # an unreadable grade: no label rather than a wrong one
         except BudgetExceeded:
             self.skipped_budget += 1  # the learning budget is spent for this period: no label
             return
         except TierwiseError as exc:
             _log.warning("tierwise learning: shadow label for %s skipped: %s", request_id, exc)
             return
-        self._store(Label(request_id, seen.tenant, "shadow", grades, self._features(seen.features), costs), messages)
+        graded = {t: g for t, g in grades.items() if g is not None}
+        self._store(Label(request_id, seen.tenant, "shadow", graded, self._features(seen.features), costs), messages)
+
+    def _grade(self, request: str, answer: str) -> float | None:
+        """The judge's grade of one answer in [0, 1], or None when its reply holds no grade; after
+        UNPARSABLE_STOP such replies in a row the loop stops buying labels and says why."""
+        judged = self._ask([{"role": "user", "content": JUDGE_PROMPT.format(request=request, answer=answer[-8000:])}],
+                           str(self._cfg.judge), max_tokens=8)
+        reply = text_of(judged)
+        found = _GRADE.search(reply)
+        with self._lock:
+            if found is not None:
+                self._unparsable_run = 0
+                return int(found.group(1)) / 10
+            self.unparsable += 1
+            self._unparsable_run += 1
+            if self._unparsable_run >= UNPARSABLE_STOP and self.stopped is None:
+                self.stopped = (f"the judge {self._cfg.judge!r} answered {UNPARSABLE_STOP} times in a row without a grade 0-10 "
+                                f"(last: {reply[:80]!r}): shadow labels stopped; set learning.judge to a model that follows the prompt")
+                _log.warning("tierwise learning: %s", self.stopped)
+        return None
 
     def _refit(self) -> None:
         core = self._core
