@@ -7,7 +7,9 @@ intervals on rows the shipped prior never saw; signal speed on one pinned core.
 
 Signals (router.checks, local, no labels): GSM8K, arithmetic and final_answer_format on the small
 model's answer; RouterBench (ARC, MBPP, Winogrande), final_answer_format and code_parses on each
-tier's answer. Escalating pays both calls; a set without costs counts a strong call as 1.
+tier's answer, and ("RB agrees") flash's answer checked for agreement with small's (small's call is
+paid for the check, even on paths that already bought it: the cost is an upper bound). Escalating
+pays both calls; a set without costs counts a strong call as 1.
 """
 
 from __future__ import annotations
@@ -26,14 +28,16 @@ sys.path.insert(0, str(ROOT))
 DATA = ROOT.parent / "shared" / "data"
 
 from classifiers import default_classifier, load_rows
-from router.checks import Verdict, arithmetic, code_parses, final_answer_format
+from router.checks import Verdict, agreement, arithmetic, code_parses, final_answer_format
 from router.evaluate import cascade_napgr, matrices
 
-SETS = [  # name, file, tiers cheapest first, rows kept, checks
+SETS = [  # name, file, tiers cheapest first, rows kept, checks, whether the cheapest tier's check is agreement with the next
     ("GSM8K test", "routellm-mmlu-gsm8k.jsonl", ["mistralai/Mixtral-8x7B-Instruct-v0.1", "gpt-4-1106-preview"],
-     lambda r: r.task.startswith("gsm8k") and r.split == "test" and not r.contaminated, [arithmetic, final_answer_format]),
+     lambda r: r.task.startswith("gsm8k") and r.split == "test" and not r.contaminated, [arithmetic, final_answer_format], False),
     ("RouterBench", "routerbench-train.jsonl", ["mistralai/mistral-7b-chat", "gpt-3.5-turbo-1106", "gpt-4-1106-preview"],
-     lambda r: True, [final_answer_format, code_parses]),
+     lambda r: True, [final_answer_format, code_parses], False),
+    ("RB agrees", "routerbench-train.jsonl", ["mistralai/mistral-7b-chat", "gpt-3.5-turbo-1106", "gpt-4-1106-preview"],
+     lambda r: True, [final_answer_format, code_parses], True),
 ]
 
 
@@ -69,7 +73,7 @@ def main() -> None:
     classifier = default_classifier()
     print(f"{'set':<12} {'rows':>5} | {'prompt-only':>11} {'gap':>6} | {'cascade':>7} {'gap':>6} | {'shuffled':>8} {'gap':>6} | "
           f"{'cascade - prompt (95% CI)':>26} | {'cascade - shuffled (95% CI)':>27} | signals")
-    for name, file, tiers, keep, checks in SETS:
+    for name, file, tiers, keep, checks, agrees in SETS:
         path = DATA / file
         if not path.exists():
             print(f"{name}: {path} not found, skipped")
@@ -77,8 +81,15 @@ def main() -> None:
         rows = [r for r in load_rows(str(path)) if keep(r) and all(t in r.outcomes for t in tiers)]
         quality, cost, _, _ = matrices(rows, tiers, {})
         answers = [[answer_score(checks, r.messages, r.outcomes[t].response) for t in tiers] for r in rows]
+        extra = [[0.0] * len(tiers) for _ in rows]
+        reuse = [[False] * len(tiers) for _ in rows]
+        if agrees:  # flash's answer checked against small's (bought for the check, cheaper), before paying frontier
+            for i, r in enumerate(rows):
+                first, second = r.outcomes[tiers[0]].response, r.outcomes[tiers[1]].response
+                answers[i][1] = None if first is None or second is None else agreement(first, second)
+                extra[i][1] = cost[i][0]  # counted even where small was already tried: an upper bound on the cost
         prompt = classifier.score_batch([r.messages for r in rows])
-        res = cascade_napgr(prompt, answers, quality, cost, rounds=args.rounds)
+        res = cascade_napgr(prompt, answers, quality, cost, rounds=args.rounds, extra_cost=extra, reuse=reuse)
         ci, g = res.ci95, res.gap_closed
         d1, d2 = ci.get("cascade - prompt", (0, 0)), ci.get("cascade - shuffled", (0, 0))
         print(f"{name:<12} {len(rows):>5} | {res.napgr['prompt']:>11.3f} {g['prompt']:>6.1%} | {res.napgr['cascade']:>7.3f} "

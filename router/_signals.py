@@ -101,3 +101,34 @@ def code_parses(answer: str) -> Signal:
             bad.append(f"{lang}: {type(exc).__name__}")
     score = 1 - len(bad) / len(blocks)
     return score, "" if not bad else f"{len(bad)} of {len(blocks)} code blocks do not parse ({bad[0]})"
+
+
+_CHOICE = [re.compile(p, re.IGNORECASE | re.MULTILINE) for p in (
+    r"\b(?:answer|option|choice)\s*(?:is|:)?\s*\(?([A-J1-9])\)?(?![\w])",  # "the answer is (B)", "Answer: 2"
+    r"^\s*\(?([A-J])[).:](?:\s|$)",  # a line that opens with "B." or "(B)"
+    r"^\s*\(?([A-J1-9])\)?\s*$",  # a line that is only the letter
+)]
+
+
+def final_answer(text: str) -> str | None:
+    """What an answer settles on, for comparing two answers: a choice letter, else its last number."""
+    for pattern in _CHOICE:
+        found = pattern.findall(text[-4000:])
+        if found:
+            return str(found[-1]).upper()
+    if "```" in text or re.search(r"^\s*(?:def|class|import|return)\b", text, re.MULTILINE):
+        return None  # code: its numbers settle nothing, its text is compared
+    numbers = re.findall(_NUM, text[-60:])
+    return numbers[-1].replace(",", "").rstrip(".") if numbers else None
+
+
+def agreement(first: str, second: str) -> float:
+    """How much two answers to one request agree, in [0, 1]: their final answers (a choice letter or
+    a number) when both have one, else the similarity of their normalised texts."""
+    a, b = final_answer(first), final_answer(second)
+    if a is not None and b is not None:
+        return 1.0 if a == b else 0.0
+    from difflib import SequenceMatcher
+
+    norm = [" ".join(re.findall(r"\w+", t.lower()))[:2000] for t in (first, second)]
+    return SequenceMatcher(None, norm[0], norm[1], autojunk=False).ratio() if any(norm) else 1.0

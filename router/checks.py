@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from router._errors import BudgetExceeded, ConfigError
-from router._signals import Signal
+from router._signals import Signal, agreement
 from router._signals import arithmetic as arithmetic_signal
 from router._signals import code_parses as code_signal
 from router._signals import final_answer_format as format_signal
@@ -203,6 +203,24 @@ def custom(fn: Callable[[list[dict[str, Any]], Any], bool | Verdict], name: str 
     return QualityCheck(name or str(getattr(fn, "__name__", "custom")), run)
 
 
+def agrees(model: str, bar: float = 1.0) -> QualityCheck:
+    """The answer agrees with a second answer to the same messages from `model` (cheaper or equal:
+    a configured model, called through the router, budgeted and billed as its own entry): their final
+    answers (a choice letter, a number) match, or their texts are similar. The score is the agreement."""
+
+    def run(messages: list[dict[str, Any]], response: Any, ctx: CheckContext | None) -> Verdict:
+        if ctx is None:
+            raise ConfigError("the agrees check needs the router's context; run it inside Router.complete")
+        try:
+            other = ctx.ask(model, messages)
+        except BudgetExceeded:
+            return Verdict(False, f"agrees: the budget cannot hold {model}'s answer")
+        score = agreement(answer_text(response), other)
+        return Verdict(score >= bar, "" if score >= bar else f"disagrees with {model}'s answer (agreement {score:.2f})", score)
+
+    return QualityCheck(f"agrees({model})", run, calls_model=True)
+
+
 _VERDICT = re.compile(r"\b(PASS|FAIL)(?:ED|ES)?\b", re.IGNORECASE)
 _JUDGE_PROMPT = (
     "You grade an assistant's answer. Rubric: {rubric}\n\nConversation:\n{question}\n\nAnswer:\n{answer}\n\n"
@@ -234,7 +252,8 @@ def judge(model: str, rubric: str = "The answer is correct, complete and respons
 
 
 __all__ = [
-    "CheckContext", "QualityCheck", "Verdict", "arithmetic", "code_parses", "custom", "final_answer_format", "judge", "matches_schema",
+    "CheckContext", "QualityCheck", "Verdict", "agreement", "agrees", "arithmetic", "code_parses", "custom", "final_answer_format", "judge",
+    "matches_schema",
     "max_length", "min_length", "non_empty", "not_refusal", "not_truncated", "regex", "valid_json",
 ]
 BUILTIN: dict[str, QualityCheck] = {c.name: c for c in (non_empty, not_truncated, not_refusal, valid_json, arithmetic,

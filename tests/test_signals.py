@@ -65,3 +65,28 @@ def test_a_failed_signal_escalates_and_both_calls_are_billed(server: LocalOpenAI
         assert "arithmetic does not hold: 6 * 7 = 48" in resp.route.reason
         assert [a.outcome for a in resp.route.attempts] == ["check_failed", "ok"]
         assert len(router.ledger.entries()) == 2
+
+
+def test_agreement_compares_final_answers_else_texts() -> None:
+    from router.checks import agreement
+
+    assert agreement("The answer is (B).", "I'd say the answer is B") == 1.0
+    assert agreement("Answer: A", "Answer: C") == 0.0
+    assert agreement("So she makes $18 a day.", "Total: 18") == 1.0
+    assert 0.5 < agreement("def f(x): return x+1", "def f(x):\n    return x + 2") < 1.0  # code: its text, not its numbers
+
+
+def test_agrees_asks_a_second_model_bills_it_and_escalates_on_disagreement(server: LocalOpenAIServer, ledger_url: str) -> None:
+    from router.checks import agrees
+
+    server.scripts["m-small"].append("The answer is B.")
+    # m-flash answers the small tier's check, then as its own tier, then its own tier's check (which agrees).
+    server.scripts["m-flash"].extend(["The answer is C.", "The answer is C, because the others fail.", "The answer is C."])
+    config = RouterConfig.from_dict({"tiers": local_tiers(server.url), "ledger": ledger_url, "thresholds": [0.4, 0.7],
+                                     "tenants": {"acme": {"budget_usd": "1", "period": "total"}}})
+    with Router(config, client=LiteLLMClient(config.retry, config.timeout_s), classifier=KeywordClassifier()) as router:
+        resp = router.complete([{"role": "user", "content": "Which one? A, B or C"}], tenant="acme", max_tokens=50,
+                               checks=[agrees("openai/m-flash")])
+        assert resp.route.tier == "flash" and "disagrees with openai/m-flash's answer (agreement 0.00)" in resp.route.reason
+        assert [a.outcome for a in resp.route.attempts] == ["judge", "check_failed", "judge", "ok"]  # the second answers are billed too
+        assert router.ledger.spent("acme") == resp.route.cost_usd > 0

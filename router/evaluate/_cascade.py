@@ -17,9 +17,11 @@ from router.evaluate._napgr import NapgrResult, _area, _gap, _Oracle, _Table
 BARS = (-1.0, 0.25, 0.5, 0.75, 1.0)  # escalate when the answer's score is under the bar; -1: never
 
 
-def _paths(answer: Any, quality: Any, cost: Any, bars: Sequence[float]) -> tuple[Any, Any]:
+def _paths(answer: Any, quality: Any, cost: Any, bars: Sequence[float], extra: Any, reuse: Any) -> tuple[Any, Any]:
     """Per row and starting tier: the quality obtained and the cost paid when each tier's answer
-    escalates below its bar (the tiers tried are all paid for)."""
+    escalates below its bar. The tiers tried are all paid for, and so is a check's own cost
+    (`extra`, e.g. a second answer) when its bar can escalate; `reuse` marks a check whose second
+    answer is the next tier's, so escalating pays nothing more for it."""
     import numpy as np
 
     n, tiers = quality.shape
@@ -27,9 +29,12 @@ def _paths(answer: Any, quality: Any, cost: Any, bars: Sequence[float]) -> tuple
     for start in range(tiers):
         at, paid = np.full(n, start), cost[:, start].copy()
         for k in range(start, tiers - 1):
-            up = (at == k) & (answer[:, k] < bars[k])
+            if bars[k] < 0:
+                continue  # this tier's answer is not checked: nothing escalates, nothing extra is paid
+            here = at == k
+            up = here & (answer[:, k] < bars[k])
+            paid = paid + np.where(here, extra[:, k], 0.0) + np.where(up & ~reuse[:, k], cost[:, k + 1], 0.0)
             at = np.where(up, k + 1, at)
-            paid = paid + np.where(up, cost[:, k + 1], 0.0)
         q_out[:, start], c_out[:, start] = quality[np.arange(n), at], paid
     return q_out, c_out
 
@@ -37,9 +42,10 @@ def _paths(answer: Any, quality: Any, cost: Any, bars: Sequence[float]) -> tuple
 class _Cascade:
     """Every bar choice as a table of prompt thresholds: the union of their points."""
 
-    def __init__(self, scores: Any, answer: Any, quality: Any, cost: Any) -> None:
+    def __init__(self, scores: Any, answer: Any, quality: Any, cost: Any, extra: Any, reuse: Any) -> None:
         tiers = quality.shape[1]
-        self.tables = [_Table(scores, *_paths(answer, quality, cost, bars)) for bars in itertools.product(BARS, repeat=tiers - 1)]
+        self.tables = [_Table(scores, *_paths(answer, quality, cost, bars, extra, reuse))
+                       for bars in itertools.product(BARS, repeat=tiers - 1)]
 
     def points(self, w: Any) -> tuple[Any, Any]:
         import numpy as np
@@ -50,11 +56,14 @@ class _Cascade:
 
 def cascade_napgr(
     prompt_scores: Sequence[float], answer_scores: Sequence[Sequence[float | None]], quality: Sequence[Sequence[float]],
-    cost: Sequence[Sequence[float]], rounds: int = 300, seed: int = 0,
+    cost: Sequence[Sequence[float]], rounds: int = 300, seed: int = 0, extra_cost: Sequence[Sequence[float]] | None = None,
+    reuse: Sequence[Sequence[bool]] | None = None,
 ) -> NapgrResult:
     """nAPGR of `prompt` (thresholds only), `cascade` (thresholds and answer bars) and `shuffled`
     (the cascade with each tier's answer scores shuffled across rows), paired: `answer_scores[i][k]`
-    is tier k's answer on row i scored in [0, 1], None for no signal (never escalates)."""
+    is tier k's answer on row i scored in [0, 1], None for no signal (never escalates);
+    `extra_cost[i][k]` what scoring it pays beyond the tier's own call (a second answer), and
+    `reuse[i][k]` whether an escalation from tier k re-uses the answer the check already bought."""
     import numpy as np
 
     q, c = np.asarray(quality, dtype=float), np.asarray(cost, dtype=float)
@@ -62,10 +71,14 @@ def cascade_napgr(
     a = np.asarray([[1.0 if v is None else float(v) for v in row] for row in answer_scores], dtype=float)
     if a.shape != q.shape or q.shape != c.shape or len(s) != len(q):
         raise ValueError("prompt scores, answer scores, quality and cost need one row per prompt and one column per tier")
+    extra = np.zeros_like(q) if extra_cost is None else np.asarray(extra_cost, dtype=float)
+    again = np.zeros(q.shape, dtype=bool) if reuse is None else np.asarray(reuse, dtype=bool)
+    if extra.shape != q.shape or again.shape != q.shape:
+        raise ValueError("extra_cost and reuse need one row per prompt and one column per tier")
     rng = np.random.default_rng(seed)
     shuffled = np.column_stack([rng.permutation(a[:, k]) for k in range(a.shape[1])])
-    tables: dict[str, _Table | _Cascade | _Oracle] = {"prompt": _Table(s, q, c), "cascade": _Cascade(s, a, q, c),
-                                                      "shuffled": _Cascade(s, shuffled, q, c), "oracle": _Oracle(q, c)}
+    tables: dict[str, _Table | _Cascade | _Oracle] = {"prompt": _Table(s, q, c), "cascade": _Cascade(s, a, q, c, extra, again),
+                                                      "shuffled": _Cascade(s, shuffled, q, c, extra, again), "oracle": _Oracle(q, c)}
 
     def measure(w: Any) -> dict[str, float]:
         total = w.sum()
