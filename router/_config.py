@@ -201,6 +201,21 @@ class GatewayConfig(_Strict):
         return value
 
 
+class EscalationConfig(_Strict):
+    """The answer's bar per tier: an answer whose checks score under its tier's bar escalates (a
+    check without a score still passes or fails as it says). Tiers not named keep their checks' own verdict."""
+
+    bars: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("bars")
+    @classmethod
+    def _unit(cls, value: dict[str, float]) -> dict[str, float]:
+        for tier, bar in value.items():
+            if not 0 <= bar <= 1 or math.isnan(bar):
+                raise ValueError(f"escalation.bars.{tier}: a bar is a score in [0, 1], got {bar}")
+        return value
+
+
 class RouterConfig(_Strict):
     """Everything a Router needs; every field has a default."""
 
@@ -226,6 +241,7 @@ class RouterConfig(_Strict):
     budget_wait_s: float | None = Field(default=None, ge=0)
     auth_errors: Literal["raise", "fallback"] = "raise"  # a refused or missing key: raise at once, or try the next model
     gateway: GatewayConfig = Field(default_factory=GatewayConfig)
+    escalation: EscalationConfig = Field(default_factory=EscalationConfig)
     learning: LearningConfig = Field(default_factory=LearningConfig)
 
     @field_validator("timezone")
@@ -271,6 +287,9 @@ class RouterConfig(_Strict):
         judge = self.learning.judge
         if judge and judge not in names and all(judge != spec.model for t in self.tiers for spec in t.models):
             raise ValueError(f"learning.judge: {judge!r} is neither a tier ({', '.join(names)}) nor a configured model")
+        unknown = set(self.escalation.bars) - set(names)
+        if unknown:
+            raise ValueError(f"escalation.bars: {sorted(unknown)} are not tiers ({', '.join(names)})")
         if LEARNING_TENANT in self.tenants:
             raise ValueError(f"tenants: {LEARNING_TENANT!r} is reserved for the learning budget (learning.budget_usd)")
         return self

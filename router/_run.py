@@ -233,6 +233,7 @@ class Run:
                 self._settle(call, response, "check_failed", "check raised " + self.core.why(exc), tries)
                 self._finish_request("failed")
                 raise
+        verdict = self._barred(call.tier, verdict)
         self._settle(call, response, "ok" if verdict.passed else "check_failed", verdict.reason, tries)
         if verdict.passed:
             self._final = response
@@ -240,6 +241,16 @@ class Run:
             self._best = response
             self.route.note(f"{call.tier} ({call.spec.model}) failed its check: {verdict.reason or 'no reason given'}; moved up")
             self.cursor.escalate()
+
+    def _barred(self, tier: str, verdict: Verdict) -> Verdict:
+        """With a bar for this tier (escalation.bars), a scored answer passes only at or above it."""
+        bar = self.core.config.escalation.bars.get(tier)
+        if bar is None or verdict.score is None:
+            return verdict
+        if verdict.score >= bar:
+            return Verdict(True, verdict.reason, verdict.score)
+        return Verdict(False, f"answer score {verdict.score:.2f} under {tier}'s bar {bar:.2f}" + (f" ({verdict.reason})" if verdict.reason else ""),
+                       verdict.score)
 
     def failed(self, call: Call, exc: BaseException, partial: list[Any] | None = None) -> None:
         """Record a failed call (and the chunks a broken stream gave); fall back, or raise."""

@@ -56,11 +56,15 @@ class QualityCheck:
     def __and__(self, other: QualityCheck) -> QualityCheck:
         def both(messages: list[dict[str, Any]], response: Any, ctx: CheckContext | None) -> Verdict:
             first = self(messages, response, ctx)
-            if not first.passed:
-                return first
+            if not first.passed and first.score is None:
+                return first  # a hard failure: nothing after it can save the answer
+            # A scored one is measured with the rest: a tier's bar (escalation.bars) may still let it pass.
             second = other(messages, response, ctx)
             scores = [v.score for v in (first, second) if v.score is not None]
-            return Verdict(second.passed, second.reason, min(scores) if scores else None)
+            failed = next((v for v in (first, second) if not v.passed), None)
+            if failed is not None and failed.score is None:
+                return failed
+            return Verdict(failed is None, failed.reason if failed else second.reason, min(scores) if scores else None)
 
         return QualityCheck(f"({self.name} & {other.name})", both, calls_model=self.calls_model or other.calls_model)
 

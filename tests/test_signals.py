@@ -90,3 +90,16 @@ def test_agrees_asks_a_second_model_bills_it_and_escalates_on_disagreement(serve
         assert resp.route.tier == "flash" and "disagrees with openai/m-flash's answer (agreement 0.00)" in resp.route.reason
         assert [a.outcome for a in resp.route.attempts] == ["judge", "check_failed", "judge", "ok"]  # the second answers are billed too
         assert router.ledger.spent("acme") == resp.route.cost_usd > 0
+
+
+def test_a_tiers_bar_decides_on_the_answer_score_and_the_reason_names_it(server: LocalOpenAIServer, ledger_url: str) -> None:
+    server.scripts["m-small"].extend(["1 + 1 = 2 and 2 + 2 = 5.", "1 + 1 = 2, 2 + 2 = 4, 3 + 3 = 7, 4 + 4 = 8."])
+    config = RouterConfig.from_dict({"tiers": local_tiers(server.url), "ledger": ledger_url, "thresholds": [0.4, 0.7],
+                                     "checks": ["non_empty", "arithmetic"], "escalation": {"bars": {"small": 0.7}}})
+    with Router(config, client=LiteLLMClient(config.retry, config.timeout_s), classifier=KeywordClassifier()) as router:
+        half = router.complete([{"role": "user", "content": "sums"}])  # 1 of 2 hold: 0.5, under small's bar
+        assert half.route.tier == "flash" and "answer score 0.50 under small's bar 0.70" in half.route.reason
+        most = router.complete([{"role": "user", "content": "sums"}])  # 3 of 4 hold: 0.75, at or above the bar: kept
+        assert most.route.tier == "small" and [a.outcome for a in most.route.attempts] == ["ok"]
+    with pytest.raises(Exception, match="not tiers"):
+        RouterConfig.from_dict({"tiers": local_tiers(server.url), "escalation": {"bars": {"tiny": 0.5}}})
