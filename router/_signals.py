@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ast
 import json
+import math
 import re
 from fractions import Fraction
 from typing import Any
@@ -132,3 +133,27 @@ def agreement(first: str, second: str) -> float:
 
     norm = [" ".join(re.findall(r"\w+", t.lower()))[:2000] for t in (first, second)]
     return SequenceMatcher(None, norm[0], norm[1], autojunk=False).ratio() if any(norm) else 1.0
+
+
+LOW_LOGPROB = -2.3  # a token the model gave under a 10% chance
+
+
+def uncertainty(logprobs: Any) -> Signal:
+    """The answer's confidence from its token log-probabilities (the provider's `logprobs.content`):
+    the share of tokens the model gave at least a 10% chance, lowered by the mean and the 10th
+    percentile. Absent or malformed log-probabilities: no signal, never a failure."""
+    content = getattr(logprobs, "content", None) if not isinstance(logprobs, dict) else logprobs.get("content")
+    if not isinstance(content, list) or not content:
+        return None
+    values = []
+    for token in content[:20_000]:
+        value = token.get("logprob") if isinstance(token, dict) else getattr(token, "logprob", None)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value) or value > 0 or value < -1e4:
+            return None  # NaN, positive or absurd: the provider's figures cannot be read
+        values.append(float(value))
+    values.sort()
+    confident = sum(v >= LOW_LOGPROB for v in values) / len(values)
+    mean = sum(values) / len(values)
+    low = values[len(values) // 10]
+    score = max(0.0, min(1.0, confident * math.exp(max(mean, -5.0) / 2) ** 0.5 * (1.0 if low >= 2 * LOW_LOGPROB else 0.8)))
+    return score, "" if score >= 0.5 else f"the model was unsure of its answer ({1 - confident:.0%} of tokens under a 10% chance)"

@@ -20,6 +20,7 @@ from router._signals import Signal, agreement
 from router._signals import arithmetic as arithmetic_signal
 from router._signals import code_parses as code_signal
 from router._signals import final_answer_format as format_signal
+from router._signals import uncertainty as uncertainty_signal
 
 
 @dataclass(frozen=True)
@@ -165,7 +166,16 @@ non_empty = QualityCheck("non_empty", _non_empty)
 not_truncated = QualityCheck("not_truncated", _not_truncated)
 not_refusal = _text_check("not_refusal", _refusal)
 valid_json = _text_check("valid_json", _valid_json)
+def _uncertainty(messages: list[dict[str, Any]], response: Any, ctx: CheckContext | None) -> Verdict:
+    choices = getattr(response, "choices", None) or []
+    found = uncertainty_signal(getattr(choices[0], "logprobs", None) if choices else None)
+    if found is None:
+        return Verdict(True)  # the provider sent none (set logprobs: true on the model entry): no signal
+    return Verdict(found[0] >= 0.5, found[1], found[0])
+
+
 arithmetic = _signal_check("arithmetic", lambda _prompt, answer: arithmetic_signal(answer))
+uncertainty = QualityCheck("uncertainty", _uncertainty)
 final_answer_format = _signal_check("final_answer_format", format_signal)
 code_parses = _signal_check("code_parses", lambda _prompt, answer: code_signal(answer))
 
@@ -256,12 +266,28 @@ def judge(model: str, rubric: str = "The answer is correct, complete and respons
 
 
 __all__ = [
-    "CheckContext", "QualityCheck", "Verdict", "agreement", "agrees", "arithmetic", "code_parses", "custom", "final_answer_format", "judge",
+    "CheckContext",
+    "QualityCheck",
+    "Verdict",
+    "agreement",
+    "agrees",
+    "arithmetic",
+    "code_parses",
+    "custom",
+    "final_answer_format",
+    "judge",
     "matches_schema",
-    "max_length", "min_length", "non_empty", "not_refusal", "not_truncated", "regex", "valid_json",
+    "max_length",
+    "min_length",
+    "non_empty",
+    "not_refusal",
+    "not_truncated",
+    "regex",
+    "uncertainty",
+    "valid_json",
 ]
 BUILTIN: dict[str, QualityCheck] = {c.name: c for c in (non_empty, not_truncated, not_refusal, valid_json, arithmetic,
-                                                         final_answer_format, code_parses)}
+                                                         final_answer_format, code_parses, uncertainty)}
 
 
 def all_of(checks: Sequence[QualityCheck | str | Callable[..., Any]]) -> QualityCheck | None:

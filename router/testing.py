@@ -81,7 +81,8 @@ class LocalOpenAIServer:
     Script items: a reply text; or a dict with any of `status` (an error status to answer),
     `headers`, `body` (raw text to send, e.g. malformed JSON), `delay` (seconds before
     answering), `content`, `finish_reason`, `prompt_tokens`, `completion_tokens`, `cached_tokens` and
-    `cache_creation_input_tokens` (the usage reported), `cut_after` (a stream that breaks after this many chunks). A stream ends with a
+    `cache_creation_input_tokens` (the usage reported), `logprobs` (token log-probabilities sent when
+    the request asks for them), `cut_after` (a stream that breaks after this many chunks). A stream ends with a
     usage chunk only when the request asks for it (`stream_options.include_usage`), as OpenAI does. When a model's script is empty, `responder(model,
     messages)` gives the reply (default: "ok").
     """
@@ -186,8 +187,12 @@ def _handler(server: LocalOpenAIServer) -> type[BaseHTTPRequestHandler]:
                 usage["cache_creation_input_tokens"] = int(item["cache_creation_input_tokens"])
             base = {"id": f"chatcmpl-{time.time_ns()}", "created": int(time.time()), "model": model}
             if not stream:
-                body = {**base, "object": "chat.completion", "usage": usage, "choices": [
-                    {"index": 0, "finish_reason": finish, "message": {"role": "assistant", "content": content}}]}
+                choice: dict[str, Any] = {"index": 0, "finish_reason": finish, "message": {"role": "assistant", "content": content}}
+                if request.get("logprobs") and "logprobs" in item:  # as OpenAI: only when asked for (a list of floats, or raw JSON)
+                    found = item["logprobs"]
+                    choice["logprobs"] = {"content": [{"token": f"t{i}", "logprob": lp, "bytes": None, "top_logprobs": []}
+                                                      for i, lp in enumerate(found)]} if isinstance(found, list) else found
+                body = {**base, "object": "chat.completion", "usage": usage, "choices": [choice]}
                 self._send(200, json.dumps(body).encode())
                 return
             words = content.split(" ")

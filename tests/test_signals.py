@@ -103,3 +103,23 @@ def test_a_tiers_bar_decides_on_the_answer_score_and_the_reason_names_it(server:
         assert most.route.tier == "small" and [a.outcome for a in most.route.attempts] == ["ok"]
     with pytest.raises(Exception, match="not tiers"):
         RouterConfig.from_dict({"tiers": local_tiers(server.url), "escalation": {"bars": {"tiny": 0.5}}})
+
+
+def test_uncertainty_reads_log_probabilities_and_missing_or_malformed_ones_are_no_signal(server: LocalOpenAIServer, ledger_url: str) -> None:
+    tiers = local_tiers(server.url)
+    tiers[0]["models"][0]["logprobs"] = True  # the model entry asks its provider for token log-probabilities
+    server.scripts["m-small"].extend([
+        {"content": "Paris.", "logprobs": [-0.01, -0.02, -0.05]},  # sure of itself: kept
+        {"content": "Maybe Lyon?", "logprobs": [-3.5, -4.0, -2.9, -0.3]},  # unsure: escalates
+        {"content": "Paris.", "logprobs": {"content": "not a list"}},  # malformed: no signal
+        {"content": "Paris.", "logprobs": [float("-inf")]},  # unreadable figures: no signal
+    ])
+    config = RouterConfig.from_dict({"tiers": tiers, "ledger": ledger_url, "thresholds": [0.4, 0.7], "checks": ["non_empty", "uncertainty"]})
+    with Router(config, client=LiteLLMClient(config.retry, config.timeout_s), classifier=KeywordClassifier()) as router:
+        ask = [{"role": "user", "content": "Capital of France?"}]
+        assert router.complete(ask).route.tier == "small"
+        unsure = router.complete(ask)
+        assert unsure.route.tier == "flash" and "unsure" in unsure.route.reason
+        assert router.complete(ask).route.tier == "small"
+        assert router.complete(ask).route.tier == "small"
+        assert server.requests[0]["body"].get("logprobs") is True
