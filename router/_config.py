@@ -201,6 +201,13 @@ class GatewayConfig(_Strict):
         return value
 
 
+class TelemetryConfig(_Strict):
+    """OpenTelemetry traces (the `otel` extra): exported over OTLP/HTTP to this endpoint when set."""
+
+    otlp_endpoint: str | None = None  # e.g. http://127.0.0.1:4318/v1/traces
+    service_name: str = "tierwise"
+
+
 class EscalationConfig(_Strict):
     """The answer's bar per tier: an answer whose checks score under its tier's bar escalates (a
     check without a score still passes or fails as it says). Tiers not named keep their checks' own verdict."""
@@ -242,6 +249,7 @@ class RouterConfig(_Strict):
     auth_errors: Literal["raise", "fallback"] = "raise"  # a refused or missing key: raise at once, or try the next model
     gateway: GatewayConfig = Field(default_factory=GatewayConfig)
     escalation: EscalationConfig = Field(default_factory=EscalationConfig)
+    telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
     learning: LearningConfig = Field(default_factory=LearningConfig)
 
     @field_validator("timezone")

@@ -18,7 +18,8 @@ from router._errors import ConfigError, DuplicateRequestError
 from router._logging import make_logger
 from router._plan import Sleep
 from router._run import Run, start
-from router._types import AsyncRoutedStream, RoutedResponse, RoutedStream
+from router._telemetry import telemetry_for
+from router._types import AsyncRoutedStream, Route, RoutedResponse, RoutedStream
 from router.checks import QualityCheck, all_of
 from router.learning._loop import Learner
 from router.ledger import Ledger, open_ledger
@@ -110,6 +111,8 @@ class _Base:
         ledger: Ledger | None = None,
         checks: Sequence[QualityCheck | str] | None = None,
         logger: Any = None,
+        tracer_provider: Any = None,
+        on_route: Callable[[Route], Any] | None = None,
     ) -> None:
         self.config = config if config is not None else RouterConfig.from_env()
         if not isinstance(self.config, RouterConfig):
@@ -137,6 +140,8 @@ class _Base:
             logger=logger or make_logger(cfg.log_content),
         )
         self.learning = Learner(self._core, cfg.learning, self._learning_call)
+        # Spans per request and attempt (an OpenTelemetry tracer provider, or telemetry.otlp_endpoint), and the app's callback.
+        self._telemetry = telemetry_for(cfg, tracer_provider, on_route)
 
     def _learning_call(self, messages: Any, **kwargs: Any) -> Any:
         raise NotImplementedError
@@ -144,6 +149,8 @@ class _Base:
     def _served(self, run: Run, result: RoutedResponse) -> RoutedResponse:
         """The answer goes back to the caller; the learning loop only notes it (shadow calls run later)."""
         self.learning.observe(run.request.tenant, run.request.request_id, run.messages, run.features, result.route, result)
+        if self._telemetry is not None:
+            self._telemetry.served(result.route)
         return result
 
     def feedback(self, request_id: str, quality: float, tenant: str = "default") -> None:
