@@ -201,6 +201,12 @@ class GatewayConfig(_Strict):
         return value
 
 
+class SessionsConfig(_Strict):
+    """Conversations (`session_id=`): a session stays on its tier and moves only up, until idle this long."""
+
+    ttl_s: float = Field(default=3600.0, gt=0)
+
+
 class TelemetryConfig(_Strict):
     """OpenTelemetry traces (the `otel` extra): exported over OTLP/HTTP to this endpoint when set."""
 
@@ -250,6 +256,7 @@ class RouterConfig(_Strict):
     gateway: GatewayConfig = Field(default_factory=GatewayConfig)
     escalation: EscalationConfig = Field(default_factory=EscalationConfig)
     telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
+    sessions: SessionsConfig = Field(default_factory=SessionsConfig)
     learning: LearningConfig = Field(default_factory=LearningConfig)
 
     @field_validator("timezone")

@@ -100,6 +100,7 @@ class Request:
     kwargs: Mapping[str, Any]
     pinned: bool = False  # the caller chose the tier (or model): no stepping down to fit a budget
     model: str | None = None  # the one model a caller pinned
+    session: str | None = None  # the conversation this turn belongs to (session_id=)
 
     @property
     def stream(self) -> bool:

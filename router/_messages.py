@@ -32,6 +32,16 @@ def check_name(field: str, value: Any) -> None:
         raise InvalidRequestError(f"{field} is not valid Unicode text (a lone surrogate)") from None
 
 
+def check_session(value: Any) -> str | None:
+    """A session id (None: no session): a name, as tenants are, of at most 256 bytes, without control characters."""
+    if value is None:
+        return None
+    check_name("session_id", value)
+    if len(value.encode("utf-8")) > MAX_NAME or any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise InvalidRequestError("session_id must be at most 256 bytes of text without control characters")
+    return str(value)
+
+
 def validate_messages(messages: Any) -> list[dict[str, Any]]:
     """Return the messages as a list of dicts, or raise InvalidMessagesError naming the problem."""
     if isinstance(messages, (str, bytes)) or not isinstance(messages, Sequence):

@@ -20,10 +20,11 @@ from router._billing import bill, bounded_output, worst_case
 from router._config import ModelSpec
 from router._core import Call, Core, Replay, Request, is_provider_error
 from router._errors import BudgetExceeded, EscalationExhausted, InvalidRequestError, LedgerError
-from router._messages import check_name, fingerprint, validate_messages
+from router._messages import check_name, check_session, fingerprint, validate_messages
 from router._params import allowed_params
 from router._plan import BudgetWait, PlanCursor, Sleep
 from router._retry import is_auth_error, is_caller_error, is_context_window, is_malformed_reply, tries_of
+from router._sessions import keep, kept
 from router._types import Attempt, AttemptOutcome, RequestStatus, Route, RoutedResponse, attach_route, route_to_dict
 from router.checks import QualityCheck, Verdict, all_of, answer_text
 from router.ledger import Entry, Reservation, StoredAnswer
@@ -43,6 +44,7 @@ def start(
     if "messages" in kwargs:
         raise InvalidRequestError("'messages' is the first argument, not a keyword")
     kwargs = dict(kwargs)
+    session = check_session(kwargs.pop("session_id", None))
     pin_tier, pin_model = core.pin(kwargs, tier)
     kwargs = allowed_params(kwargs)
     rid = request_id or uuid.uuid4().hex
@@ -63,6 +65,8 @@ def start(
     state = core.ledger.state(tenant) if core.config.budget_for(tenant) and pin_tier is None and not blind else None
     view = BudgetView(state.cap_usd, state.remaining_usd) if state else BudgetView()
     plan = policy.plan(score, view) if pin_tier is None else Plan((pin_tier,), f"score {score:.3f}; pinned to {pin_model or pin_tier}")
+    if session is not None and pin_tier is None:
+        plan = kept(core, plan, tenant, session)
     core.logger.info(
         "tierwise.decision", request_id=rid, tenant=tenant, score=round(score, 4), plan=list(plan.tiers), reason=plan.reason,
         messages=msgs,  # dropped from the log unless log_content is on
@@ -70,7 +74,7 @@ def start(
     request = Request(
         messages=msgs, tenant=tenant, request_id=rid, keyed=request_id is not None,
         checks=core.checks if checks is None else all_of(checks), strict=strict, kwargs=kwargs, pinned=pin_tier is not None,
-        model=pin_model,
+        model=pin_model, session=session,
     )
     run = Run(core=core, request=request, plan=plan, score=score)
     run.features = features
@@ -323,6 +327,7 @@ class Run:
         self.route.latency_s = self.core.clock() - self._started
         if self._final is not None:
             self._finish_request("done", self._final)
+            keep(self.core, self.route.tier, self.request.tenant, self.request.session)
             return attach_route(self._final, self.route)
         if self._best is not None:
             self.route.escalation_exhausted = True

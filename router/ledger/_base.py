@@ -89,6 +89,10 @@ class Ledger(Protocol):
 
     def next_attempt(self, request_id: str, tenant: str = "default") -> int: ...
 
+    def session_level(self, tenant: str, session_id: str, ttl_s: float) -> int | None: ...
+
+    def keep_session(self, tenant: str, session_id: str, level: int, tier: str, ttl_s: float) -> None: ...
+
     def presumed_holds(self) -> list[tuple[str, str, Decimal, float | None]]: ...
 
     def replay_outbox(self, path: Path) -> int | None: ...
@@ -170,6 +174,22 @@ class LedgerBase(LabelStore, GroupCommit):
     def _forget_dead(self, owner: str) -> None:
         self._query(self._sql("DELETE FROM {t}reservations WHERE owner = ?"), (owner,))
         self._query(self._sql("DELETE FROM {t}owners WHERE id = ?"), (owner,))
+
+    # ---- sessions: a conversation stays on its tier, and only moves up --------------------------------
+    def session_level(self, tenant: str, session_id: str, ttl_s: float) -> int | None:
+        """The tier index a tenant's session is on, None when it is new or idle past `ttl_s`."""
+        row = self._query(self._sql("SELECT level, updated FROM {t}sessions WHERE tenant = ? AND session_id = ?"), (tenant, session_id), "one")
+        return None if row is None or float(row[1]) < self._clock() - ttl_s else int(row[0])
+
+    def keep_session(self, tenant: str, session_id: str, level: int, tier: str, ttl_s: float) -> None:
+        """Note the tier a session's turn was answered on: the session's level rises, never falls
+        (unless the session was idle past `ttl_s`: then it starts again)."""
+        self._query(self._sql(
+            "INSERT INTO {t}sessions (tenant, session_id, level, tier, updated) VALUES (?, ?, ?, ?, ?) ON CONFLICT (tenant, session_id)"
+            " DO UPDATE SET updated = excluded.updated, level = CASE WHEN excluded.level > {t}sessions.level OR {t}sessions.updated < ?"
+            " THEN excluded.level ELSE {t}sessions.level END, tier = CASE WHEN excluded.level > {t}sessions.level OR"
+            " {t}sessions.updated < ? THEN excluded.tier ELSE {t}sessions.tier END"),
+            (tenant, session_id, level, tier, self._clock(), self._clock() - ttl_s, self._clock() - ttl_s))
 
     # ---- presumed spend: what dead owners held -----------------------------------------------------
     def presumed_holds(self) -> list[tuple[str, str, Decimal, float | None]]:

@@ -35,6 +35,8 @@ ALTER TABLE tierwise_reservations ADD COLUMN IF NOT EXISTS owner TEXT;
 CREATE INDEX IF NOT EXISTS tierwise_reservations_tenant ON tierwise_reservations (tenant);
 CREATE INDEX IF NOT EXISTS tierwise_entries_ts ON tierwise_entries (ts);
 CREATE TABLE IF NOT EXISTS tierwise_owners (id TEXT PRIMARY KEY, beat DOUBLE PRECISION NOT NULL);
+CREATE TABLE IF NOT EXISTS tierwise_sessions (tenant TEXT NOT NULL, session_id TEXT NOT NULL, level INTEGER NOT NULL,
+    tier TEXT NOT NULL, updated DOUBLE PRECISION NOT NULL, PRIMARY KEY (tenant, session_id));
 CREATE TABLE IF NOT EXISTS tierwise_claims (
     tenant TEXT NOT NULL,
     request_id TEXT NOT NULL,

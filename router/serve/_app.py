@@ -135,6 +135,9 @@ class Gateway:
         if model != "tierwise" and tier is None:
             params["model"] = model  # a configured model, pinned
         request_id = request.headers.get("idempotency-key") or request.headers.get("x-request-id")
+        session = request.headers.get("x-session-id")
+        if session is not None:
+            params["session_id"] = session  # a conversation stays on its tier (checked like any other field)
         started = time.monotonic()
         assert self.router is not None
         messages = body.get("messages")
