@@ -201,6 +201,14 @@ class GatewayConfig(_Strict):
         return value
 
 
+class CacheConfig(_Strict):
+    """The response cache (`cache: {}` turns it on): deterministic requests (temperature 0 or a seed)
+    answered from the ledger's database, per tenant, for `ttl_s`, at most `max_entries` a tenant."""
+
+    ttl_s: float = Field(default=3600.0, gt=0)
+    max_entries: int = Field(default=10_000, ge=1)
+
+
 class SessionsConfig(_Strict):
     """Conversations (`session_id=`): a session stays on its tier and moves only up, until idle this long."""
 
@@ -257,6 +265,7 @@ class RouterConfig(_Strict):
     escalation: EscalationConfig = Field(default_factory=EscalationConfig)
     telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
     sessions: SessionsConfig = Field(default_factory=SessionsConfig)
+    cache: CacheConfig | None = None
     learning: LearningConfig = Field(default_factory=LearningConfig)
 
     @field_validator("timezone")

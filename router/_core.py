@@ -126,6 +126,7 @@ class Replay:
     request_id: str
     stored: StoredRequest
     tenant: str = "default"
+    cached: bool = False  # a response-cache hit, not a replay of this request id
 
     def answer(self, rebuild: Callable[[dict[str, Any]], Any]) -> RoutedResponse | None:
         """The stored answer of a finished request id, or None while it is still pending."""
@@ -133,5 +134,5 @@ class Replay:
         if stored.status != "done" or stored.response is None or stored.route is None:
             return None
         route = route_from_dict(stored.route)
-        route.replayed = True
+        route.replayed = not self.cached
         return attach_route(rebuild(stored.response), route)

@@ -17,6 +17,7 @@ from typing import Any
 from classifiers import LinearClassifier, featurize
 from policies import BudgetView, Plan, ThresholdPolicy
 from router._billing import bill, bounded_output, worst_case
+from router._cache import cache_key, cached, remember
 from router._config import ModelSpec
 from router._core import Call, Core, Replay, Request, is_provider_error
 from router._errors import BudgetExceeded, EscalationExhausted, InvalidRequestError, LedgerError
@@ -26,7 +27,7 @@ from router._plan import BudgetWait, PlanCursor, Sleep
 from router._retry import is_auth_error, is_caller_error, is_context_window, is_malformed_reply, tries_of
 from router._sessions import keep, kept
 from router._types import Attempt, AttemptOutcome, RequestStatus, Route, RoutedResponse, attach_route, route_to_dict
-from router.checks import QualityCheck, Verdict, all_of, answer_text
+from router.checks import QualityCheck, Verdict, all_of, answer_text, barred
 from router.ledger import Entry, Reservation, StoredAnswer
 
 StreamCloser = Callable[[list[Any], bool, BaseException | None], BaseException | None]
@@ -52,6 +53,10 @@ def start(
         stored = core.ledger.claim_request(rid, tenant, fingerprint(msgs, kwargs))
         if stored is not None:
             return Replay(rid, stored, tenant)
+    key = cache_key(core, tenant, msgs, kwargs, (pin_tier, pin_model), checks)
+    hit = cached(core, key, tenant, rid, keyed=request_id is not None) if key is not None else None
+    if hit is not None:
+        return hit
     classifier, policy = core.brain
     # Featurised once: the score and, kept for feedback and labels, the features.
     features = None
@@ -77,6 +82,7 @@ def start(
         model=pin_model, session=session,
     )
     run = Run(core=core, request=request, plan=plan, score=score)
+    run.cache_key = key
     run.features = features
     return run
 
@@ -101,6 +107,7 @@ class Run:
         self._best_chunks: list[Any] = []
         self._last_error: BaseException | None = None
         self._stopped = False
+        self.cache_key: str | None = None  # where its answer goes in the response cache
         self.features: tuple[set[str], list[float]] | None = None  # the classifier's input, for labels
 
     @property
@@ -237,7 +244,7 @@ class Run:
                 self._settle(call, response, "check_failed", "check raised " + self.core.why(exc), tries)
                 self._finish_request("failed")
                 raise
-        verdict = self._barred(call.tier, verdict)
+        verdict = barred(self.core.config.escalation.bars.get(call.tier), call.tier, verdict)
         self._settle(call, response, "ok" if verdict.passed else "check_failed", verdict.reason, tries)
         if verdict.passed:
             self._final = response
@@ -245,16 +252,6 @@ class Run:
             self._best = response
             self.route.note(f"{call.tier} ({call.spec.model}) failed its check: {verdict.reason or 'no reason given'}; moved up")
             self.cursor.escalate()
-
-    def _barred(self, tier: str, verdict: Verdict) -> Verdict:
-        """With a bar for this tier (escalation.bars), a scored answer passes only at or above it."""
-        bar = self.core.config.escalation.bars.get(tier)
-        if bar is None or verdict.score is None:
-            return verdict
-        if verdict.score >= bar:
-            return Verdict(True, verdict.reason, verdict.score)
-        return Verdict(False, f"answer score {verdict.score:.2f} under {tier}'s bar {bar:.2f}" + (f" ({verdict.reason})" if verdict.reason else ""),
-                       verdict.score)
 
     def failed(self, call: Call, exc: BaseException, partial: list[Any] | None = None) -> None:
         """Record a failed call (and the chunks a broken stream gave); fall back, or raise."""
@@ -328,6 +325,7 @@ class Run:
         if self._final is not None:
             self._finish_request("done", self._final)
             keep(self.core, self.route.tier, self.request.tenant, self.request.session)
+            remember(self.core, self.cache_key, self.request.tenant, self._final, self.route)
             return attach_route(self._final, self.route)
         if self._best is not None:
             self.route.escalation_exhausted = True

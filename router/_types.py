@@ -48,7 +48,8 @@ class Route:
     attempts: list[Attempt] = field(default_factory=list)
     escalation_exhausted: bool = False
     replayed: bool = False
-    reason: str = ""  # why the plan was what it was, and every change of it, in order
+    reason: str = ""
+    cached: bool = False  # answered from the response cache: billed $0  # why the plan was what it was, and every change of it, in order
 
     def note(self, why: str) -> None:
         """Add one change of plan to `reason`."""

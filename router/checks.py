@@ -83,6 +83,16 @@ class QualityCheck:
         return f"QualityCheck({self.name})"
 
 
+def barred(bar: float | None, tier: str, verdict: Verdict) -> Verdict:
+    """With a bar for the tier (escalation.bars), a scored answer passes only at or above it."""
+    if bar is None or verdict.score is None:
+        return verdict
+    if verdict.score >= bar:
+        return Verdict(True, verdict.reason, verdict.score)
+    why = f"answer score {verdict.score:.2f} under {tier}'s bar {bar:.2f}"
+    return Verdict(False, f"{why} ({verdict.reason})" if verdict.reason else why, verdict.score)
+
+
 def answer_text(response: Any) -> str:
     """The first choice's text ('' when there is none)."""
     choices = getattr(response, "choices", None) or []

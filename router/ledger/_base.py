@@ -93,6 +93,10 @@ class Ledger(Protocol):
 
     def keep_session(self, tenant: str, session_id: str, level: int, tier: str, ttl_s: float) -> None: ...
 
+    def cache_get(self, key: str, tenant: str, since: float) -> tuple[str, str, str] | None: ...
+
+    def cache_put(self, key: str, tenant: str, response: str, route: str, cost: str, now: float, max_entries: int) -> None: ...
+
     def presumed_holds(self) -> list[tuple[str, str, Decimal, float | None]]: ...
 
     def replay_outbox(self, path: Path) -> int | None: ...
@@ -190,6 +194,23 @@ class LedgerBase(LabelStore, GroupCommit):
             " THEN excluded.level ELSE {t}sessions.level END, tier = CASE WHEN excluded.level > {t}sessions.level OR"
             " {t}sessions.updated < ? THEN excluded.tier ELSE {t}sessions.tier END"),
             (tenant, session_id, level, tier, self._clock(), self._clock() - ttl_s, self._clock() - ttl_s))
+
+    # ---- the response cache (per tenant; see router._cache) ----------------------------------------------
+    def cache_get(self, key: str, tenant: str, since: float) -> tuple[str, str, str] | None:
+        """(response, route, cost) stored for the key by this tenant since `since`, else None."""
+        row = self._query(self._sql("SELECT response, route, cost FROM {t}response_cache WHERE key = ? AND tenant = ? AND created >= ?"),
+                          (key, tenant, since), "one")
+        return None if row is None else (str(row[0]), str(row[1]), str(row[2]))
+
+    def cache_put(self, key: str, tenant: str, response: str, route: str, cost: str, now: float, max_entries: int) -> None:
+        """Store an answer; now and then the tenant's oldest entries past `max_entries` go."""
+        self._query(self._sql("INSERT INTO {t}response_cache (key, tenant, response, route, cost, created) VALUES (?, ?, ?, ?, ?, ?)"
+                              " ON CONFLICT (key) DO UPDATE SET response = excluded.response, route = excluded.route,"
+                              " cost = excluded.cost, created = excluded.created"), (key, tenant, response, route, cost, now))
+        self._cache_puts = getattr(self, "_cache_puts", 0) + 1
+        if self._cache_puts % 64 == 1:
+            self._query(self._sql("DELETE FROM {t}response_cache WHERE tenant = ? AND key NOT IN (SELECT key FROM {t}response_cache"
+                                  " WHERE tenant = ? ORDER BY created DESC LIMIT ?)"), (tenant, tenant, max_entries))
 
     # ---- presumed spend: what dead owners held -----------------------------------------------------
     def presumed_holds(self) -> list[tuple[str, str, Decimal, float | None]]:

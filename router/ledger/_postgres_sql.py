@@ -35,6 +35,9 @@ ALTER TABLE tierwise_reservations ADD COLUMN IF NOT EXISTS owner TEXT;
 CREATE INDEX IF NOT EXISTS tierwise_reservations_tenant ON tierwise_reservations (tenant);
 CREATE INDEX IF NOT EXISTS tierwise_entries_ts ON tierwise_entries (ts);
 CREATE TABLE IF NOT EXISTS tierwise_owners (id TEXT PRIMARY KEY, beat DOUBLE PRECISION NOT NULL);
+CREATE TABLE IF NOT EXISTS tierwise_response_cache (key TEXT PRIMARY KEY, tenant TEXT NOT NULL, response TEXT NOT NULL,
+    route TEXT NOT NULL, cost TEXT NOT NULL, created DOUBLE PRECISION NOT NULL);
+CREATE INDEX IF NOT EXISTS tierwise_response_cache_tenant ON tierwise_response_cache (tenant, created);
 CREATE TABLE IF NOT EXISTS tierwise_sessions (tenant TEXT NOT NULL, session_id TEXT NOT NULL, level INTEGER NOT NULL,
     tier TEXT NOT NULL, updated DOUBLE PRECISION NOT NULL, PRIMARY KEY (tenant, session_id));
 CREATE TABLE IF NOT EXISTS tierwise_claims (

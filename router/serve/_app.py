@@ -88,6 +88,8 @@ def _headers(route: RouteInfo, with_cost: bool = True) -> dict[str, str]:
                "x-tierwise-request-id": route.request_id}
     if with_cost:
         headers["x-tierwise-cost-usd"] = format(route.cost_usd, "f")
+    if route.cached:
+        headers["x-tierwise-cache"] = "hit"
     return headers
 
 
