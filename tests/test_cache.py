@@ -29,7 +29,7 @@ def test_a_deterministic_repeat_is_a_free_hit_with_the_saving_recorded(server: L
         again = router.complete(MSG, tenant="acme", temperature=0)
         assert again.choices[0].message.content == "Paris." and again.route.cached and not again.route.replayed
         assert again.route.cost_usd == 0 and server.count("m-small") == 1
-        entry = [e for e in router.ledger.entries("acme") if e.request_id == again.route.request_id][0]
+        entry = next(e for e in router.ledger.entries("acme") if e.request_id == again.route.request_id)
         assert entry.cost_usd == 0 and f"saved ${first.route.cost_usd}" in entry.reason
         sampled = router.complete(MSG, tenant="acme")  # no temperature 0, no seed: sampled, never cached
         assert not sampled.route.cached and sampled.choices[0].message.content == "Lyon?"
