@@ -41,6 +41,7 @@ _HOMES = {
     "LedgerUnavailable": "router._errors",
     "AlreadyBilled": "router._errors",
     "ProviderError": "router._errors",
+    "RateLimited": "router._errors",
     "RequestIdConflict": "router._errors",
     "TierwiseError": "router._errors",
     "AttemptOutcome": "router._types",
@@ -68,6 +69,7 @@ __all__ = [
     "ModelSpec",
     "ProviderError",
     "QualityCheck",
+    "RateLimited",
     "RequestIdConflict",
     "RequestStatus",
     "RetryConfig",
@@ -113,6 +115,7 @@ if TYPE_CHECKING:
         LedgerError,
         LedgerUnavailable,
         ProviderError,
+        RateLimited,
         RequestIdConflict,
         TierwiseError,
     )

@@ -201,6 +201,12 @@ class GatewayConfig(_Strict):
         return value
 
 
+class RateLimit(_Strict):
+    """Requests a tenant may send a minute, counted by every instance sharing the ledger."""
+
+    rpm: int = Field(ge=1)
+
+
 class CacheConfig(_Strict):
     """The response cache (`cache: {}` turns it on): deterministic requests (temperature 0 or a seed)
     answered from the ledger's database, per tenant, for `ttl_s`, at most `max_entries` a tenant."""
@@ -266,6 +272,7 @@ class RouterConfig(_Strict):
     telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
     sessions: SessionsConfig = Field(default_factory=SessionsConfig)
     cache: CacheConfig | None = None
+    rate_limits: dict[str, RateLimit] = Field(default_factory=dict)  # tenant -> limit; "*" for every tenant not listed
     learning: LearningConfig = Field(default_factory=LearningConfig)
 
     @field_validator("timezone")

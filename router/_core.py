@@ -10,8 +10,8 @@ from typing import Any
 from classifiers import Classifier
 from policies import Policy
 from router._client import LLMClient, missing_keys
-from router._config import ModelSpec, RouterConfig, TierConfig
-from router._errors import InvalidRequestError, ProviderError
+from router._config import LEARNING_TENANT, ModelSpec, RouterConfig, TierConfig
+from router._errors import InvalidRequestError, ProviderError, RateLimited
 from router._retry import is_auth_error, is_missing_key, status_of
 from router._secrets import scrub, scrub_exception
 from router._types import Attempt, RoutedResponse, attach_route, route_from_dict
@@ -66,6 +66,16 @@ class Core:
         if tier is not None and tier not in self.tiers:
             raise InvalidRequestError(f"tier {tier!r} is not configured; tiers: {list(self.tiers)}")
         return tier, None
+
+    def admit(self, tenant: str) -> None:
+        """Count the request against the tenant's rate limit (rate_limits, "*" for the rest), or raise RateLimited."""
+        limit = self.config.rate_limits.get(tenant) or self.config.rate_limits.get("*")
+        if limit is None or tenant == LEARNING_TENANT:
+            return
+        wait = self.ledger.take_request(tenant, limit.rpm)
+        if wait is not None:
+            raise RateLimited(f"tenant {tenant!r} sent {limit.rpm} requests this minute, its rate limit: retry in {wait:.0f} s",
+                              tenant, wait)
 
     def why(self, exc: BaseException) -> str:
         """An attempt's reason for an exception: its type and message, keys scrubbed, bounded."""

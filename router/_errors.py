@@ -53,6 +53,15 @@ class BudgetExceeded(TierwiseError):
         self.requested_usd = requested_usd
 
 
+class RateLimited(TierwiseError):
+    """The tenant sent more requests this minute than its `rate_limits` allow (the gateway answers 429)."""
+
+    def __init__(self, message: str, tenant: str, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.tenant = tenant
+        self.retry_after_s = retry_after_s
+
+
 class EscalationExhausted(TierwiseError):
     """Every tier of the plan was tried and none produced an acceptable answer."""
 

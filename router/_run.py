@@ -48,6 +48,7 @@ def start(
     session = check_session(kwargs.pop("session_id", None))
     pin_tier, pin_model = core.pin(kwargs, tier)
     kwargs = allowed_params(kwargs)
+    core.admit(tenant)
     rid = request_id or uuid.uuid4().hex
     if request_id is not None:
         stored = core.ledger.claim_request(rid, tenant, fingerprint(msgs, kwargs))

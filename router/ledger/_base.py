@@ -48,6 +48,7 @@ from router.ledger._records import (
     stored,
     to_nanos,
 )
+from router.ledger._side import SideTables
 
 BEAT_S = 5.0
 OWNER_TIMEOUT_S = 20.0  # four missed beats: the owner is gone, its holds and claims are free
@@ -89,6 +90,8 @@ class Ledger(Protocol):
 
     def next_attempt(self, request_id: str, tenant: str = "default") -> int: ...
 
+    def take_request(self, tenant: str, rpm: int) -> float | None: ...
+
     def session_level(self, tenant: str, session_id: str, ttl_s: float) -> int | None: ...
 
     def keep_session(self, tenant: str, session_id: str, level: int, tier: str, ttl_s: float) -> None: ...
@@ -122,7 +125,7 @@ class Ledger(Protocol):
     def close(self) -> None: ...
 
 
-class LedgerBase(LabelStore, GroupCommit):
+class LedgerBase(LabelStore, SideTables, GroupCommit):
     """What the SQL backends share: budgets and periods, the owner's heartbeat, the claim rule, and
     holds and bills in groups (`GroupCommit`) that never drop a bill."""
 
@@ -178,39 +181,6 @@ class LedgerBase(LabelStore, GroupCommit):
     def _forget_dead(self, owner: str) -> None:
         self._query(self._sql("DELETE FROM {t}reservations WHERE owner = ?"), (owner,))
         self._query(self._sql("DELETE FROM {t}owners WHERE id = ?"), (owner,))
-
-    # ---- sessions: a conversation stays on its tier, and only moves up --------------------------------
-    def session_level(self, tenant: str, session_id: str, ttl_s: float) -> int | None:
-        """The tier index a tenant's session is on, None when it is new or idle past `ttl_s`."""
-        row = self._query(self._sql("SELECT level, updated FROM {t}sessions WHERE tenant = ? AND session_id = ?"), (tenant, session_id), "one")
-        return None if row is None or float(row[1]) < self._clock() - ttl_s else int(row[0])
-
-    def keep_session(self, tenant: str, session_id: str, level: int, tier: str, ttl_s: float) -> None:
-        """Note the tier a session's turn was answered on: the session's level rises, never falls
-        (unless the session was idle past `ttl_s`: then it starts again)."""
-        self._query(self._sql(
-            "INSERT INTO {t}sessions (tenant, session_id, level, tier, updated) VALUES (?, ?, ?, ?, ?) ON CONFLICT (tenant, session_id)"
-            " DO UPDATE SET updated = excluded.updated, level = CASE WHEN excluded.level > {t}sessions.level OR {t}sessions.updated < ?"
-            " THEN excluded.level ELSE {t}sessions.level END, tier = CASE WHEN excluded.level > {t}sessions.level OR"
-            " {t}sessions.updated < ? THEN excluded.tier ELSE {t}sessions.tier END"),
-            (tenant, session_id, level, tier, self._clock(), self._clock() - ttl_s, self._clock() - ttl_s))
-
-    # ---- the response cache (per tenant; see router._cache) ----------------------------------------------
-    def cache_get(self, key: str, tenant: str, since: float) -> tuple[str, str, str] | None:
-        """(response, route, cost) stored for the key by this tenant since `since`, else None."""
-        row = self._query(self._sql("SELECT response, route, cost FROM {t}response_cache WHERE key = ? AND tenant = ? AND created >= ?"),
-                          (key, tenant, since), "one")
-        return None if row is None else (str(row[0]), str(row[1]), str(row[2]))
-
-    def cache_put(self, key: str, tenant: str, response: str, route: str, cost: str, now: float, max_entries: int) -> None:
-        """Store an answer; now and then the tenant's oldest entries past `max_entries` go."""
-        self._query(self._sql("INSERT INTO {t}response_cache (key, tenant, response, route, cost, created) VALUES (?, ?, ?, ?, ?, ?)"
-                              " ON CONFLICT (key) DO UPDATE SET response = excluded.response, route = excluded.route,"
-                              " cost = excluded.cost, created = excluded.created"), (key, tenant, response, route, cost, now))
-        self._cache_puts = getattr(self, "_cache_puts", 0) + 1
-        if self._cache_puts % 64 == 1:
-            self._query(self._sql("DELETE FROM {t}response_cache WHERE tenant = ? AND key NOT IN (SELECT key FROM {t}response_cache"
-                                  " WHERE tenant = ? ORDER BY created DESC LIMIT ?)"), (tenant, tenant, max_entries))
 
     # ---- presumed spend: what dead owners held -----------------------------------------------------
     def presumed_holds(self) -> list[tuple[str, str, Decimal, float | None]]:

@@ -38,6 +38,8 @@ CREATE TABLE IF NOT EXISTS tierwise_owners (id TEXT PRIMARY KEY, beat DOUBLE PRE
 CREATE TABLE IF NOT EXISTS tierwise_response_cache (key TEXT PRIMARY KEY, tenant TEXT NOT NULL, response TEXT NOT NULL,
     route TEXT NOT NULL, cost TEXT NOT NULL, created DOUBLE PRECISION NOT NULL);
 CREATE INDEX IF NOT EXISTS tierwise_response_cache_tenant ON tierwise_response_cache (tenant, created);
+CREATE TABLE IF NOT EXISTS tierwise_rates (tenant TEXT NOT NULL, minute BIGINT NOT NULL, requests INTEGER NOT NULL,
+    PRIMARY KEY (tenant, minute));
 CREATE TABLE IF NOT EXISTS tierwise_sessions (tenant TEXT NOT NULL, session_id TEXT NOT NULL, level INTEGER NOT NULL,
     tier TEXT NOT NULL, updated DOUBLE PRECISION NOT NULL, PRIMARY KEY (tenant, session_id));
 CREATE TABLE IF NOT EXISTS tierwise_claims (

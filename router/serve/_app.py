@@ -31,6 +31,7 @@ from router._errors import (
     InvalidRequestError,
     LedgerError,
     ProviderError,
+    RateLimited,
     RequestIdConflict,
     TierwiseError,
 )
@@ -55,6 +56,11 @@ def _typed(exc: BaseException) -> JSONResponse:
                   "held_usd": str(s.reserved_usd), "remaining_usd": None if s.remaining_usd is None else str(s.remaining_usd),
                   "period": s.period}
         return _error(429, str(exc), "insufficient_quota", "budget_exceeded", budget=budget)
+    if isinstance(exc, RateLimited):
+        response = _error(429, str(exc), "rate_limit_exceeded", "rate_limit_exceeded")
+        response.headers["retry-after"] = str(max(1, round(exc.retry_after_s)))
+        response.headers["x-should-retry"] = "true"  # unlike a budget refusal, this one passes with the minute
+        return response
     if isinstance(exc, (RequestIdConflict, DuplicateRequestError)):
         return _error(409, str(exc), "invalid_request_error", "request_id_conflict")
     if isinstance(exc, (InvalidMessagesError, InvalidRequestError)):
@@ -150,7 +156,8 @@ class Gateway:
                                          headers=_headers(stream.route, with_cost=False))
             result = await self.router.acomplete(messages, tenant=tenant, request_id=request_id, tier=tier, **params)
         except TierwiseError as exc:
-            self.metrics.observe(tenant, "-", "budget_exceeded" if isinstance(exc, BudgetExceeded) else "error", time.monotonic() - started)
+            status = "budget_exceeded" if isinstance(exc, BudgetExceeded) else "rate_limited" if isinstance(exc, RateLimited) else "error"
+            self.metrics.observe(tenant, "-", status, time.monotonic() - started)
             return _typed(exc)
         route = result.route
         data = result.model_dump()

@@ -1,0 +1,71 @@
+"""Rate limits: requests a minute per tenant, counted in the ledger's database so two instances share
+them exactly (both backends), answered with 429, retry-after and OpenAI's error body by the gateway."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import httpx
+import pytest
+from conftest import KeywordClassifier, local_tiers
+from test_gateway import KEY, OTHER, gateway_config, serving
+
+from router import LiteLLMClient, RateLimited, Router, RouterConfig
+from router.testing import LocalOpenAIServer
+
+MSG = [{"role": "user", "content": "hi"}]
+
+
+def _same_minute(seconds: float) -> None:
+    """Start where the next `seconds` stay inside one minute of the clock the ledger counts by."""
+    left = 60 - time.time() % 60
+    if left < seconds:
+        time.sleep(left + 0.05)
+
+
+def test_200_requests_over_two_instances_pass_exactly_the_limit(server: LocalOpenAIServer, any_ledger_url: str) -> None:
+    config = RouterConfig.from_dict({"tiers": local_tiers(server.url), "ledger": any_ledger_url, "rate_limits": {"acme": {"rpm": 25}}})
+    routers = [Router(config, client=LiteLLMClient(config.retry, config.timeout_s), classifier=KeywordClassifier()) for _ in range(2)]
+    results: list[str] = []
+    lock = threading.Lock()
+
+    def one(k: int) -> None:
+        try:
+            routers[k % 2].complete(MSG, tenant="acme")
+            outcome = "ok"
+        except RateLimited as exc:
+            outcome = "limited" if 0 < exc.retry_after_s <= 60 else "bad wait"
+        with lock:
+            results.append(outcome)
+
+    _same_minute(8)
+    threads = [threading.Thread(target=one, args=(k,)) for k in range(200)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results.count("ok") == 25 and results.count("limited") == 175
+    assert routers[0].complete(MSG, tenant="globex").choices[0].message.content == "ok"  # another tenant, no limit
+    for r in routers:
+        r.close()
+
+
+def test_the_gateway_answers_429_with_retry_after(server: LocalOpenAIServer, ledger_url: str) -> None:
+    config = RouterConfig.from_dict(gateway_config(server, ledger_url, rate_limits={"*": {"rpm": 2}}))
+    _same_minute(5)
+    with serving(config) as url:
+        send = [httpx.post(f"{url}/chat/completions", json={"model": "tierwise", "messages": MSG},
+                           headers={"authorization": f"Bearer {KEY}"}, timeout=30) for _ in range(3)]
+        other = httpx.post(f"{url}/chat/completions", json={"model": "tierwise", "messages": MSG},
+                           headers={"authorization": f"Bearer {OTHER}"}, timeout=30)
+        metrics = httpx.get(url.replace("/v1", "/metrics"), timeout=10).text
+    assert [r.status_code for r in send] == [200, 200, 429] and other.status_code == 200  # "*": each tenant its own count
+    limited = send[2]
+    assert limited.json()["error"]["code"] == "rate_limit_exceeded" and 1 <= int(limited.headers["retry-after"]) <= 60
+    assert 'status="rate_limited"' in metrics
+
+
+def test_a_rate_limit_needs_a_whole_number() -> None:
+    with pytest.raises(Exception, match="rpm"):
+        RouterConfig.from_dict({"rate_limits": {"acme": {"rpm": 0}}})
