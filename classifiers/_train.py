@@ -72,14 +72,15 @@ class _Set:
     weight: list[float]
 
 
-def _examples(rows: Sequence[Row], weak: Sequence[str], strong: Sequence[str], bar: float, target: Target, per_source: bool, seed: int) -> tuple[_Set, _Set]:
-    """Usable rows (never `test`, never a test row's text, never contaminated), split into fit and dev.
+def _examples(rows: Sequence[Row], weak: Sequence[str], strong: Sequence[str], bar: float, target: Target, per_source: bool, seed: int,
+              include_test: bool = False) -> tuple[_Set, _Set]:
+    """Usable rows (not `test` unless `include_test`, never a test row's text, never contaminated), split into fit and dev.
 
     Each source without `dev` rows gives a seeded 15% of its rows to dev. With `per_source`, every
     source weighs the same in total, however many rows it has.
     """
-    test_texts = {normalise(r) for r in rows if r.split == "test"}
-    usable = [(r, t) for r in rows if r.split != "test" and not r.contaminated
+    test_texts = set() if include_test else {normalise(r) for r in rows if r.split == "test"}
+    usable = [(r, t) for r in rows if (include_test or r.split != "test") and not r.contaminated
               for t in [targets(r, weak, strong, bar, target)] if t is not None and normalise(r) not in test_texts]
     by_source: dict[str, list[tuple[Row, tuple[float, float]]]] = {}
     for r, t in usable:
@@ -153,8 +154,9 @@ def train(
     c_grid: Sequence[float] = (0.1, 0.3, 1.0),
     seed: int = 0,
     progress: Callable[[str], None] | None = None,
+    include_test: bool = False,
 ) -> LinearClassifier:
-    """Fit a classifier on labelled prompt sets (never on `test` rows); deterministic given `seed`.
+    """Fit a classifier on labelled prompt sets (not on `test` rows unless `include_test`); deterministic given `seed`.
 
     `weak`/`strong` name the cheapest and the top model (or several: the first present in a row is
     used); `tiers=[small, flash, frontier]` says the same. With `strong`, the target is the graded
@@ -178,7 +180,7 @@ def train(
         rows = load_rows(data)  # type: ignore[arg-type]
     else:
         rows = list(data)  # type: ignore[arg-type]
-    fit, dev = _examples(rows, weak_names, strong_names, bar, target, per_source, seed)
+    fit, dev = _examples(rows, weak_names, strong_names, bar, target, per_source, seed, include_test)
     if len(fit.rows) < 2 or max(fit.y) - min(fit.y) <= 0:
         raise ValueError("training needs rows of both classes: where the cheap model does well and where it does not")
     say(f"read {len(rows)} rows: {len(fit.rows)} to fit, {len(dev.rows)} to choose C and calibrate")

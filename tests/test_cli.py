@@ -50,6 +50,9 @@ def test_score_train_and_ledger(tmp_path: Path) -> None:
     easy = tierwise("score", "--text", "Please say hello to my dog number 3", "--weights", str(weights)).stdout
     assert float(hard) > 0.5 > float(easy)
     assert "train: read 401 rows" in result.stderr and "calibrated on" in result.stderr  # a line a stage when not a TTY
+    assert "left out 1 rows marked split: test" in result.stderr  # said, not silent
+    again = tierwise("train", "--data", str(data), "--weak", "weak", "--strong", "strong", "--include-test", "--out", str(weights))
+    assert again.returncode == 0 and "left out" not in again.stderr
     result = tierwise("ledger", "--url", f"sqlite:///{tmp_path / 'mistyped.db'}")
     assert result.returncode == 2 and "no ledger at" in result.stderr and not (tmp_path / "mistyped.db").exists()
 

@@ -128,6 +128,7 @@ def test_feedback_becomes_labels_and_a_refit_swaps_the_model_in_whole(tmp_path: 
         router.learning.close()  # the refit runs on the loop's thread: wait for it
         state = router.learning.state()
         assert state["labels"] == 120 and state["refits"] and state["refits"][-1]["swapped"]
+        assert state["refits"][-1]["why"].startswith("candidate swapped in: held-back AUC")  # each refit says why
         clf, policy = router._core.brain
         assert (clf, policy) != before and clf is not before[0]
         assert router.ledger.latest_model() is not None  # published for other instances

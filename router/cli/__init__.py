@@ -87,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="gap: the graded quality gap between cheapest and top model (default); bar: strong beats weak by --bar")
     train.add_argument("--bar", type=float, default=0.5, help="adequacy bar (default 0.5)")
     train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--include-test", action="store_true", help="also train on rows marked split: test (left out, and said, by default)")
     train.add_argument("--out", type=Path, required=True, help="weights file to write (JSON)")
     train.set_defaults(func=cmd_train)
 

@@ -20,7 +20,7 @@ from policies import ThresholdPolicy
 from router._config import LEARNING_TENANT, LearningConfig
 from router._core import Core
 from router._errors import BudgetExceeded, InvalidRequestError, TierwiseError
-from router.learning._refit import refit
+from router.learning._refit import CONFIDENCE, refit
 from router.learning._simulate import _Sampler
 from router.ledger import Label
 
@@ -60,6 +60,15 @@ def rows_of(labels: list[Label], tiers: list[str]) -> list[Row]:
                         source=f"tierwise-{lab.source}", task=lab.source, extra={"features": lab.features, "request_id": lab.request_id,
                                                                                  "tenant": lab.tenant}))
     return rows
+
+
+def _why(result: Any) -> str:
+    """Why a refit was swapped in or kept out, in words for state() and the log."""
+    if result.auc_old is None or result.auc_new is None:
+        return f"kept the model in force: {result.labels} labels are too few to judge a candidate on held-back ones"
+    verb = "swapped in" if result.swapped else "kept out"
+    return (f"candidate {verb}: held-back AUC {result.auc_new:.3f} against {result.auc_old:.3f} for the model in force"
+            + ("" if result.swapped else f" (a swap needs it better in {CONFIDENCE:.0%} of paired bootstrap rounds)"))
 
 
 class Learner:
@@ -239,7 +248,7 @@ class Learner:
             result = refit(rows_of(labels, self._tiers), self._tiers, clf, self._prior, getattr(policy, "thresholds", ()),
                            self._cfg.target.get("quality", 0.95))
             entry = {"at": time.time(), "labels": result.labels, "swapped": result.swapped, "auc_old": result.auc_old,
-                     "auc_new": result.auc_new, "thresholds": list(result.thresholds)}
+                     "auc_new": result.auc_new, "thresholds": list(result.thresholds), "why": _why(result)}
             self.refits.append(entry)
             if result.swapped or tuple(result.thresholds) != tuple(getattr(policy, "thresholds", ())):
                 self._install(result.classifier, list(result.thresholds))
@@ -247,7 +256,7 @@ class Learner:
                     core.ledger.save_model(result.classifier.to_dict(), list(result.thresholds), result.labels, time.time())
                     latest = core.ledger.latest_model()
                     self._model_id = latest.id if latest else self._model_id
-            _log.info("tierwise learning: refit on %d labels, %s", result.labels, "swapped in" if result.swapped else "kept the model in force")
+            _log.info("tierwise learning: refit on %d labels: %s", result.labels, entry["why"])
 
     def _install(self, clf: Any, thresholds: list[float]) -> None:
         old = self._core.brain[1]
