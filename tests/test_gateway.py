@@ -227,3 +227,44 @@ def test_two_gateway_workers_hold_one_budget_on_postgres(server: LocalOpenAIServ
     ledger.close()
     assert spent <= cost * 40, "overspent"
     assert served >= 30, served
+
+
+def test_sigterm_under_load_drains_and_loses_no_bill(server: LocalOpenAIServer, tmp_path: Path) -> None:
+    import httpx
+
+    from router.ledger import open_ledger
+
+    server.scripts["m-small"].extend([{"content": "slow answer", "delay": 1.0}] * 12)
+    ledger = f"sqlite:///{tmp_path / 'l.db'}"
+    path = tmp_path / "tierwise.yaml"
+    path.write_text(yaml.safe_dump(gateway_config(server, ledger)))
+    port = _port()
+    proc = subprocess.Popen([sys.executable, "-m", "router.cli", "serve", "--config", str(path), "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}/v1"
+    assert proc.stderr is not None
+    assert proc.stderr.readline().startswith(f"tierwise serve: listening on http://127.0.0.1:{port}/v1")  # said before it serves
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url.replace("/v1", "/healthz"), timeout=1).status_code == 200:
+                break
+        time.sleep(0.1)
+    answered: list[str] = []
+
+    def ask() -> None:
+        resp = httpx.post(f"{url}/chat/completions", json={"model": "tierwise/small", "messages": MSG},
+                          headers={"authorization": f"Bearer {KEY}"}, timeout=30)
+        if resp.status_code == 200:
+            answered.append(resp.headers["x-tierwise-request-id"])
+
+    threads = [threading.Thread(target=ask) for _ in range(8)]
+    for t in threads:
+        t.start()
+    time.sleep(0.5)  # all eight are in flight at the provider
+    proc.terminate()  # SIGTERM: stop taking requests, finish these, commit their bills, then exit
+    for t in threads:
+        t.join(30)
+    assert proc.wait(30) in (0, -15)  # uvicorn re-raises the signal once it has shut down cleanly
+    billed = {e.request_id for e in open_ledger(ledger, RouterConfig().budget_for).entries("acme")}
+    assert len(answered) == 8 and set(answered) <= billed
