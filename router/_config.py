@@ -154,6 +154,7 @@ class LearningConfig(_Strict):
     """The learning loop: shadow labels bought on a share of requests, feedback, refits."""
 
     shadow_rate: float = Field(default=0.0, ge=0, le=1)  # share of requests that also buy a label (0: off)
+    labels: int | None = Field(default=None, ge=0)  # at most this many shadow labels a period, across instances (None: budget_usd alone)
     judge: str | None = None  # a configured tier or model that grades answers
     budget_usd: Decimal = Field(default=Decimal(0), ge=0, le=MAX_BUDGET_USD)  # per period, for labels only
     period: Literal["day", "week", "month", "total"] = "day"

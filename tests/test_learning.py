@@ -249,3 +249,24 @@ def test_a_judge_that_answers_in_prose_stops_the_buying_and_says_why(tmp_path: P
         # Each of the 5 tries cost one judge call on the served answer; no other tier was bought for a label that could not come.
         assert {e.tier for e in router.ledger.entries(LEARNING)} == {"frontier"} and len(router.ledger.entries(LEARNING)) == 5
         router.close()
+
+
+def test_a_label_budget_holds_across_two_instances_under_concurrency(tmp_path: Path) -> None:
+    import threading
+
+    with LocalOpenAIServer(responder=_responder) as server:
+        config = _config(server.url, f"sqlite:///{tmp_path / 'l.db'}", labels=3)
+        routers = [Router(config, client=ScriptedClient(default="8")) for _ in range(2)]  # "8": every answer and grade reads 8
+        threads = [threading.Thread(target=routers[k % 2].complete, args=([{"role": "user", "content": f"q {k}"}],), kwargs={"tenant": "acme"})
+                   for k in range(40)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for r in routers:
+            r.learning.close()
+        states = [r.learning.state() for r in routers]
+        assert states[0]["labels"] == 3  # exactly the budget, whichever instance bought them
+        assert sum(s["skipped_for_labels"] for s in states) == 37  # every other sampled request was told no, none paid for
+        for r in routers:
+            r.close()

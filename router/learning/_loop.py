@@ -13,6 +13,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC
 from typing import Any
 
 from classifiers import LinearClassifier, Outcome, Row
@@ -22,7 +23,7 @@ from router._core import Core
 from router._errors import BudgetExceeded, InvalidRequestError, TierwiseError
 from router.learning._refit import CONFIDENCE, refit
 from router.learning._simulate import _Sampler
-from router.ledger import Label
+from router.ledger import Label, period_start
 
 _log = logging.getLogger("tierwise")
 JUDGE_PROMPT = (
@@ -90,6 +91,7 @@ class Learner:
         self._next_pickup = 0.0
         self.refits: list[dict[str, Any]] = []
         self.skipped_budget = 0
+        self.skipped_labels = 0  # sampled, but the period's `labels` were all bought
         self.unparsable = 0  # judge replies without a grade
         self._unparsable_run = 0
         self.stopped: str | None = None  # why shadow labels stopped being bought, once they have
@@ -138,7 +140,7 @@ class Learner:
             "last_refit": self.refits[-1] if self.refits else None,
             "thresholds": list(getattr(policy, "thresholds", ())), "label_spend_usd": self._core.ledger.spent(LEARNING_TENANT),
             "label_budget_usd": self._cfg.budget_usd, "skipped_for_budget": self.skipped_budget, "model_id": self._model_id,
-            "unparsable_grades": self.unparsable, "stopped": self.stopped,
+            "unparsable_grades": self.unparsable, "stopped": self.stopped, "skipped_for_labels": self.skipped_labels,
         }
 
     def close(self, wait: bool = True) -> None:
@@ -200,6 +202,11 @@ class Learner:
         return self._complete(messages, tenant=LEARNING_TENANT, checks=[], **pin, **kwargs)
 
     def _shadow(self, seen: _Seen, request_id: str, messages: list[dict[str, Any]], answer: str, cost: float) -> None:
+        if self._cfg.labels is not None:  # the period's label budget, shared by instances: one slot a label
+            window = int(period_start(self._cfg.period, time.time(), UTC) if self._cfg.period != "total" else 0)
+            if not self._core.ledger.take_slot("labels", window, self._cfg.labels):
+                self.skipped_labels += 1
+                return
         request = "\n".join(str(m.get("content", "")) for m in messages if m.get("role") != "system")[-8000:]
         costs = {seen.tier: cost}
         try:

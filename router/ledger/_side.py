@@ -38,6 +38,14 @@ class SideTables:
         return 60.0 - float(now[0]) % 60.0
 
     # ---- sessions: a conversation stays on its tier, and only moves up --------------------------------
+    def take_slot(self, name: str, window: int, limit: int) -> bool:
+        """Take one of `limit` slots of a counter for a window (a budget period's labels): one atomic
+        statement, so instances never take more than `limit` together; False when none is left."""
+        row = self._query(self._sql(
+            "INSERT INTO {t}counters (name, window, used) VALUES (?, ?, 1) ON CONFLICT (name, window)"
+            " DO UPDATE SET used = {t}counters.used + 1 WHERE {t}counters.used < ? RETURNING used"), (name, window, limit), "one")
+        return row is not None and int(row[0]) <= limit
+
     def session_level(self, tenant: str, session_id: str, ttl_s: float) -> int | None:
         """The tier index a tenant's session is on, None when it is new or idle past `ttl_s`."""
         row = self._query(self._sql("SELECT level, updated FROM {t}sessions WHERE tenant = ? AND session_id = ?"), (tenant, session_id), "one")
