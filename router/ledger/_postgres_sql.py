@@ -40,8 +40,8 @@ CREATE TABLE IF NOT EXISTS tierwise_response_cache (key TEXT PRIMARY KEY, tenant
 CREATE INDEX IF NOT EXISTS tierwise_response_cache_tenant ON tierwise_response_cache (tenant, created);
 CREATE TABLE IF NOT EXISTS tierwise_rates (tenant TEXT NOT NULL, minute BIGINT NOT NULL, requests INTEGER NOT NULL,
     PRIMARY KEY (tenant, minute));
-CREATE TABLE IF NOT EXISTS tierwise_counters (name TEXT NOT NULL, window BIGINT NOT NULL, used INTEGER NOT NULL,
-    PRIMARY KEY (name, window));
+CREATE TABLE IF NOT EXISTS tierwise_counters (name TEXT NOT NULL, span BIGINT NOT NULL, used INTEGER NOT NULL,
+    PRIMARY KEY (name, span));
 CREATE TABLE IF NOT EXISTS tierwise_sessions (tenant TEXT NOT NULL, session_id TEXT NOT NULL, level INTEGER NOT NULL,
     tier TEXT NOT NULL, updated DOUBLE PRECISION NOT NULL, PRIMARY KEY (tenant, session_id));
 CREATE TABLE IF NOT EXISTS tierwise_claims (

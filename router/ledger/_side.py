@@ -42,7 +42,7 @@ class SideTables:
         """Take one of `limit` slots of a counter for a window (a budget period's labels): one atomic
         statement, so instances never take more than `limit` together; False when none is left."""
         row = self._query(self._sql(
-            "INSERT INTO {t}counters (name, window, used) VALUES (?, ?, 1) ON CONFLICT (name, window)"
+            "INSERT INTO {t}counters (name, span, used) VALUES (?, ?, 1) ON CONFLICT (name, span)"
             " DO UPDATE SET used = {t}counters.used + 1 WHERE {t}counters.used < ? RETURNING used"), (name, window, limit), "one")
         return row is not None and int(row[0]) <= limit
 

@@ -70,7 +70,7 @@ CREATE TABLE IF NOT EXISTS response_cache (key TEXT PRIMARY KEY, tenant TEXT NOT
     cost TEXT NOT NULL, created REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS response_cache_tenant ON response_cache (tenant, created);
 CREATE TABLE IF NOT EXISTS rates (tenant TEXT NOT NULL, minute INTEGER NOT NULL, requests INTEGER NOT NULL, PRIMARY KEY (tenant, minute));
-CREATE TABLE IF NOT EXISTS counters (name TEXT NOT NULL, window INTEGER NOT NULL, used INTEGER NOT NULL, PRIMARY KEY (name, window));
+CREATE TABLE IF NOT EXISTS counters (name TEXT NOT NULL, span INTEGER NOT NULL, used INTEGER NOT NULL, PRIMARY KEY (name, span));
 CREATE TABLE IF NOT EXISTS sessions (tenant TEXT NOT NULL, session_id TEXT NOT NULL, level INTEGER NOT NULL, tier TEXT NOT NULL,
     updated REAL NOT NULL, PRIMARY KEY (tenant, session_id));
 CREATE TABLE IF NOT EXISTS claims (
