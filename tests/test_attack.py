@@ -108,7 +108,7 @@ _params = st.dictionaries(st.sampled_from(["temperature", "top_p", "max_tokens",
                           _json, max_size=3)
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(messages=st.lists(_message, max_size=3) | _json, params=_params)
 def test_fuzzed_messages_and_parameters_raise_only_typed_errors(fuzz_router: Router, messages: Any, params: dict[str, Any]) -> None:
     try:

@@ -145,7 +145,7 @@ def test_low_budget_downgrades_before_refusing(tmp_path: Path) -> None:
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 def test_sigkill_mid_write_loses_nothing_and_bills_the_holds_in_flight(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     url = f"sqlite:///{tmp_path / 'l.db'}" if backend == "sqlite" else request.getfixturevalue("pg_url")
-    rounds = 16 if backend == "sqlite" else 12
+    rounds = 12 if backend == "sqlite" else 8
     rng = random.Random(7)
     committed: set[str] = set()
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
