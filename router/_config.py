@@ -13,11 +13,20 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_serializer, field_validator, model_validator
+from pydantic import Field, ValidationError, field_serializer, field_validator, model_validator
 
 from router._errors import ConfigError
 from router._messages import MAX_DEPTH, nesting
 from router._secrets import is_secret
+from router._sections import (
+    CacheConfig,
+    EscalationConfig,
+    GatewayConfig,
+    RateLimit,
+    SessionsConfig,
+    TelemetryConfig,
+    _Strict,
+)
 
 # Parameter names whose values are credentials: never logged, printed or stored.
 _PRICE_FIELDS = ("input_cost_per_token", "output_cost_per_token", "cache_read_input_cost_per_token", "cache_creation_input_cost_per_token")
@@ -47,10 +56,6 @@ def data_home() -> str:
 
 
 _MAX_CONFIG_VALUES = 100_000  # a YAML alias bomb expands past this: refused before it costs memory
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class ModelSpec(_Strict):
@@ -173,75 +178,6 @@ class LearningConfig(_Strict):
         if not 0 < quality <= 1:
             raise ValueError(f"learning.target.quality must be in (0, 1], got {quality}")
         return self
-
-
-class GatewayConfig(_Strict):
-    """`tierwise serve`: which API keys name which tenant. Keys are stored as SHA-256 hex digests,
-    never in clear (`python -c "import hashlib; print(hashlib.sha256(b'tw-acme-...').hexdigest())"`)."""
-
-    keys: dict[str, list[str]] = Field(default_factory=dict)
-    read_timeout_s: float = Field(default=30.0, gt=0)  # a client that takes longer to send its body gets a 408
-    # /metrics shows tenants and spend: served to a client on the loopback, else only with one of these keys (SHA-256 hex)
-    metrics_keys: list[str] = Field(default_factory=list)
-
-    @field_validator("keys")
-    @classmethod
-    def _digests(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
-        for tenant, digests in value.items():
-            for digest in digests:
-                if not re.fullmatch(r"[0-9a-f]{64}", digest):
-                    raise ValueError(f"gateway.keys.{tenant}: {digest[:8]}... is not a SHA-256 hex digest (64 hex digits)")
-        return value
-
-    @field_validator("metrics_keys")
-    @classmethod
-    def _metrics_digests(cls, value: list[str]) -> list[str]:
-        for digest in value:
-            if not re.fullmatch(r"[0-9a-f]{64}", digest):
-                raise ValueError(f"gateway.metrics_keys: {digest[:8]}... is not a SHA-256 hex digest (64 hex digits)")
-        return value
-
-
-class RateLimit(_Strict):
-    """Requests a tenant may send a minute, counted by every instance sharing the ledger."""
-
-    rpm: int = Field(ge=1)
-
-
-class CacheConfig(_Strict):
-    """The response cache (`cache: {}` turns it on): deterministic requests (temperature 0 or a seed)
-    answered from the ledger's database, per tenant, for `ttl_s`, at most `max_entries` a tenant."""
-
-    ttl_s: float = Field(default=3600.0, gt=0)
-    max_entries: int = Field(default=10_000, ge=1)
-
-
-class SessionsConfig(_Strict):
-    """Conversations (`session_id=`): a session stays on its tier and moves only up, until idle this long."""
-
-    ttl_s: float = Field(default=3600.0, gt=0)
-
-
-class TelemetryConfig(_Strict):
-    """OpenTelemetry traces (the `otel` extra): exported over OTLP/HTTP to this endpoint when set."""
-
-    otlp_endpoint: str | None = None  # e.g. http://127.0.0.1:4318/v1/traces
-    service_name: str = "tierwise"
-
-
-class EscalationConfig(_Strict):
-    """The answer's bar per tier: an answer whose checks score under its tier's bar escalates (a
-    check without a score still passes or fails as it says). Tiers not named keep their checks' own verdict."""
-
-    bars: dict[str, float] = Field(default_factory=dict)
-
-    @field_validator("bars")
-    @classmethod
-    def _unit(cls, value: dict[str, float]) -> dict[str, float]:
-        for tier, bar in value.items():
-            if not 0 <= bar <= 1 or math.isnan(bar):
-                raise ValueError(f"escalation.bars.{tier}: a bar is a score in [0, 1], got {bar}")
-        return value
 
 
 class RouterConfig(_Strict):

@@ -12,7 +12,7 @@ import itertools
 from collections.abc import Sequence
 from typing import Any
 
-from router.evaluate._napgr import NapgrResult, _area, _gap, _Oracle, _Table
+from router.evaluate._napgr import NapgrResult, _gap, _measure, _Oracle, _Table
 
 BARS = (-1.0, 0.25, 0.5, 0.75, 1.0)  # escalate when the answer's score is under the bar; -1: never
 
@@ -80,22 +80,12 @@ def cascade_napgr(
     tables: dict[str, _Table | _Cascade | _Oracle] = {"prompt": _Table(s, q, c), "cascade": _Cascade(s, a, q, c, extra, again),
                                                       "shuffled": _Cascade(s, shuffled, q, c, extra, again), "oracle": _Oracle(q, c)}
 
-    def measure(w: Any) -> dict[str, float]:
-        total = w.sum()
-        q_tier, c_tier = (w[:, None] * q).sum(axis=0) / total, (w[:, None] * c).sum(axis=0) / total
-        low, high, q_low, q_high = float(c_tier[0]), float(c_tier[-1]), float(q_tier[0]), float(q_tier[-1])
-        if q_high <= q_low:
-            raise ValueError("the top tier is not better than the cheapest on these rows: nAPGR is undefined")
-        out = {name: _area(*t.points(w), low, high, q_low, q_high) for name, t in tables.items()}
-        out["random"] = _area(c_tier, q_tier, low, high, q_low, q_high)
-        return out
-
-    point = measure(np.ones(len(q)))
+    point = _measure(tables, q, c, np.ones(len(q)))
     names = ("prompt", "cascade", "shuffled")
     draws: dict[str, list[float]] = {}
     for _ in range(rounds):
         try:
-            m = measure(rng.poisson(1.0, len(q)).astype(float))
+            m = _measure(tables, q, c, rng.poisson(1.0, len(q)).astype(float))
         except ValueError:
             continue
         for name in names:

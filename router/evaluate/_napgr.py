@@ -16,7 +16,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 GRID = 41  # threshold candidates per tier boundary: score quantiles
 WEIGHTS = 257  # cost weights of the oracle: quantiles of the prompts' own break-even weights
@@ -136,7 +136,12 @@ def _area(cost: Any, qual: Any, low: float, high: float, q_low: float, q_high: f
     return (mean - q_low) / (q_high - q_low)
 
 
-def _measure(tables: Mapping[str, _Table | _Oracle], quality: Any, cost: Any, w: Any) -> dict[str, float]:
+class _Points(Protocol):
+    def points(self, w: Any) -> tuple[Any, Any]: ...
+
+
+def _measure(tables: Mapping[str, _Points], quality: Any, cost: Any, w: Any) -> dict[str, float]:
+    """Each table's nAPGR and random routing's, with rows weighted by `w` (a bootstrap round)."""
     total = w.sum()
     q_tier = (w[:, None] * quality).sum(axis=0) / total
     c_tier = (w[:, None] * cost).sum(axis=0) / total
