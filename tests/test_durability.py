@@ -68,7 +68,7 @@ def test_os_durability_loses_no_bill_older_than_flush_s_at_a_power_loss(tmp_path
         time.sleep(0.04)
     power_loss = time.monotonic()
     on_disk = max(disk)[1].decode() if disk else ""
-    older = [rid for at, rid in settled if at < power_loss - flush_s - 0.05]  # a group's sync may take a moment
+    older = [rid for at, rid in settled if at < power_loss - flush_s - 0.4]  # a loaded machine may run the sync late
     assert older and all(f'"{rid}"' in on_disk for rid in older), (len(disk), [r for r in older if f'"{r}"' not in on_disk])
     blocker.execute("ROLLBACK")
     blocker.close()

@@ -178,6 +178,19 @@ def test_a_set_without_costs_on_three_tiers_says_the_middle_tier_counts_as_free(
     assert "WARNING" not in capsys.readouterr().out  # two tiers: the share of top-tier calls is a fair cost
 
 
+def _group(leader: int) -> list[str]:
+    """Live processes of a process group (zombies aside), read from /proc."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        if int(fields[2]) == leader and fields[0] != "Z":
+            found.append(stat.parent.name)
+    return found
+
+
 def test_ctrl_c_in_eval_stops_cleanly(tmp_path: Path) -> None:
     import os
     import signal
@@ -189,17 +202,12 @@ def test_ctrl_c_in_eval_stops_cleanly(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     proc = subprocess.Popen([sys.executable, "-m", "router.cli", "eval", "--data", str(data), "--tiers", "small=a,flash=b,frontier=c"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
-    time.sleep(3)
+    deadline = time.monotonic() + 120
+    while len(_group(proc.pid)) < 2 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)  # until its workers run: however slow the machine, the interrupt lands mid-evaluation
     os.killpg(proc.pid, signal.SIGINT)  # a terminal's Ctrl-C reaches the whole process group
-    _, err = proc.communicate(timeout=30)
+    _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "Traceback" not in err and err.strip().endswith("interrupted"), err[-2000:]
     time.sleep(0.5)
-    alive = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:  # gone meanwhile
-            continue
-        if int(fields[2]) == proc.pid and fields[0] != "Z":  # the process group eval led, zombies aside
-            alive.append(stat.parent.name)
+    alive = _group(proc.pid)
     assert alive == [], alive  # no worker left behind

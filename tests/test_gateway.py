@@ -261,7 +261,9 @@ def test_sigterm_under_load_drains_and_loses_no_bill(server: LocalOpenAIServer, 
     threads = [threading.Thread(target=ask) for _ in range(8)]
     for t in threads:
         t.start()
-    time.sleep(0.5)  # all eight are in flight at the provider
+    deadline = time.monotonic() + 30
+    while server.count("m-small") < 8 and time.monotonic() < deadline:
+        time.sleep(0.02)  # until all eight are in flight at the provider, however slow the machine
     proc.terminate()  # SIGTERM: stop taking requests, finish these, commit their bills, then exit
     for t in threads:
         t.join(30)

@@ -40,12 +40,15 @@ def test_200_requests_over_two_instances_pass_exactly_the_limit(server: LocalOpe
             results.append(outcome)
 
     _same_minute(8)
+    first = int(time.time() // 60)
     threads = [threading.Thread(target=one, args=(k,)) for k in range(200)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert results.count("ok") == 25 and results.count("limited") == 175
+    minutes = int(time.time() // 60) - first + 1  # a loaded machine may cross into the next minute
+    assert results.count("ok") == 25 if minutes == 1 else 25 <= results.count("ok") <= 25 * minutes
+    assert results.count("ok") + results.count("limited") == 200
     assert routers[0].complete(MSG, tenant="globex").choices[0].message.content == "ok"  # another tenant, no limit
     for r in routers:
         r.close()
@@ -54,12 +57,15 @@ def test_200_requests_over_two_instances_pass_exactly_the_limit(server: LocalOpe
 def test_the_gateway_answers_429_with_retry_after(server: LocalOpenAIServer, ledger_url: str) -> None:
     config = RouterConfig.from_dict(gateway_config(server, ledger_url, rate_limits={"*": {"rpm": 2}}))
     _same_minute(5)
+    first = int(time.time() // 60)
     with serving(config) as url:
         send = [httpx.post(f"{url}/chat/completions", json={"model": "tierwise", "messages": MSG},
                            headers={"authorization": f"Bearer {KEY}"}, timeout=30) for _ in range(3)]
         other = httpx.post(f"{url}/chat/completions", json={"model": "tierwise", "messages": MSG},
                            headers={"authorization": f"Bearer {OTHER}"}, timeout=30)
         metrics = httpx.get(url.replace("/v1", "/metrics"), timeout=10).text
+    if int(time.time() // 60) != first:  # a loaded machine crossed into the next minute: the count started again
+        pytest.skip("the minute changed during the test")
     assert [r.status_code for r in send] == [200, 200, 429] and other.status_code == 200  # "*": each tenant its own count
     limited = send[2]
     assert limited.json()["error"]["code"] == "rate_limit_exceeded" and 1 <= int(limited.headers["retry-after"]) <= 60
