@@ -66,7 +66,7 @@ def validate_messages(messages: Any) -> list[dict[str, Any]]:
             raise InvalidMessagesError(f"messages[{i}] must be a dict, got {type(msg).__name__}")
         role = m.get("role")
         if not isinstance(role, str) or role not in ROLES:
-            raise InvalidMessagesError(f"messages[{i}] has role {_short(role)}; expected one of {sorted(ROLES)}")
+            raise InvalidMessagesError(f"messages[{i}] has role {short(role)}; expected one of {sorted(ROLES)}")
         _check_fields(i, m)
         _check_content(i, m)
         out.append(m)
@@ -77,9 +77,10 @@ def validate_messages(messages: Any) -> list[dict[str, Any]]:
     return out
 
 
-def _short(value: Any) -> str:
+def short(value: Any, limit: int = 60) -> str:
+    """A value's repr for an error message, cut to `limit` characters (a hostile value can be huge)."""
     text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _text_ok(value: str) -> bool:
@@ -127,7 +128,7 @@ def _container(value: Any) -> bool:
 def _check_fields(i: int, m: dict[str, Any]) -> None:
     for key in m:
         if not isinstance(key, str):
-            raise InvalidMessagesError(f"messages[{i}] has a key that is not a string: {_short(key)}")
+            raise InvalidMessagesError(f"messages[{i}] has a key that is not a string: {short(key)}")
     for key in ("name", "tool_call_id"):
         if key in m and m[key] is not None and not (isinstance(m[key], str) and _text_ok(m[key])):
             raise InvalidMessagesError(f"messages[{i}].{key} must be a string, got {type(m[key]).__name__}")

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from router._errors import InvalidRequestError
-from router._messages import MAX_DEPTH, nesting
+from router._messages import MAX_DEPTH, nesting, short
 
 MAX_OUTPUT_TOKENS = 10_000_000  # above any model's output limit: a bigger bound is a mistake
 MAX_N = 16  # choices per call: each is paid for, and held for
@@ -121,12 +121,8 @@ def allowed_params(params: Mapping[str, Any], allowed: Mapping[str, _Check] = SD
             )
         if value is not None and not check(value):
             expected = f" (expected {_EXPECTED[name]})" if name in _EXPECTED else ""
-            raise InvalidRequestError(f"parameter {name!r} has an invalid value: {_short(value)}{expected}")
+            raise InvalidRequestError(f"parameter {name!r} has an invalid value: {short(value, 80)}{expected}")
     if nesting(dict(params)) > MAX_DEPTH:
         raise InvalidRequestError(f"parameters are nested more than {MAX_DEPTH} levels deep")
     return dict(params)
 
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."

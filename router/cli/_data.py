@@ -71,14 +71,15 @@ def cmd_train(args: argparse.Namespace) -> int:
         from classifiers import default_classifier, load
 
         prior = default_classifier() if args.prior == "default" else load(args.prior)
-    from classifiers import iter_rows
+    from classifiers import load_rows
 
-    held = 0 if args.include_test else sum(1 for path in args.data for r in iter_rows(path) if r.split == "test")
+    rows = load_rows(args.data)  # read once: counted here, trained on below
+    held = 0 if args.include_test else sum(1 for r in rows if r.split == "test")
     if held:  # said, not silent: a benchmark's test rows stay out of training unless asked
         print(f"tierwise train: left out {held} rows marked split: test (--include-test trains on them)", file=sys.stderr)
     stages = _Stages()
     try:
-        clf = train(args.data, weak=args.weak, strong=args.strong or (), tiers=tiers, target=args.target, bar=args.bar, prior=prior,
+        clf = train(rows, weak=args.weak, strong=args.strong or (), tiers=tiers, target=args.target, bar=args.bar, prior=prior,
                     length_weight=args.length_weight, seed=args.seed, progress=stages, include_test=args.include_test)
     finally:
         stages.close()
