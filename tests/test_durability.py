@@ -49,7 +49,7 @@ def test_os_durability_loses_no_bill_older_than_flush_s_at_a_power_loss(tmp_path
     flush_s = 0.1
     ledger: Any = open_ledger(f"sqlite:///{tmp_path / 'l.db'}", BUDGETS, flush_s=flush_s, durability="os", lock_timeout_s=0.02)
     disk: list[tuple[float, bytes]] = []  # what each msync put on the disk
-    outbox = ledger._outbox
+    outbox = ledger._books.outbox
     synced = outbox.sync
 
     def spy() -> None:

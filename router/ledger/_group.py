@@ -21,7 +21,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from router.ledger._records import Entry, StoredAnswer
+from router.ledger._records import Entry, StoredAnswer, entry_json
 
 _quote = json.encoder.encode_basestring_ascii
 SLACK_HOLDS = 32  # a slice grows by this many of the hold that asked, ...
@@ -190,12 +190,8 @@ class Outbox:
         """Queue a bill; its sequence number, or 0 when this attempt was billed here already."""
         e = bill.entry
         key = (e.tenant, e.request_id, e.attempt)
-        q = _quote
         answer = "null" if bill.answer is None else json.dumps(bill.answer.__dict__, default=str)
-        # A JSON list written by hand: this runs once a bill, and json.dumps costs twice as much.
-        line = (f"[1,{q(e.request_id)},{int(e.attempt)},{q(e.tenant)},{q(e.tier)},{q(e.model)},{int(e.tokens_in)},"
-                f"{int(e.tokens_out)},\"{e.cost_usd}\",{float(e.latency_s)!r},{q(e.outcome)},{q(e.reason)},{float(bill.ts)!r},{answer},"
-                f"{q(bill.hold)}]\n")
+        line = f"[1,{entry_json(e, bill.ts)},{answer},{_quote(bill.hold)}]\n"
         with self._lock:
             self._open.pop(bill.hold, None)
             if key in self._recent:

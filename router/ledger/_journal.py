@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from router.ledger._group import Bill
-from router.ledger._records import Entry, Reservation, StoredAnswer, entry_from_dict, from_nanos, to_nanos
+from router.ledger._records import ENTRY_FIELDS, Entry, Reservation, StoredAnswer, entry_from_dict, entry_from_json, from_nanos, to_nanos
 
 _log = logging.getLogger("tierwise")
 Insert = Callable[[Reservation | None, Entry, StoredAnswer | None], None]
@@ -72,7 +72,7 @@ class Journal:
                 except (ValueError, KeyError, TypeError, IndexError) as exc:  # a line cut short: there is no bill in it
                     _log.warning("tierwise: skipped an unreadable line of %s: %s", self.path, exc)
                     continue
-                hold = data[14] if isinstance(data, list) and len(data) > 14 else ""
+                hold = data[2 + len(ENTRY_FIELDS)] if isinstance(data, list) and len(data) > 2 + len(ENTRY_FIELDS) else ""
                 holds.pop(hold, None)
                 bills.append(Bill(entry, answer, to_nanos(entry.cost_usd), None, entry.ts, hold))
             bills += [presumed(h) for h in holds.values()]
@@ -111,8 +111,8 @@ def presumed(hold: list[Any]) -> Bill:
 def _parse(line: str) -> tuple[Reservation | None, Entry, StoredAnswer | None]:
     data: Any = json.loads(line)
     if isinstance(data, list):  # an outbox line: [1, the entry's fields in order, the answer]
-        answer = data[13]
-        entry = Entry(data[1], data[2], data[3], data[4], data[5], data[6], data[7], Decimal(data[8]), data[9], data[10], data[11], data[12])
+        answer = data[1 + len(ENTRY_FIELDS)]
+        entry = entry_from_json(data[1 : 1 + len(ENTRY_FIELDS)])
         return None, entry, None if answer is None else StoredAnswer(answer["response"], answer["route"])
     res = data.get("reservation")
     reservation = None if res is None else Reservation(res["id"], res["tenant"], res["request_id"], Decimal(res["amount_usd"]))

@@ -6,6 +6,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from router.ledger._store import Store, render
+
 # One feedback label per request: a later grade replaces the earlier (older ledgers keep their last).
 FEEDBACK_ONCE = """
 DELETE FROM {t}labels WHERE source = 'feedback' AND id NOT IN (SELECT MAX(id) FROM {t}labels WHERE source = 'feedback' GROUP BY tenant, request_id);
@@ -93,28 +95,29 @@ class SavedModel:
 
 
 class LabelStore:
-    """Shared statements over the backends' `_query`/`_sql` (mixed into LedgerBase)."""
+    """Labels, the refit slot and published models, over the ledger's store; built on first use,
+    which only learning makes."""
 
-    def _query(self, sql: str, params: Any = (), fetch: str = "") -> Any:
-        raise NotImplementedError
+    def __init__(self, store: Store) -> None:
+        self._store = store
 
-    def _sql(self, text: str) -> str:
-        raise NotImplementedError
+    def _q(self, text: str, params: Any = (), fetch: str = "") -> Any:
+        return self._store.query(render(self._store, text), params, fetch)
 
     def add_label(self, label: Label, now: float) -> None:
         """Store one label."""
         outcomes = {"quality": label.quality, "cost_usd": label.cost_usd}
         # A second feedback on one request replaces the first: a caller cannot stuff the labels.
-        self._query(self._sql("INSERT INTO {t}labels (request_id, tenant, ts, source, outcomes, features, messages) VALUES (?, ?, ?, ?, ?, ?, ?)"
+        self._q("INSERT INTO {t}labels (request_id, tenant, ts, source, outcomes, features, messages) VALUES (?, ?, ?, ?, ?, ?, ?)"
                               " ON CONFLICT (tenant, request_id) WHERE source = 'feedback' DO UPDATE SET ts = excluded.ts,"
-                              " outcomes = excluded.outcomes, features = excluded.features, messages = excluded.messages"),
+                              " outcomes = excluded.outcomes, features = excluded.features, messages = excluded.messages",
                     (label.request_id, label.tenant, now, label.source, json.dumps(outcomes), json.dumps(label.features),
                      None if label.messages is None else json.dumps(label.messages)))
 
     def labels(self, after_id: int = 0, limit: int = 1_000_000) -> list[Label]:
         """Labels in the order they came, after `after_id`."""
-        rows = self._query(self._sql("SELECT id, request_id, tenant, ts, source, outcomes, features, messages FROM {t}labels"
-                                     " WHERE id > ? ORDER BY id LIMIT ?"), (after_id, limit), "all")
+        rows = self._q("SELECT id, request_id, tenant, ts, source, outcomes, features, messages FROM {t}labels"
+                                     " WHERE id > ? ORDER BY id LIMIT ?", (after_id, limit), "all")
         out = []
         for rid, request_id, tenant, ts, source, outcomes, features, messages in rows:
             o = json.loads(outcomes)
@@ -123,7 +126,7 @@ class LabelStore:
         return out
 
     def label_count(self) -> int:
-        row = self._query(self._sql("SELECT COUNT(*) FROM {t}labels"), (), "one")
+        row = self._q("SELECT COUNT(*) FROM {t}labels", (), "one")
         return int(row[0])
 
     def claim_refit(self, owner: str, now: float, every: int, ttl_s: float = 600.0) -> int | None:
@@ -131,27 +134,27 @@ class LabelStore:
         other instance holds it (one conditional UPDATE: two instances never both win). Returns the
         label count the refit covers, or None."""
         count = self.label_count()
-        self._query(self._sql("INSERT INTO {t}refits (id, owner, expires, labels) VALUES (1, NULL, 0, 0) ON CONFLICT (id) DO NOTHING"))
-        won = self._query(self._sql("UPDATE {t}refits SET owner = ?, expires = ? WHERE id = 1 AND expires < ? AND ? - labels >= ?"),
+        self._q("INSERT INTO {t}refits (id, owner, expires, labels) VALUES (1, NULL, 0, 0) ON CONFLICT (id) DO NOTHING")
+        won = self._q("UPDATE {t}refits SET owner = ?, expires = ? WHERE id = 1 AND expires < ? AND ? - labels >= ?",
                           (owner, now + ttl_s, now, count, every))
         return count if won == 1 else None
 
     def release_refit(self, owner: str, labels: int) -> None:
         """Free the refit slot, noting the labels the refit covered."""
-        self._query(self._sql("UPDATE {t}refits SET expires = 0, labels = ? WHERE id = 1 AND owner = ?"), (labels, owner))
+        self._q("UPDATE {t}refits SET expires = 0, labels = ? WHERE id = 1 AND owner = ?", (labels, owner))
 
     def labels_at_last_refit(self) -> int:
-        row = self._query(self._sql("SELECT labels FROM {t}refits WHERE id = 1"), (), "one")
+        row = self._q("SELECT labels FROM {t}refits WHERE id = 1", (), "one")
         return 0 if row is None else int(row[0])
 
     def save_model(self, weights: dict[str, Any], thresholds: list[float], labels: int, now: float) -> None:
         """Publish a refitted model: every instance reading this ledger picks it up."""
-        self._query(self._sql("INSERT INTO {t}models (ts, labels, weights, thresholds) VALUES (?, ?, ?, ?)"),
+        self._q("INSERT INTO {t}models (ts, labels, weights, thresholds) VALUES (?, ?, ?, ?)",
                     (now, labels, json.dumps(weights), json.dumps(thresholds)))
 
     def latest_model(self, after_id: int = 0) -> SavedModel | None:
         """The newest published model, if newer than `after_id`."""
-        row = self._query(self._sql("SELECT id, ts, labels, weights, thresholds FROM {t}models WHERE id > ? ORDER BY id DESC LIMIT 1"),
+        row = self._q("SELECT id, ts, labels, weights, thresholds FROM {t}models WHERE id > ? ORDER BY id DESC LIMIT 1",
                           (after_id,), "one")
         if row is None:
             return None

@@ -1,15 +1,23 @@
-"""The ledger factory: a URL in, a backend out (the backends import the base, never this)."""
+"""The ledger factory: a URL in, a store for it, the ledger composed over it."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import UTC, tzinfo
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from router._errors import ConfigError
+from router._errors import ConfigError, LedgerError
 from router.ledger._base import Ledger
+from router.ledger._commit import FLUSH_S
+from router.ledger._ledger import SQLLedger
+from router.ledger._owner import OWNER_TIMEOUT_S
 from router.ledger._records import BudgetLookup
+
+if TYPE_CHECKING:
+    from router.ledger._postgres import PostgresStore
+    from router.ledger._sqlite import SQLiteStore
 
 
 def open_ledger(
@@ -28,22 +36,23 @@ def open_ledger(
     """
     if flush_s is not None and not 0 <= flush_s <= 60:
         raise ConfigError(f"flush_s must be between 0 and 60 seconds, not {flush_s}")
-    kwargs: dict[str, Any] = {"tz": tz, **({"clock": clock} if clock is not None else {})}
-    if owner_timeout_s is not None:
-        kwargs["owner_timeout_s"] = owner_timeout_s
-    if flush_s is not None:
-        kwargs["flush_s"] = flush_s
-    if durability is not None:
-        if durability not in ("process", "os"):
-            raise ConfigError(f"durability must be 'process' or 'os', not {durability!r}")
-        kwargs["durability"] = durability
-    if url.startswith(("postgresql://", "postgres://")):
-        from router.ledger._postgres import PostgresLedger  # psycopg only when asked for
+    if durability not in (None, "process", "os"):
+        raise ConfigError(f"durability must be 'process' or 'os', not {durability!r}")
+    store = _store(url, must_exist, lock_timeout_s, durability or "process")
+    try:
+        return SQLLedger(store, store.journal, budgets, clock=clock or time.time, tz=tz, owner_timeout_s=owner_timeout_s or OWNER_TIMEOUT_S,
+                         flush_s=FLUSH_S if flush_s is None else flush_s, durability=durability or "process")
+    except LedgerError as exc:
+        store.close()
+        raise ConfigError(f"cannot use the ledger: {exc} (is it writable?)") from None
 
-        return PostgresLedger(url, budgets, **kwargs)
-    if lock_timeout_s is not None:
-        kwargs["lock_timeout_s"] = lock_timeout_s
-    from router.ledger._sqlite import SQLiteLedger
+
+def _store(url: str, must_exist: bool, lock_timeout_s: float | None, durability: str) -> SQLiteStore | PostgresStore:
+    if url.startswith(("postgresql://", "postgres://")):
+        from router.ledger._postgres import PostgresStore  # psycopg only when asked for
+
+        return PostgresStore(url)
+    from router.ledger._sqlite import SQLiteStore
 
     if url.startswith("sqlite://"):
         # sqlite:///rel.db -> rel.db; sqlite:////abs.db -> /abs.db; sqlite://:memory: -> :memory:
@@ -55,4 +64,4 @@ def open_ledger(
         path = url
     if must_exist and path != ":memory:" and not Path(path).expanduser().is_file():
         raise ConfigError(f"no ledger at {path}: check the URL (sqlite:///relative.db, sqlite:////absolute.db)")
-    return SQLiteLedger(path, budgets, **kwargs)
+    return SQLiteStore(path, lock_timeout_s=30.0 if lock_timeout_s is None else lock_timeout_s, durability=durability)

@@ -1,4 +1,4 @@
-"""The PostgreSQL spend ledger: one budget shared by app instances on any number of hosts (psycopg 3).
+"""The PostgreSQL store: one budget shared by app instances on any number of hosts (psycopg 3).
 
 A slice grows in one call of a server-side function (`tierwise_grant`) that takes the tenant's
 advisory lock for its check-and-grow, so instances can never pass a cap together; a group of bills
@@ -10,57 +10,39 @@ group that fails stays queued and in the outbox and is tried again on a fresh po
 from __future__ import annotations
 
 import hashlib
-import time
 from collections.abc import Callable
-from datetime import UTC, tzinfo
 from pathlib import Path
 from typing import Any
 
 from router._config import data_home
 from router._errors import ConfigError, LedgerUnavailable
-from router.ledger._base import OWNER_TIMEOUT_S, DuplicateEntry, LedgerBase
-from router.ledger._commit import FLUSH_S
 from router.ledger._group import SLACK_SHARE, Bill
 from router.ledger._journal import Journal
 from router.ledger._labels import LABELS_POSTGRES
 from router.ledger._postgres_sql import ANSWER, DBNOW, INSERT_BATCH, ROLLUP, SCHEMA, SHRINK, SPENT_HELD
-from router.ledger._records import (
-    SPEND_SQL,
-    BudgetLookup,
-    StoredRequest,
-    dumps,
-    stored,
-)
+from router.ledger._records import SPEND_SQL, dumps, entry_row
+from router.ledger._store import DuplicateEntry, Grant
 
 
-class PostgresLedger(LedgerBase):
-    """Spend ledger in PostgreSQL (tables prefixed `tierwise_`); safe across processes and hosts."""
+class PostgresStore:
+    """The ledger's tables in PostgreSQL (prefixed `tierwise_`); safe across processes and hosts."""
 
-    _prefix = "tierwise_"
-    _mark = "%s"
-    _dbnow = DBNOW
+    prefix = "tierwise_"
+    mark = "%s"
+    integer = "BIGINT"
+    dbnow = DBNOW
+    spend_sql = SPEND_SQL.format(
+        hour="floor(ts / 3600)::bigint", table="tierwise_entries", since="%(since)s", until="%(until)s", tenant="%(tenant)s::text"
+    )
 
-    def __init__(
-        self,
-        url: str,
-        budgets: BudgetLookup,
-        *,
-        reservation_ttl_s: float = 600.0,
-        clock: Callable[[], float] = time.time,
-        tz: tzinfo = UTC,
-        owner_timeout_s: float = OWNER_TIMEOUT_S,
-        connect_timeout_s: int = 5,
-        pool_size: int = 16,
-        flush_s: float = FLUSH_S,
-        durability: str = "process",
-    ) -> None:
-        super().__init__(budgets, reservation_ttl_s, clock, tz, owner_timeout_s)
+    def __init__(self, url: str, *, connect_timeout_s: int = 5, pool_size: int = 16) -> None:
         try:
             import psycopg
             from psycopg_pool import ConnectionPool
         except ImportError:
             raise ConfigError("the PostgreSQL ledger needs psycopg: pip install 'tierwise[postgres]'") from None
         self._psycopg = psycopg
+        self.journal = Journal(Path(data_home()) / f"journal-{hashlib.sha256(url.encode()).hexdigest()[:16]}.jsonl")
         try:  # fail now, with a clear message, rather than on the first request
             psycopg.connect(url, connect_timeout=connect_timeout_s).close()
         except psycopg.Error as exc:
@@ -80,9 +62,11 @@ class PostgresLedger(LedgerBase):
                     conn.execute(ROLLUP)
         except psycopg.Error as exc:
             raise ConfigError(f"cannot create the ledger's tables: {str(exc).splitlines()[0][:200]}") from None
-        self._start(Journal(Path(data_home()) / f"journal-{hashlib.sha256(url.encode()).hexdigest()[:16]}.jsonl"), flush_s, durability)
 
-    def _query(self, sql: str, params: Any = None, fetch: str = "") -> Any:
+    def _unavailable(self, exc: BaseException) -> LedgerUnavailable:
+        return LedgerUnavailable(f"PostgreSQL: {str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__}")
+
+    def query(self, sql: str, params: Any = None, fetch: str = "") -> Any:
         try:
             with self._pool.connection() as conn:
                 cursor = conn.execute(sql, params)
@@ -90,23 +74,22 @@ class PostgresLedger(LedgerBase):
         except self._psycopg.errors.UniqueViolation as exc:
             raise DuplicateEntry(str(exc).splitlines()[0]) from None
         except (self._psycopg.Error, OSError) as exc:  # also the pool's own timeout (PoolTimeout is a psycopg.Error)
-            raise LedgerUnavailable(f"PostgreSQL: {str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__}") from None
+            raise self._unavailable(exc) from None
 
-    def _state_row(self, tenant: str, hour: int, now: float) -> tuple[int, int, int]:
-        row = self._query(SPENT_HELD, {"t": tenant, "h": hour, "now": now, "timeout": self._owner_timeout}, "one")
+    def state_row(self, tenant: str, hour: int, now: float, owner_timeout_s: float) -> tuple[int, int, int]:
+        row = self.query(SPENT_HELD, {"t": tenant, "h": hour, "now": now, "timeout": owner_timeout_s}, "one")
         return int(row[0]), int(row[1]), int(row[2])
 
-    def _grant(self, tenant: str, slice_id: str, need: int, extra: int, now: float, hour: int, cap: int, request_id: str) -> int | None:
-        row = self._query(
+    def grant(self, g: Grant) -> int | None:
+        row = self.query(
             "SELECT tierwise_grant(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            (slice_id, tenant, request_id, need, extra, now + self._ttl, now, hour, cap, self.owner, 0.0, SLACK_SHARE),
+            (g.slice_id, g.tenant, g.request_id, g.need, g.extra, g.expires, g.now, g.hour, g.cap, g.owner, 0.0, SLACK_SHARE),
             "one",
         )
         return None if row[0] is None else int(row[0])
 
-    def _write_batch(self, bills: list[Bill], shrink: dict[str, int], expires: float) -> None:
-        columns = list(zip(*[(e.request_id, e.attempt, e.tenant, e.tier, e.model, e.tokens_in, e.tokens_out, b.cost, e.latency_s,
-                              e.outcome, e.reason, b.ts) for b in bills for e in [b.entry]], strict=True))
+    def write_batch(self, bills: list[Bill], shrink: dict[str, int], expires: float) -> None:
+        columns = list(zip(*[entry_row(b.entry, b.cost, b.ts) for b in bills], strict=True))
         try:
             with self._pool.connection() as conn, conn.transaction(), conn.pipeline():
                 conn.execute(INSERT_BATCH, [list(c) for c in columns])
@@ -115,32 +98,26 @@ class PostgresLedger(LedgerBase):
                                              for b in bills if b.answer is not None])
                     cur.executemany(SHRINK, [(cost, expires, slice_id) for slice_id, cost in shrink.items()])
         except (self._psycopg.Error, OSError) as exc:
-            raise LedgerUnavailable(f"PostgreSQL: {str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__}") from None
+            raise self._unavailable(exc) from None
 
-    _SPEND = SPEND_SQL.format(
-        hour="floor(ts / 3600)::bigint", table="tierwise_entries", since="%(since)s", until="%(until)s", tenant="%(tenant)s::text"
-    )
-
-    def claim_request(self, request_id: str, tenant: str, fingerprint: str | None = None) -> StoredRequest | None:
-        """None when this caller now owns the request id; else what is stored for it."""
-        now = self._clock()
+    def claim(self, tenant: str, request_id: str, row_sql: str, decide: Callable[[Any], bool], owner: str, now: float,
+              fingerprint: str | None) -> tuple[bool, Any]:
         try:
             with self._pool.connection() as conn, conn.transaction():
                 conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 1))", (f"{tenant}\x1f{request_id}",))
-                row = conn.execute(self._claim_row_sql(), (tenant, request_id)).fetchone()
-                if self._claimable(row, now, fingerprint, request_id):
-                    conn.execute(
-                        "INSERT INTO tierwise_claims (tenant, request_id, fingerprint, status, owner, updated)"
-                        " VALUES (%s, %s, %s, 'pending', %s, %s) ON CONFLICT (tenant, request_id) DO UPDATE SET"
-                        " fingerprint = excluded.fingerprint, status = 'pending', owner = excluded.owner, updated = excluded.updated,"
-                        " response = NULL, route = NULL",
-                        (tenant, request_id, fingerprint, self.owner, now),
-                    )
-                    return None
+                row = conn.execute(row_sql, (tenant, request_id)).fetchone()
+                if not decide(row):
+                    return False, row
+                conn.execute(
+                    "INSERT INTO tierwise_claims (tenant, request_id, fingerprint, status, owner, updated)"
+                    " VALUES (%s, %s, %s, 'pending', %s, %s) ON CONFLICT (tenant, request_id) DO UPDATE SET"
+                    " fingerprint = excluded.fingerprint, status = 'pending', owner = excluded.owner, updated = excluded.updated,"
+                    " response = NULL, route = NULL",
+                    (tenant, request_id, fingerprint, owner, now),
+                )
+                return True, row
         except self._psycopg.Error as exc:
-            raise LedgerUnavailable(f"PostgreSQL: {str(exc).splitlines()[0][:300]}") from None
-        return stored(row)
+            raise self._unavailable(exc) from None
 
     def close(self) -> None:
-        super().close()
         self._pool.close()

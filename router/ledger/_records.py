@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta, tzinfo
 from decimal import ROUND_CEILING, Decimal
 from typing import Any
@@ -198,8 +198,62 @@ def entry_from_dict(data: dict[str, Any]) -> Entry:
     return Entry(**{**data, "cost_usd": Decimal(data["cost_usd"])})
 
 
+# ---- the Entry codec: every place a bill is written or read goes through these, derived from the
+# dataclass's fields (a database row and an outbox line hold them in the same order; money in nanos
+# in the database, a decimal string on file).
+ENTRY_FIELDS = tuple(f.name for f in fields(Entry))
+ENTRY_COLUMNS = ", ".join("cost_nanos" if name == "cost_usd" else name for name in ENTRY_FIELDS)
+COL = {name: i for i, name in enumerate(ENTRY_FIELDS)}  # a field's place in a row
+_COST, _TS = COL["cost_usd"], COL["ts"]
+_ENCODE: dict[str, Callable[[Any], str]] = {
+    "int": lambda v: str(int(v)), "float": lambda v: repr(float(v)), "Decimal": lambda v: f'"{v}"',
+}
+_QUOTE: Callable[[str], str] = json.encoder.encode_basestring_ascii
+_ENCODERS = [(f.name, _ENCODE.get(str(f.type), lambda v: _QUOTE(str(v)))) for f in fields(Entry)]
+
+
+def entry_row(entry: Entry, cost_nanos: int, ts: float) -> tuple[Any, ...]:
+    """The entry as a database row (ENTRY_COLUMNS): money in nano-dollars, `ts` when it was billed."""
+    values = [getattr(entry, name) for name in ENTRY_FIELDS]
+    values[_COST], values[_TS] = cost_nanos, ts
+    return tuple(values)
+
+
 def entry_from_row(r: Any) -> Entry:
-    return Entry(r[0], r[1], r[2], r[3], r[4], r[5], r[6], from_nanos(r[7]), r[8], r[9], r[10], r[11])
+    """An entry from a database row (ENTRY_COLUMNS)."""
+    values = list(r[: len(ENTRY_FIELDS)])
+    values[_COST] = from_nanos(int(values[_COST]))
+    return Entry(*values)
 
 
-ENTRY_COLUMNS = "request_id, attempt, tenant, tier, model, tokens_in, tokens_out, cost_nanos, latency_s, outcome, reason, ts"
+def entry_json(entry: Entry, ts: float) -> str:
+    """The entry's fields as JSON list items (money as a decimal string), for an outbox line."""
+    values = [encode(getattr(entry, name)) for name, encode in _ENCODERS]
+    values[_TS] = repr(float(ts))
+    return ",".join(values)
+
+
+def entry_from_json(values: list[Any]) -> Entry:
+    """An entry from the list items `entry_json` wrote."""
+    values = values[: len(ENTRY_FIELDS)]
+    values[_COST] = Decimal(values[_COST])
+    return Entry(*values)
+
+
+def rollup(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """Entry rows (ENTRY_COLUMNS) summed per tenant, hour, tier and model, as `spend_rollup` rows."""
+    sums: dict[tuple[str, int, str, str], list[int]] = {}
+    tenant, ts, tier, model, attempt = COL["tenant"], COL["ts"], COL["tier"], COL["model"], COL["attempt"]
+    tin, tout, outcome = COL["tokens_in"], COL["tokens_out"], COL["outcome"]
+    for r in rows:
+        ok = r[outcome] == "ok"
+        s = sums.setdefault((r[tenant], int(r[ts] // 3600), r[tier], r[model]), [0] * 8)
+        s[0] += 1
+        s[1] += r[attempt] == 1
+        s[2] += ok
+        s[3] += r[tin]
+        s[4] += r[tout]
+        s[5] += r[tin] if ok else 0
+        s[6] += r[tout] if ok else 0
+        s[7] += r[_COST]
+    return [(*k, *v) for k, v in sums.items()]

@@ -1,9 +1,10 @@
-"""The SQLite spend ledger (default): one file in WAL mode, shared by the processes of one host.
+"""The SQLite store (default): one file in WAL mode, shared by the processes of one host.
 
 A slice grows in one atomic INSERT ... SELECT (the cap check and the growth in one statement); a
-group of bills is one transaction: the entries, the hourly totals, the stored answers and the
-slices' rows shrunk by what was billed. The file is created 0600 (its -wal and -shm take its mode).
-A database error is LedgerUnavailable; a second bill for one attempt is AlreadyBilled.
+group of bills is one transaction: the entries, the hourly totals (summed in Python by the Entry
+codec's `rollup`, one upsert per hour), the stored answers and the slices' rows shrunk by what was
+billed. Each thread has its own connection. The file is created 0600 (its -wal and -shm take its
+mode). A database error is LedgerUnavailable; a second bill for one attempt is DuplicateEntry.
 """
 
 from __future__ import annotations
@@ -12,30 +13,18 @@ import os
 import shutil
 import sqlite3
 import tempfile
-import time
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, tzinfo
 from pathlib import Path
 from typing import Any
 
 from router._errors import ConfigError, LedgerError, LedgerUnavailable
-from router.ledger._base import OWNER_TIMEOUT_S, DuplicateEntry, LedgerBase
-from router.ledger._commit import FLUSH_S
 from router.ledger._group import SLACK_SHARE, Bill
 from router.ledger._journal import Journal
 from router.ledger._labels import LABELS_SQLITE
-from router.ledger._records import (
-    ENTRY_COLUMNS,
-    ROLLUP_TABLE,
-    SPEND_SQL,
-    BudgetLookup,
-    Entry,
-    StoredAnswer,
-    StoredRequest,
-    dumps,
-    stored,
-)
+from router.ledger._records import ENTRY_COLUMNS, ENTRY_FIELDS, ROLLUP_TABLE, SPEND_SQL, Entry, StoredAnswer, dumps, entry_row, rollup
+from router.ledger._store import DuplicateEntry, Grant
 
 _ENTRIES = """CREATE TABLE IF NOT EXISTS {name} (
     id INTEGER PRIMARY KEY,
@@ -88,7 +77,7 @@ CREATE TABLE IF NOT EXISTS claims (
 
 
 # Totals per tenant, hour, tier and model, kept in step with the entries by the transaction that
-# inserts them (`_write_batch`): budgets sum a period's hours, reports read whole hours here (and
+# inserts them (`write_batch`): budgets sum a period's hours, reports read whole hours here (and
 # only the edge hours from the entries).
 _ROLLUP = ROLLUP_TABLE.format(t="", int="INTEGER") + """
 INSERT INTO spend_rollup SELECT tenant, CAST(ts / 3600 AS INTEGER), tier, model, COUNT(*), SUM(attempt = 1), SUM(outcome = 'ok'),
@@ -99,30 +88,24 @@ DROP TABLE IF EXISTS spend_hourly;
 """
 
 
-class SQLiteLedger(LedgerBase):
-    """Spend ledger in one SQLite file; safe across threads and processes sharing the file.
+class SQLiteStore:
+    """The ledger's tables in one SQLite file; safe across threads and processes sharing the file.
 
     `:memory:` is a private file in a temporary directory, removed on close (SQLite's shared-cache
     memory databases lock whole tables under threads).
     """
 
-    def __init__(
-        self,
-        path: str,
-        budgets: BudgetLookup,
-        *,
-        reservation_ttl_s: float = 600.0,
-        clock: Callable[[], float] = time.time,
-        tz: tzinfo = UTC,
-        owner_timeout_s: float = OWNER_TIMEOUT_S,
-        lock_timeout_s: float = 30.0,
-        flush_s: float = FLUSH_S,
-        durability: str = "process",
-    ) -> None:
+    prefix = ""
+    mark = "?"
+    integer = "INTEGER"
+    dbnow = "((julianday('now') - 2440587.5) * 86400.0)"
+    spend_sql = SPEND_SQL.format(hour="CAST(ts / 3600 AS INTEGER)", table="entries", since=":since", until=":until", tenant=":tenant")
+
+    def __init__(self, path: str, *, lock_timeout_s: float = 30.0, durability: str = "process") -> None:
         self._lock_timeout = lock_timeout_s
         self._durability = durability
-        super().__init__(budgets, reservation_ttl_s, clock, tz, owner_timeout_s)
-        self.path = path
+        self._local = threading.local()
+        self.name = path
         self._tmpdir: str | None = None
         if path == ":memory:":
             self._tmpdir = tempfile.mkdtemp(prefix="tierwise-ledger-")
@@ -131,41 +114,36 @@ class SQLiteLedger(LedgerBase):
         if not parent.is_dir():
             raise ConfigError(f"ledger directory {parent} does not exist")
         self._target = str(Path(path).expanduser())
+        self.journal = Journal(Path(self._target + ".journal"))
         _private(self._target)
         try:
             self._conn().executescript(_SCHEMA + LABELS_SQLITE)  # runs in its own transaction
-            self._migrate()
-            self._start(Journal(Path(self._target + ".journal")), flush_s, durability)
+            _migrate(self)
         except LedgerError as exc:
-            raise ConfigError(f"cannot use ledger {self.path!r}: {exc} (is the file writable?)") from None
-
-    # ---- connections ---------------------------------------------------------------------------
-    def _connect(self) -> sqlite3.Connection:
-        try:
-            conn = sqlite3.connect(self._target, timeout=self._lock_timeout, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            # NORMAL in WAL mode survives a killed process; only an OS crash can lose the last commits.
-            # Durability "os": FULL syncs the WAL at each commit, so a committed bill survives a power loss.
-            conn.execute(f"PRAGMA synchronous={'FULL' if self._durability == 'os' else 'NORMAL'}")
-            conn.execute(f"PRAGMA busy_timeout={int(self._lock_timeout * 1000)}")
-        except sqlite3.Error as exc:
-            raise ConfigError(f"cannot open ledger {self.path!r}: {exc}") from None
-        return conn
+            raise ConfigError(f"cannot use ledger {self.name!r}: {exc} (is the file writable?)") from None
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = self._local.conn = self._connect()
+            try:
+                conn = sqlite3.connect(self._target, timeout=self._lock_timeout, isolation_level=None, check_same_thread=False)
+                conn.execute("PRAGMA journal_mode=WAL")
+                # NORMAL in WAL mode survives a killed process; only an OS crash can lose the last commits.
+                # Durability "os": FULL syncs the WAL at each commit, so a committed bill survives a power loss.
+                conn.execute(f"PRAGMA synchronous={'FULL' if self._durability == 'os' else 'NORMAL'}")
+                conn.execute(f"PRAGMA busy_timeout={int(self._lock_timeout * 1000)}")
+            except sqlite3.Error as exc:
+                raise ConfigError(f"cannot open ledger {self.name!r}: {exc}") from None
+            self._local.conn = conn
         return conn
 
-    def _query(self, sql: str, params: Any = (), fetch: str = "") -> Any:
-        """One statement; a driver error comes out as LedgerError (DuplicateEntry for a repeated bill)."""
+    def query(self, sql: str, params: Any = (), fetch: str = "") -> Any:
         with _driver_errors():
             cursor = self._conn().execute(sql, params)
             return cursor.fetchone() if fetch == "one" else cursor.fetchall() if fetch == "all" else cursor.rowcount
 
     @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
+    def tx(self) -> Iterator[sqlite3.Connection]:
         """One write transaction, taken up front so concurrent writers queue instead of deadlocking."""
         with _driver_errors():
             conn = self._conn()
@@ -177,82 +155,44 @@ class SQLiteLedger(LedgerBase):
                 raise
             conn.execute("COMMIT")
 
-    def _migrate(self) -> None:
-        conn = self._conn()
-        if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'spend_rollup'").fetchone() is None:
-            try:  # the rollup, filled from the entries of a ledger made before it, in one transaction
-                conn.executescript("BEGIN IMMEDIATE;" + _ROLLUP + "COMMIT;")
-            except sqlite3.OperationalError as exc:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                if "already exists" not in str(exc):  # else another process made it first: fine
-                    raise LedgerUnavailable(f"SQLite: {exc}") from None
-        self._rekey_entries(conn)
-        columns = {row[1] for row in self._query("PRAGMA table_info(reservations)", fetch="all")}
-        if "owner" not in columns:  # ledgers made before holds had owners
-            try:
-                self._query("ALTER TABLE reservations ADD COLUMN owner TEXT")
-            except LedgerError as exc:
-                if "duplicate column" not in str(exc):  # another process migrated it first: fine
-                    raise
-
-    def _rekey_entries(self, conn: sqlite3.Connection) -> None:
-        """Ledgers made when bills were unique per request id alone (a tenant could block another's
-        bill): the table is rebuilt once, unique per tenant, request id and attempt."""
-        old = "UNIQUE (request_id, attempt)"
-        if old not in (conn.execute("SELECT sql FROM sqlite_master WHERE name = 'entries'").fetchone() or [""])[0]:
-            return
-        with self._tx() as tx:
-            if old not in tx.execute("SELECT sql FROM sqlite_master WHERE name = 'entries'").fetchone()[0]:
-                return  # another process rebuilt it first
-            tx.execute(_ENTRIES.format(name="entries_rekeyed"))
-            tx.execute(f"INSERT INTO entries_rekeyed (id, {ENTRY_COLUMNS}) SELECT id, {ENTRY_COLUMNS} FROM entries")
-            tx.execute("DROP TABLE entries")
-            tx.execute("ALTER TABLE entries_rekeyed RENAME TO entries")
-            tx.execute("CREATE INDEX IF NOT EXISTS entries_tenant_ts ON entries (tenant, ts)")
-
-    # ---- budget ---------------------------------------------------------------------------------
-    _dbnow = "((julianday('now') - 2440587.5) * 86400.0)"
     _SPENT = "(SELECT COALESCE(SUM(nanos), 0) FROM spend_rollup WHERE tenant = :t AND hour >= :h)"
     # An owner's hold counts until it is given back or its bills are replayed, alive or dead (a dead
     # owner's may hide answers it billed); a hold of a version without owners counts until it expires.
     _HELD = "(SELECT COALESCE(SUM(amount_nanos), 0) FROM reservations WHERE tenant = :t AND (owner IS NOT NULL OR expires > :now))"
     _PRESUMED = ("(SELECT COALESCE(SUM(r.amount_nanos), 0) FROM reservations r LEFT JOIN owners o ON o.id = r.owner"
-                 f" WHERE r.tenant = :t AND r.owner IS NOT NULL AND (o.beat IS NULL OR o.beat <= {_dbnow} - :timeout))")
+                 f" WHERE r.tenant = :t AND r.owner IS NOT NULL AND (o.beat IS NULL OR o.beat <= {dbnow} - :timeout))")
 
-    def _state_row(self, tenant: str, hour: int, now: float) -> tuple[int, int, int]:
-        row = self._query(f"SELECT {self._SPENT}, {self._HELD}, {self._PRESUMED}",
-                          {"t": tenant, "h": hour, "now": now, "timeout": self._owner_timeout}, "one")
+    def state_row(self, tenant: str, hour: int, now: float, owner_timeout_s: float) -> tuple[int, int, int]:
+        row = self.query(f"SELECT {self._SPENT}, {self._HELD}, {self._PRESUMED}",
+                         {"t": tenant, "h": hour, "now": now, "timeout": owner_timeout_s}, "one")
         return int(row[0]), int(row[1]), int(row[2])
 
-    def _grant(self, tenant: str, slice_id: str, need: int, extra: int, now: float, hour: int, cap: int, request_id: str) -> int | None:
+    def grant(self, g: Grant) -> int | None:
         # One statement: the check and the growth are atomic, so instances can never pass the cap together.
-        row = self._query(
+        row = self.query(
             "INSERT INTO reservations (id, tenant, request_id, amount_nanos, expires, owner)"
             f" SELECT :id, :t, :rq, :need + (CASE WHEN :extra * {SLACK_SHARE} <= :cap - s - h - :need THEN :extra ELSE 0 END), :exp, :owner"
             f" FROM (SELECT {self._SPENT} AS s, {self._HELD} AS h) WHERE s + h + :need <= :cap"
             " ON CONFLICT (id) DO UPDATE SET amount_nanos = amount_nanos + excluded.amount_nanos, expires = excluded.expires"
             " RETURNING amount_nanos",
-            {"id": slice_id, "t": tenant, "rq": request_id, "need": need, "extra": extra, "exp": now + self._ttl, "now": now,
-             "owner": self.owner, "h": hour, "cap": cap},
+            {"id": g.slice_id, "t": g.tenant, "rq": g.request_id, "need": g.need, "extra": g.extra, "exp": g.expires, "now": g.now,
+             "owner": g.owner, "h": g.hour, "cap": g.cap},
             "one",
         )
         return None if row is None else int(row[0])
 
-    _INSERT = ("INSERT INTO entries (request_id, attempt, tenant, tier, model, tokens_in, tokens_out, cost_nanos,"
-               " latency_s, outcome, reason, ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+    _INSERT = f"INSERT INTO entries ({ENTRY_COLUMNS}) VALUES ({', '.join('?' * len(ENTRY_FIELDS))})"
     _ANSWER = "UPDATE claims SET status = 'done', updated = ?, response = ?, route = ? WHERE tenant = ? AND request_id = ?"
 
-    def _write_batch(self, bills: list[Bill], shrink: dict[str, int], expires: float) -> None:
-        rows = [(e.request_id, e.attempt, e.tenant, e.tier, e.model, e.tokens_in, e.tokens_out, b.cost, e.latency_s, e.outcome, e.reason, b.ts)
-                for b in bills for e in [b.entry]]
+    def write_batch(self, bills: list[Bill], shrink: dict[str, int], expires: float) -> None:
+        rows = [entry_row(b.entry, b.cost, b.ts) for b in bills]
         try:
             self._insert_batch(rows, bills, shrink, expires, skip=False)
         except DuplicateEntry:  # an attempt already billed (a replay got there first): row by row, skipping it
             self._insert_batch(rows, bills, shrink, expires, skip=True)
 
     def _insert_batch(self, rows: list[tuple[Any, ...]], bills: list[Bill], shrink: dict[str, int], expires: float, skip: bool) -> None:
-        with self._tx() as conn:
+        with self.tx() as conn:
             if skip:
                 rows = [r for r in rows if conn.execute(self._INSERT + " ON CONFLICT (tenant, request_id, attempt) DO NOTHING", r).rowcount == 1]
             else:
@@ -262,25 +202,17 @@ class SQLiteLedger(LedgerBase):
             conn.executemany("UPDATE reservations SET amount_nanos = amount_nanos - ?, expires = ? WHERE id = ?",
                              [(cost, expires, slice_id) for slice_id, cost in shrink.items()])
 
-    _SPEND = SPEND_SQL.format(hour="CAST(ts / 3600 AS INTEGER)", table="entries", since=":since", until=":until", tenant=":tenant")
-
-    # ---- idempotency ---------------------------------------------------------------------------
-    def claim_request(self, request_id: str, tenant: str, fingerprint: str | None = None) -> StoredRequest | None:
-        """None when this caller now owns the request id; else what is stored for it."""
-        now = self._clock()
-        with self._tx() as conn:
-            row = conn.execute(self._claim_row_sql(), (tenant, request_id)).fetchone()
-            if self._claimable(row, now, fingerprint, request_id):
-                conn.execute(
-                    "INSERT OR REPLACE INTO claims (tenant, request_id, fingerprint, status, owner, updated)"
-                    " VALUES (?, ?, ?, 'pending', ?, ?)",
-                    (tenant, request_id, fingerprint, self.owner, now),
-                )
-                return None
-        return stored(row)
+    def claim(self, tenant: str, request_id: str, row_sql: str, decide: Callable[[Any], bool], owner: str, now: float,
+              fingerprint: str | None) -> tuple[bool, Any]:
+        with self.tx() as conn:
+            row = conn.execute(row_sql, (tenant, request_id)).fetchone()
+            if not decide(row):
+                return False, row
+            conn.execute("INSERT OR REPLACE INTO claims (tenant, request_id, fingerprint, status, owner, updated)"
+                         " VALUES (?, ?, ?, 'pending', ?, ?)", (tenant, request_id, fingerprint, owner, now))
+            return True, row
 
     def close(self) -> None:
-        super().close()
         conn = getattr(self._local, "conn", None)
         if conn is not None:
             conn.close()
@@ -288,6 +220,43 @@ class SQLiteLedger(LedgerBase):
         if self._tmpdir is not None:
             shutil.rmtree(self._tmpdir, ignore_errors=True)
             self._tmpdir = None
+
+
+def _migrate(store: SQLiteStore) -> None:
+    """Ledgers made by older versions: the hourly totals, bills unique per tenant, holds with owners."""
+    conn = store._conn()
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'spend_rollup'").fetchone() is None:
+        try:  # the rollup, filled from the entries of a ledger made before it, in one transaction
+            conn.executescript("BEGIN IMMEDIATE;" + _ROLLUP + "COMMIT;")
+        except sqlite3.OperationalError as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            if "already exists" not in str(exc):  # else another process made it first: fine
+                raise LedgerUnavailable(f"SQLite: {exc}") from None
+    _rekey_entries(store)
+    columns = {row[1] for row in store.query("PRAGMA table_info(reservations)", fetch="all")}
+    if "owner" not in columns:  # ledgers made before holds had owners
+        try:
+            store.query("ALTER TABLE reservations ADD COLUMN owner TEXT")
+        except LedgerError as exc:
+            if "duplicate column" not in str(exc):  # another process migrated it first: fine
+                raise
+
+
+def _rekey_entries(store: SQLiteStore) -> None:
+    """Ledgers made when bills were unique per request id alone (a tenant could block another's
+    bill): the table is rebuilt once, unique per tenant, request id and attempt."""
+    old = "UNIQUE (request_id, attempt)"
+    if old not in (store.query("SELECT sql FROM sqlite_master WHERE name = 'entries'", fetch="one") or [""])[0]:
+        return
+    with store.tx() as tx:
+        if old not in tx.execute("SELECT sql FROM sqlite_master WHERE name = 'entries'").fetchone()[0]:
+            return  # another process rebuilt it first
+        tx.execute(_ENTRIES.format(name="entries_rekeyed"))
+        tx.execute(f"INSERT INTO entries_rekeyed (id, {ENTRY_COLUMNS}) SELECT id, {ENTRY_COLUMNS} FROM entries")
+        tx.execute("DROP TABLE entries")
+        tx.execute("ALTER TABLE entries_rekeyed RENAME TO entries")
+        tx.execute("CREATE INDEX IF NOT EXISTS entries_tenant_ts ON entries (tenant, ts)")
 
 
 def _private(path: str) -> None:
@@ -308,23 +277,6 @@ _ROLLUP_ADD = (
     " answer_tokens_in = answer_tokens_in + excluded.answer_tokens_in, answer_tokens_out = answer_tokens_out + excluded.answer_tokens_out,"
     " nanos = nanos + excluded.nanos"
 )
-
-
-def rollup(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-    """Entry rows (as inserted) summed per tenant, hour, tier and model, as `spend_rollup` rows."""
-    sums: dict[tuple[str, int, str, str], list[int]] = {}
-    for r in rows:
-        ok = r[9] == "ok"
-        s = sums.setdefault((r[2], int(r[11] // 3600), r[3], r[4]), [0] * 8)
-        s[0] += 1
-        s[1] += r[1] == 1
-        s[2] += ok
-        s[3] += r[5]
-        s[4] += r[6]
-        s[5] += r[5] if ok else 0
-        s[6] += r[6] if ok else 0
-        s[7] += r[7]
-    return [(*k, *v) for k, v in sums.items()]
 
 
 def _answer(ts: float, entry: Entry, answer: StoredAnswer) -> tuple[Any, ...]:
