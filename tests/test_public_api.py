@@ -138,3 +138,14 @@ def test_the_request_path_imports_no_plotting_or_training_libraries(tmp_path: Pa
     env = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "PATH": "/usr/bin:/bin"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env, cwd=ROOT).stdout
     assert out.strip().splitlines()[-1] == "[]", out
+
+
+def test_the_ledger_is_small_owners_none_taking_anothers_lock() -> None:
+    """#23: no class of router/ledger over 150 lines; `_rows` (our reservation rows) is Books' alone."""
+    for path in (ROOT / "router" / "ledger").glob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        for node in ast.parse(text).body:
+            if isinstance(node, ast.ClassDef):
+                assert node.end_lineno is not None and node.end_lineno - node.lineno < 150, f"{path.name}: {node.name} is too long"
+        if path.name != "_books.py":
+            assert "_rows" not in text, f"{path.name} takes the books' lock"

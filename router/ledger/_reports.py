@@ -32,19 +32,19 @@ class Reports:
     def __init__(self, store: Store, flush: Callable[[], None]) -> None:
         self._store, self._flush = store, flush
 
-    def _rows(self, text: str, params: Any) -> list[Any]:
+    def _select(self, text: str, params: Any) -> list[Any]:
         return list(self._store.query(render(self._store, text), params, "all"))
 
     def entries(self, tenant: str | None = None) -> list[Entry]:
         self._flush()
         sql = f"SELECT {ENTRY_COLUMNS} FROM {{t}}entries" + (" WHERE tenant = ?" if tenant else "") + " ORDER BY id"
-        return [entry_from_row(r) for r in self._rows(sql, (tenant,) if tenant else ())]
+        return [entry_from_row(r) for r in self._select(sql, (tenant,) if tenant else ())]
 
     def spend(self, since: float | None = None, until: float | None = None, tenant: str | None = None) -> list[SpendRow]:
         """Spend grouped by tenant, hour, tier and model."""
         self._flush()
         lo, hi = _hours(since, until)
-        rows = [spend_row(r) for r in self._rows(ROLLUP_SQL, (lo, hi, tenant, tenant))] if lo < hi else []
+        rows = [spend_row(r) for r in self._select(ROLLUP_SQL, (lo, hi, tenant, tenant))] if lo < hi else []
         for start, end in _edges(since, until, lo, hi):
             rows += [spend_row(r) for r in self._store.query(self._store.spend_sql, spend_params(start, end, tenant), "all")]
         return sorted(rows, key=lambda r: (r.tenant, r.hour, r.tier, r.model))
@@ -60,7 +60,7 @@ class Reports:
         merged: dict[tuple[Any, ...], list[int]] = {}
         if lo < hi:
             for first, end, off in self._segments(lo, hi, tz):
-                for r in self._rows(ROLLUP_BY.format(day=f"(hour + {int(off)}) / 24"), (first, end, tenant, tenant)):
+                for r in self._select(ROLLUP_BY.format(day=f"(hour + {int(off)}) / 24"), (first, end, tenant, tenant)):
                     add_sums(merged, tuple(r[:-8]), r[-8:])
         for start, stop in _edges(since, until, lo, hi):
             for r in self._store.query(self._store.spend_sql, spend_params(start, stop, tenant), "all"):
