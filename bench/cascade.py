@@ -1,9 +1,15 @@
 """Answer-aware cascades on the recorded answers of ../shared/data: prompt-only routing against the
-same prompt thresholds with a label-free answer check between tiers, and against that cascade fed
-shuffled answer scores (extra thresholds flatter any policy); nAPGR, gap closed and paired 95%
-intervals on rows the shipped prior never saw; signal speed on one pinned core.
+same prompt thresholds with an answer score between tiers (a label-free check, or the learned
+verifier), and against that cascade fed shuffled answer scores (extra thresholds flatter any
+policy); nAPGR, gap closed and paired 95% intervals on rows the shipped prior never saw; speed on
+one pinned core.
 
     python bench/cascade.py [--rounds 300]
+
+Learned verifier (router.verifier): "in-domain" is trained on the set's own other half (GSM8K and
+Arena-Hard: train and dev rows, reported on test; RouterBench: halves by a hash of the row id),
+"cross-set" on the other two sets only (their answers, other models). The verifier's penalty is
+chosen by grouped cross-validation on its training rows; nothing is fitted on the reported rows.
 
 Signals (router.checks, local, no labels): GSM8K, arithmetic and final_answer_format on the small
 model's answer; RouterBench (ARC, MBPP, Winogrande), final_answer_format and code_parses on each
@@ -16,9 +22,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import time
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -28,16 +34,18 @@ sys.path.insert(0, str(ROOT))
 DATA = ROOT.parent / "shared" / "data"
 
 from classifiers import default_classifier, load_rows
-from router.checks import Verdict, agreement, arithmetic, code_parses, final_answer_format
+from router.checks import Verdict, arithmetic, code_parses, final_answer_format
 from router.evaluate import cascade_napgr, matrices
+from router.verifier import Verifier, examples, train_verifier
 
-SETS = [  # name, file, tiers cheapest first, rows kept, checks, whether the cheapest tier's check is agreement with the next
-    ("GSM8K test", "routellm-mmlu-gsm8k.jsonl", ["mistralai/Mixtral-8x7B-Instruct-v0.1", "gpt-4-1106-preview"],
-     lambda r: r.task.startswith("gsm8k") and r.split == "test" and not r.contaminated, [arithmetic, final_answer_format], False),
-    ("RouterBench", "routerbench-train.jsonl", ["mistralai/mistral-7b-chat", "gpt-3.5-turbo-1106", "gpt-4-1106-preview"],
-     lambda r: True, [final_answer_format, code_parses], False),
-    ("RB agrees", "routerbench-train.jsonl", ["mistralai/mistral-7b-chat", "gpt-3.5-turbo-1106", "gpt-4-1106-preview"],
-     lambda r: True, [final_answer_format, code_parses], True),
+RB = ["mistralai/mistral-7b-chat", "gpt-3.5-turbo-1106", "gpt-4-1106-preview"]
+SETS = [  # name, file, tiers cheapest first, rows kept, reported (else trained on), label-free checks
+    ("GSM8K", "routellm-mmlu-gsm8k.jsonl", ["mistralai/Mixtral-8x7B-Instruct-v0.1", "gpt-4-1106-preview"],
+     lambda r: r.task.startswith("gsm8k") and not r.contaminated, lambda r: r.split == "test", [arithmetic, final_answer_format]),
+    ("RouterBench", "routerbench-train.jsonl", RB, lambda r: True, lambda r: zlib.crc32(r.id.encode()) % 2 == 1,
+     [final_answer_format, code_parses]),
+    ("Arena-Hard", "arenahard-v01.jsonl", ["Llama-3-Base-8B-TR_DPO-Alpha_0.6-UltraFeedback", "gpt-3.5-turbo-0125", "gpt-4-0613"],
+     lambda r: not r.contaminated, lambda r: r.split == "test", [final_answer_format, code_parses]),
 ]
 
 
@@ -54,14 +62,29 @@ def answer_score(checks: list[Any], messages: list[dict[str, Any]], text: str | 
     return min(scores) if scores else None
 
 
-def signal_speed(checks: list[Any], rows: list[Any], tiers: list[str]) -> str:
-    texts = [(r.messages, r.outcomes[t].response) for r in rows[:400] for t in tiers[:1] if r.outcomes[t].response]
+def signals_speed(score: Any, rows: list[Any], tier: str) -> str:
+    """p50 and p90 of scoring one recorded answer (about 500 tokens and longer included)."""
+    texts = [(r.messages, r.outcomes[tier].response) for r in rows[:400] if isinstance(r.outcomes[tier].response, str)]
     times = []
     for messages, text in texts:
         t0 = time.perf_counter()
-        answer_score(checks, messages, text)
+        score(messages, text)
         times.append(time.perf_counter() - t0)
-    return f"p50 {statistics.median(times) * 1e6:.0f} us over {len(times)} answers"
+    times.sort()
+    return f"p50 {times[len(times) // 2] * 1e6:.0f} us, p90 {times[len(times) * 9 // 10] * 1e6:.0f} us"
+
+
+def verifier_scores(v: Verifier, rows: list[Any], tiers: list[str]) -> list[list[float | None]]:
+    return [[None if k == len(tiers) - 1 or not isinstance(r.outcomes[t].response, str) else v.score(r.messages, r.outcomes[t].response)
+             for k, t in enumerate(tiers)] for r in rows]
+
+
+def line(label: str, rows: int, res: Any) -> str:
+    ci, g = res.ci95, res.gap_closed
+    d1, d2 = ci.get("cascade - prompt", (0, 0)), ci.get("cascade - shuffled", (0, 0))
+    return (f"{label:<32} {rows:>5} | {res.napgr['prompt']:>6.3f} {g['prompt']:>6.1%} | {res.napgr['cascade']:>6.3f} {g['cascade']:>6.1%}"
+            f" | {g['shuffled']:>6.1%} | {g['cascade'] - g['prompt']:+6.1%} | {res.napgr['cascade'] - res.napgr['prompt']:+.3f}"
+            f" ({d1[0]:+.3f} to {d1[1]:+.3f}) | {res.napgr['cascade'] - res.napgr['shuffled']:+.3f} ({d2[0]:+.3f} to {d2[1]:+.3f})")
 
 
 def main() -> None:
@@ -71,34 +94,28 @@ def main() -> None:
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {1 % (os.cpu_count() or 1)})
     classifier = default_classifier()
-    print(f"{'set':<12} {'rows':>5} | {'prompt-only':>11} {'gap':>6} | {'cascade':>7} {'gap':>6} | {'shuffled':>8} {'gap':>6} | "
-          f"{'cascade - prompt (95% CI)':>26} | {'cascade - shuffled (95% CI)':>27} | signals")
-    for name, file, tiers, keep, checks, agrees in SETS:
-        path = DATA / file
-        if not path.exists():
-            print(f"{name}: {path} not found, skipped")
-            continue
-        rows = [r for r in load_rows(str(path)) if keep(r) and all(t in r.outcomes for t in tiers)]
-        quality, cost, _, _ = matrices(rows, tiers, {})
-        answers = [[answer_score(checks, r.messages, r.outcomes[t].response) for t in tiers] for r in rows]
-        extra = [[0.0] * len(tiers) for _ in rows]
-        reuse = [[False] * len(tiers) for _ in rows]
-        if agrees:  # flash's answer checked against small's (bought for the check, cheaper), before paying frontier
-            for i, r in enumerate(rows):
-                first, second = r.outcomes[tiers[0]].response, r.outcomes[tiers[1]].response
-                answers[i][1] = None if first is None or second is None else agreement(first, second)
-                extra[i][1] = cost[i][0]  # counted even where small was already tried: an upper bound on the cost
-        prompt = classifier.score_batch([r.messages for r in rows])
-        res = cascade_napgr(prompt, answers, quality, cost, rounds=args.rounds, extra_cost=extra, reuse=reuse)
-        ci, g = res.ci95, res.gap_closed
-        d1, d2 = ci.get("cascade - prompt", (0, 0)), ci.get("cascade - shuffled", (0, 0))
-        print(f"{name:<12} {len(rows):>5} | {res.napgr['prompt']:>11.3f} {g['prompt']:>6.1%} | {res.napgr['cascade']:>7.3f} "
-              f"{g['cascade']:>6.1%} | {res.napgr['shuffled']:>8.3f} {g['shuffled']:>6.1%} | "
-              f"{res.napgr['cascade'] - res.napgr['prompt']:+.3f} ({d1[0]:+.3f} to {d1[1]:+.3f}) | "
-              f"{res.napgr['cascade'] - res.napgr['shuffled']:+.3f} ({d2[0]:+.3f} to {d2[1]:+.3f}) | {signal_speed(checks, rows, tiers)}",
-              flush=True)
-        print(f"{'':<12} random {res.random:.3f}, oracle {res.oracle:.3f}; answers with a signal: "
-              f"{sum(a is not None for row in answers for a in row[:-1]) / max(1, len(answers) * (len(tiers) - 1)):.0%} of the cheaper tiers'")
+    found = {name: (tiers, [r for r in load_rows(str(DATA / file)) if keep(r) and all(t in r.outcomes for t in tiers)], report, checks)
+             for name, file, tiers, keep, report, checks in SETS if (DATA / file).exists()}
+    print(f"{'set / answer score':<32} {'rows':>5} | {'prompt-only':>13} | {'cascade':>13} | {'shuffl':>6} | {'points':>6} | "
+          f"{'cascade - prompt (95% CI)':>25} | {'cascade - shuffled (95% CI)':>25}")
+    for name, (tiers, rows, report, checks) in found.items():
+        shown, fit = [r for r in rows if report(r)], [r for r in rows if not report(r)]
+        quality, cost, _, _ = matrices(shown, tiers, {})
+        prompt = classifier.score_batch([r.messages for r in shown])
+        own = train_verifier(*examples(fit, tiers), hash_dims=1024)
+        others = [(t, r) for other, (t, rs, _, _) in found.items() if other != name for r in rs]
+        pooled = [examples([r], t) for t, r in others]
+        cross = train_verifier([p for e in pooled for p in e[0]], [y for e in pooled for y in e[1]], [g for e in pooled for g in e[2]],
+                               hash_dims=1024)
+        for label, answers in ((f"{name}, label-free", [[answer_score(checks, r.messages, r.outcomes[t].response) for t in tiers]
+                                                        for r in shown]),
+                               (f"{name}, verifier in-domain", verifier_scores(own, shown, tiers)),
+                               (f"{name}, verifier cross-set", verifier_scores(cross, shown, tiers))):
+            res = cascade_napgr(prompt, answers, quality, cost, rounds=args.rounds)
+            print(line(label, len(shown), res), flush=True)
+        print(f"{'':<32} random {res.random:.3f}, oracle {res.oracle:.3f}; in-domain verifier trained on {len(fit)} rows "
+              f"(CV AUC {own.trained['cv_auc']}, C {own.trained['penalty_c']}), cross-set on {len(others)} "
+              f"(CV AUC {cross.trained['cv_auc']}); verifier speed {signals_speed(own.score, shown, tiers[0])}", flush=True)
 
 
 if __name__ == "__main__":

@@ -38,6 +38,7 @@ class Core:
     checks: QualityCheck | None
     logger: Any
     clock: Callable[[], float] = time.monotonic
+    verifier: Any = None  # escalation.verifier, loaded (a router.verifier.Verifier)
     tiers: dict[str, TierConfig] = field(init=False)
     # The live (classifier, policy) pair: a refit swaps it whole, so a request sees old or new, never half.
     brain: tuple[Classifier, Policy] = field(init=False)

@@ -23,6 +23,7 @@ from router._types import AsyncRoutedStream, Route, RoutedResponse, RoutedStream
 from router.checks import QualityCheck, all_of
 from router.learning._loop import Learner
 from router.ledger import Ledger, open_ledger
+from router.verifier import load_verifier
 
 _POLL_S = 0.05
 _T = TypeVar("_T")
@@ -138,6 +139,7 @@ class _Base:
             client=self.client,
             checks=all_of(cfg.checks if checks is None else list(checks)),
             logger=logger or make_logger(cfg.log_content),
+            verifier=load_verifier(cfg.escalation.verifier) if cfg.escalation.verifier else None,
         )
         self.learning = Learner(self._core, cfg.learning, self._learning_call)
         # Spans per request and attempt (an OpenTelemetry tracer provider, or telemetry.otlp_endpoint), and the app's callback.

@@ -27,7 +27,7 @@ from router._plan import BudgetWait, PlanCursor, Sleep
 from router._retry import is_auth_error, is_caller_error, is_context_window, is_malformed_reply, tries_of
 from router._sessions import keep, kept
 from router._types import Attempt, AttemptOutcome, RequestStatus, Route, RoutedResponse, attach_route, route_to_dict
-from router.checks import QualityCheck, Verdict, all_of, answer_text, barred
+from router.checks import QualityCheck, Verdict, all_of, answer_text, barred, verified
 from router.ledger import Entry, Reservation, StoredAnswer
 
 StreamCloser = Callable[[list[Any], bool, BaseException | None], BaseException | None]
@@ -245,7 +245,10 @@ class Run:
                 self._settle(call, response, "check_failed", "check raised " + self.core.why(exc), tries)
                 self._finish_request("failed")
                 raise
-        verdict = barred(self.core.config.escalation.bars.get(call.tier), call.tier, verdict)
+        bar = self.core.config.escalation.bars.get(call.tier)
+        if not self.stream or self.buffer_stream:  # the learned verifier scores answers below the top tier
+            verdict = verified(self.core.verifier, bar, call.tier, self.messages, response, verdict, self.cursor.tier < len(self.cursor.tiers) - 1)
+        verdict = barred(bar, call.tier, verdict)
         self._settle(call, response, "ok" if verdict.passed else "check_failed", verdict.reason, tries)
         if verdict.passed:
             self._final = response

@@ -69,9 +69,11 @@ class TelemetryConfig(_Strict):
 
 class EscalationConfig(_Strict):
     """The answer's bar per tier: an answer whose checks score under its tier's bar escalates (a
-    check without a score still passes or fails as it says). Tiers not named keep their checks' own verdict."""
+    check without a score still passes or fails as it says). Tiers not named keep their checks' own
+    verdict; the verifier's bar is 0.5 where none is named."""
 
     bars: dict[str, float] = Field(default_factory=dict)
+    verifier: str | None = None  # a learned verifier's JSON file (tierwise train-verifier): scores answers below the top tier
 
     @field_validator("bars")
     @classmethod

@@ -93,6 +93,22 @@ def barred(bar: float | None, tier: str, verdict: Verdict) -> Verdict:
     return Verdict(False, f"{why} ({verdict.reason})" if verdict.reason else why, verdict.score)
 
 
+def verified(model: Any, bar: float | None, tier: str, messages: list[dict[str, Any]], response: Any, verdict: Verdict,
+             above: bool) -> Verdict:
+    """The escalation verifier's say on an answer that passed its checks (`model` a Verifier or
+    None): under the tier's bar (0.5 unless escalation.bars names one) it escalates. The top tier's
+    answer (`above` False) is not scored: nothing is above it. No score is no signal."""
+    if model is None or not above or not verdict.passed:
+        return verdict
+    score = model.score(messages, answer_text(response))
+    if score is None:
+        return verdict
+    bar = 0.5 if bar is None else bar
+    if score >= bar:
+        return Verdict(True, verdict.reason, score if verdict.score is None else min(score, verdict.score))
+    return Verdict(False, f"verifier score {score:.2f} under {tier}'s bar {bar:.2f}", score)
+
+
 def answer_text(response: Any) -> str:
     """The first choice's text ('' when there is none)."""
     choices = getattr(response, "choices", None) or []
@@ -188,6 +204,23 @@ arithmetic = _signal_check("arithmetic", lambda _prompt, answer: arithmetic_sign
 uncertainty = QualityCheck("uncertainty", _uncertainty)
 final_answer_format = _signal_check("final_answer_format", format_signal)
 code_parses = _signal_check("code_parses", lambda _prompt, answer: code_signal(answer))
+
+
+def verifier(model: Any, bar: float = 0.5) -> QualityCheck:
+    """A learned verifier (a `router.verifier.Verifier` or the path of its JSON file) scoring the
+    answer: passes at or above `bar` (a tier's escalation.bars replaces it). An answer it cannot
+    score is "no signal" and passes."""
+    from router.verifier import Verifier, load_verifier
+
+    found: Verifier = model if isinstance(model, Verifier) else load_verifier(model)
+
+    def fn(messages: list[dict[str, Any]], response: Any, ctx: CheckContext | None) -> Verdict:
+        score = found.score(messages, answer_text(response))
+        if score is None:
+            return Verdict(True)
+        return Verdict(score >= bar, "" if score >= bar else f"the verifier gives the answer {score:.2f}", score)
+
+    return QualityCheck("verifier", fn)
 
 
 def matches_schema(model: Any) -> QualityCheck:
@@ -295,6 +328,7 @@ __all__ = [
     "regex",
     "uncertainty",
     "valid_json",
+    "verifier",
 ]
 BUILTIN: dict[str, QualityCheck] = {c.name: c for c in (non_empty, not_truncated, not_refusal, valid_json, arithmetic,
                                                          final_answer_format, code_parses, uncertainty)}

@@ -11,6 +11,7 @@ from router._errors import TierwiseError
 from router.cli._data import cmd_calibrate, cmd_eval, cmd_score, cmd_train
 from router.cli._learn import add_learning_commands
 from router.cli._ledger import cmd_ledger, mask_url
+from router.cli._verify import add_verifier_commands
 
 __all__ = ["build_parser", "main", "mask_url"]
 
@@ -51,6 +52,7 @@ def _add_eval_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
         cmd.add_argument("--drop-contaminated", action="store_true", help="leave out rows marked contaminated")
     evaluate = sub.choices["eval"]
     evaluate.add_argument("--checks", help="built-in checks to replay on recorded answers, e.g. non_empty,not_refusal")
+    evaluate.add_argument("--verifier", help="a verifier file: also replay the cascade it makes (answer bars and thresholds together)")
     evaluate.add_argument("--bootstrap", type=int, default=100, help="bootstrap rounds for 95%% intervals (0: none)")
     evaluate.add_argument("--json", help="write the report as JSON")
     evaluate.add_argument("--plot", help="write the cost-quality picture as PNG")
@@ -74,6 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--text", help="one prompt to score")
     score.add_argument("--out", type=Path, help="write {id, score} lines here (default: stdout)")
     score.add_argument("--weights", help="weights file (default: the shipped model; 'heuristic'; 'random')")
+    score.add_argument("--verifier", help="also score each tier's recorded answer with this verifier (needs --data and --tiers)")
+    score.add_argument("--tiers", help="small=MODEL_A,flash=MODEL_B,frontier=MODEL_C: whose answers --verifier scores")
     score.set_defaults(func=cmd_score)
 
     train = sub.add_parser("train", help="train a classifier on labelled prompt sets")
@@ -116,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=1, help="worker processes (share budgets through a PostgreSQL ledger)")
     serve.set_defaults(func=_cmd_serve)
     add_learning_commands(sub)
+    add_verifier_commands(sub)
     return parser
 
 

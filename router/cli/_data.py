@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from router._errors import TierwiseError
+from router.cli._args import _tiers
 
 
 def _load_classifier(weights: str | None):  # type: ignore[no-untyped-def]
@@ -29,6 +30,10 @@ def cmd_score(args: argparse.Namespace) -> int:
     from classifiers import iter_prompts
 
     clf = _load_classifier(args.weights)
+    if args.verifier:
+        from router.cli._verify import score_lines
+
+        return score_lines(args, clf)
     if args.text is not None:
         print(f"{clf.score([{'role': 'user', 'content': args.text}]):.4f}")
         return 0
@@ -88,13 +93,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _tiers(text: str) -> list[tuple[str, str]]:
-    pairs = [part.split("=", 1) for part in text.split(",") if part.strip()]
-    if not pairs or any(len(p) != 2 or not p[0].strip() or not p[1].strip() for p in pairs):
-        raise ValueError(f"--tiers must look like small=MODEL_A,flash=MODEL_B,frontier=MODEL_C, got {text!r}")
-    return [(a.strip(), b.strip()) for a, b in pairs]
-
-
 def _eval_inputs(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from classifiers import load_rows
 
@@ -115,7 +113,7 @@ def _progress(done: int, total: int) -> None:
 def _streams(args: argparse.Namespace) -> bool:
     """JSONL sets are read as a stream (memory independent of their size and of their other models);
     RouterBench's CSV table and replayed checks (which need every recorded answer) are loaded whole."""
-    return not getattr(args, "checks", None) and not any(str(d).endswith(".csv") for d in args.data)
+    return not getattr(args, "checks", None) and not getattr(args, "verifier", None) and not any(str(d).endswith(".csv") for d in args.data)
 
 
 def _progress_rows(done: int, _total: int) -> None:
@@ -145,7 +143,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     _, rows, clf = _eval_inputs(args)
     check = all_of(args.checks.split(",")) if args.checks else None
     report = evaluate(rows, models, clf, thresholds=thresholds, check=check, bootstrap=args.bootstrap, progress=_progress, dataset=dataset)
-    return write_outputs(report, args)
+    code = write_outputs(report, args)
+    if args.verifier:
+        from router.cli._verify import cascade_text
+
+        print(cascade_text(args, rows, models, clf))
+    return code
 
 
 def write_outputs(result: Any, args: argparse.Namespace) -> int:

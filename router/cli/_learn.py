@@ -59,7 +59,8 @@ def cmd_labels_export(args: argparse.Namespace) -> int:
 def cmd_simulate(args: argparse.Namespace) -> int:
     from classifiers import default_classifier, load, load_rows
     from router._config import DEFAULT_THRESHOLDS, RouterConfig
-    from router.cli._data import _tiers, parse_target, write_outputs
+    from router.cli._args import _tiers
+    from router.cli._data import parse_target, write_outputs
     from router.evaluate import matrices
     from router.learning import simulate
 
