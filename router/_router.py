@@ -17,7 +17,8 @@ from router._core import Call, Core, Replay
 from router._errors import ConfigError, DuplicateRequestError
 from router._logging import make_logger
 from router._plan import Sleep
-from router._run import Run, start
+from router._run import Run
+from router._start import start
 from router._telemetry import telemetry_for
 from router._types import AsyncRoutedStream, Route, RoutedResponse, RoutedStream
 from router.checks import QualityCheck, all_of

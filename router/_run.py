@@ -1,6 +1,6 @@
-"""One request's way through its plan: it plans, books and judges; the drivers only call.
+"""One request's way through its plan: it books and judges; the drivers only call.
 
-    run = start(core, messages, ...)          # validated, scored, planned; nothing billed yet
+    run = start(core, messages, ...)          # router._start: validated, scored, planned; nothing billed yet
     while (call := run.next_call()) is not None:
         Sleep -> sleep, ask again; Call -> make it, then run.succeeded(...) or run.failed(...)
     run.result()
@@ -9,83 +9,24 @@
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from classifiers import LinearClassifier, featurize
-from policies import BudgetView, Plan, ThresholdPolicy
+from policies import Plan
 from router._billing import bill, bounded_output, worst_case
-from router._cache import cache_key, cached, remember
+from router._cache import remember
 from router._config import ModelSpec
-from router._core import Call, Core, Replay, Request, is_provider_error
-from router._errors import BudgetExceeded, EscalationExhausted, InvalidRequestError, LedgerError
-from router._messages import check_name, check_session, fingerprint, validate_messages
-from router._params import allowed_params
+from router._core import Call, Core, Request, is_provider_error
+from router._errors import BudgetExceeded, EscalationExhausted, LedgerError
 from router._plan import BudgetWait, PlanCursor, Sleep
 from router._retry import is_auth_error, is_caller_error, is_context_window, is_malformed_reply, tries_of
-from router._sessions import keep, kept
+from router._sessions import keep
 from router._types import Attempt, AttemptOutcome, RequestStatus, Route, RoutedResponse, attach_route, route_to_dict
-from router.checks import QualityCheck, Verdict, all_of, answer_text, barred, verified
+from router.checks import QualityCheck, Verdict, answer_text, barred, verified
 from router.ledger import Entry, Reservation, StoredAnswer
 
 StreamCloser = Callable[[list[Any], bool, BaseException | None], BaseException | None]
-
-
-def start(
-    core: Core, messages: Any, *, tenant: str, request_id: str | None, checks: Any, strict: bool, kwargs: Mapping[str, Any],
-    tier: str | None = None,
-) -> Run | Replay:
-    """Validate, claim the request id, score and plan; nothing is called or billed yet."""
-    msgs = validate_messages(messages)
-    check_name("tenant", tenant)
-    if request_id is not None:
-        check_name("request_id", request_id)
-    if "messages" in kwargs:
-        raise InvalidRequestError("'messages' is the first argument, not a keyword")
-    kwargs = dict(kwargs)
-    session = check_session(kwargs.pop("session_id", None))
-    pin_tier, pin_model = core.pin(kwargs, tier)
-    kwargs = allowed_params(kwargs)
-    core.admit(tenant)
-    rid = request_id or uuid.uuid4().hex
-    if request_id is not None:
-        stored = core.ledger.claim_request(rid, tenant, fingerprint(msgs, kwargs))
-        if stored is not None:
-            return Replay(rid, stored, tenant)
-    key = cache_key(core, tenant, msgs, kwargs, (pin_tier, pin_model), checks)
-    hit = cached(core, key, tenant, rid, keyed=request_id is not None) if key is not None else None
-    if hit is not None:
-        return hit
-    classifier, policy = core.brain
-    # Featurised once: the score and, kept for feedback and labels, the features.
-    features = None
-    if isinstance(classifier, LinearClassifier):
-        features = featurize(msgs)
-        score = classifier.score_features(*features)
-    else:
-        score = float(classifier.score(msgs))
-    # The budget view only matters to a policy that downgrades: without rules, no read on the hot path.
-    blind = isinstance(policy, ThresholdPolicy) and not policy.downgrade
-    state = core.ledger.state(tenant) if core.config.budget_for(tenant) and pin_tier is None and not blind else None
-    view = BudgetView(state.cap_usd, state.remaining_usd) if state else BudgetView()
-    plan = policy.plan(score, view) if pin_tier is None else Plan((pin_tier,), f"score {score:.3f}; pinned to {pin_model or pin_tier}")
-    if session is not None and pin_tier is None:
-        plan = kept(core, plan, tenant, session)
-    core.logger.info(
-        "tierwise.decision", request_id=rid, tenant=tenant, score=round(score, 4), plan=list(plan.tiers), reason=plan.reason,
-        messages=msgs,  # dropped from the log unless log_content is on
-    )
-    request = Request(
-        messages=msgs, tenant=tenant, request_id=rid, keyed=request_id is not None,
-        checks=core.checks if checks is None else all_of(checks), strict=strict, kwargs=kwargs, pinned=pin_tier is not None,
-        model=pin_model, session=session,
-    )
-    run = Run(core=core, request=request, plan=plan, score=score)
-    run.cache_key = key
-    run.features = features
-    return run
 
 
 class Run:
@@ -110,6 +51,7 @@ class Run:
         self._stopped = False
         self.cache_key: str | None = None  # where its answer goes in the response cache
         self.features: tuple[set[str], list[float]] | None = None  # the classifier's input, for labels
+        self._answering: ModelSpec | None = None  # the model whose answer the checks judge (what `sample` asks again)
 
     @property
     def messages(self) -> list[dict[str, Any]]:
@@ -238,6 +180,7 @@ class Run:
         verdict = Verdict(True)
         if self.checks is not None and (not self.stream or self.buffer_stream):
             try:
+                self._answering = call.spec
                 verdict = self.checks(self.messages, response, self)
             except BaseException as exc:
                 # The answer is paid for whatever its check did (a bug in a custom check, a judge
@@ -286,8 +229,17 @@ class Run:
 
     def ask(self, model: str, messages: list[dict[str, Any]]) -> str:
         """A check's own model call (the judge): budgeted and billed as its own entry, tier `judge`."""
-        spec = self.core.spec_for(model)
-        kwargs = {"max_tokens": 1024}
+        return answer_text(self._check_call(self.core.spec_for(model), messages, {"max_tokens": 1024}))
+
+    def sample(self, messages: list[dict[str, Any]], n: int) -> list[str]:
+        """`n` more answers of the model that answered last, in one call (`n=`: the prompt is paid
+        once), budgeted (held n times) and billed as one entry of tier `judge`."""
+        if self._answering is None:
+            raise RuntimeError("sample() asks the model whose answer a check is judging: call it from a check")
+        response = self._check_call(self._answering, messages, {"max_tokens": 1024, "n": n})
+        return [c.message.content for c in getattr(response, "choices", None) or [] if isinstance(getattr(c.message, "content", None), str)]
+
+    def _check_call(self, spec: ModelSpec, messages: list[dict[str, Any]], kwargs: dict[str, Any]) -> Any:
         call = self._call("judge", spec, self._reserve(spec, None, kwargs)[0], kwargs)
         try:
             response, tries = self.core.client.complete(spec, messages, kwargs)
@@ -298,7 +250,7 @@ class Run:
                 raise self.core.provider_error(spec.model, exc, self.route.attempts) from exc
             raise
         self._settle(call, response, "judge", "", tries)
-        return answer_text(response)
+        return response
 
     def _settle(
         self, call: Call, response: Any, outcome: AttemptOutcome, reason: str, tries: int, *, malformed: bool = False, sent: bool = True

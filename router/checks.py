@@ -31,9 +31,11 @@ class Verdict:
 
 
 class CheckContext(Protocol):
-    """What the router offers a check: one billed model call."""
+    """What the router offers a check: billed model calls."""
 
     def ask(self, model: str, messages: list[dict[str, Any]]) -> str: ...
+
+    def sample(self, messages: list[dict[str, Any]], n: int) -> list[str]: ...
 
 
 CheckFn = Callable[[list[dict[str, Any]], Any, "CheckContext | None"], Verdict]
@@ -285,6 +287,30 @@ _JUDGE_PROMPT = (
 )
 
 
+def self_consistent(n: int = 3, bar: float = 0.5) -> QualityCheck:
+    """The answer agrees with `n` more samples of the model that gave it (one call with `n=`, so the
+    prompt is paid once; budgeted and billed as its own entry): the score is the share that agree
+    (`agreement`: final choice letter or number, else text similarity). Passes at or above `bar`."""
+    if not 1 <= n <= 16:
+        raise ConfigError(f"self_consistent: n must be from 1 to 16, not {n}")
+
+    def run(messages: list[dict[str, Any]], response: Any, ctx: CheckContext | None) -> Verdict:
+        if ctx is None:
+            raise ConfigError("the self_consistent check needs the router's context; run it inside Router.complete")
+        try:
+            samples = ctx.sample(messages, n)
+        except BudgetExceeded:
+            return Verdict(False, f"self_consistent: the budget cannot hold {n} more samples")
+        if not samples:
+            return Verdict(True)  # the provider sent none: no signal
+        answer = answer_text(response)
+        score = sum(agreement(answer, s) for s in samples) / len(samples)
+        return Verdict(score >= bar, "" if score >= bar else f"the model's own samples disagree with its answer (agreement {score:.2f})",
+                       score)
+
+    return QualityCheck(f"self_consistent({n})", run, calls_model=True)
+
+
 def judge(model: str, rubric: str = "The answer is correct, complete and responsive to the last user message.") -> QualityCheck:
     """An LLM judge called through the router's client; its cost is a ledger entry of its own."""
 
@@ -326,6 +352,7 @@ __all__ = [
     "not_refusal",
     "not_truncated",
     "regex",
+    "self_consistent",
     "uncertainty",
     "valid_json",
     "verifier",

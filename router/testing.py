@@ -81,7 +81,7 @@ class LocalOpenAIServer:
     Script items: a reply text; or a dict with any of `status` (an error status to answer),
     `headers`, `body` (raw text to send, e.g. malformed JSON), `delay` (seconds before
     answering), `content`, `finish_reason`, `prompt_tokens`, `completion_tokens`, `cached_tokens` and
-    `cache_creation_input_tokens` (the usage reported), `logprobs` (token log-probabilities sent when
+    `cache_creation_input_tokens` (the usage reported), `choices` (the texts of n samples), `logprobs` (token log-probabilities sent when
     the request asks for them), `cut_after` (a stream that breaks after this many chunks). A stream ends with a
     usage chunk only when the request asks for it (`stream_options.include_usage`), as OpenAI does. When a model's script is empty, `responder(model,
     messages)` gives the reply (default: "ok").
@@ -192,7 +192,14 @@ def _handler(server: LocalOpenAIServer) -> type[BaseHTTPRequestHandler]:
                     found = item["logprobs"]
                     choice["logprobs"] = {"content": [{"token": f"t{i}", "logprob": lp, "bytes": None, "top_logprobs": []}
                                                       for i, lp in enumerate(found)]} if isinstance(found, list) else found
-                body = {**base, "object": "chat.completion", "usage": usage, "choices": [choice]}
+                # n > 1 (as OpenAI): one choice a sample, `choices` (texts) when scripted, else the content again
+                texts = [str(t) for t in item.get("choices", [])] or [content] * max(1, int(request.get("n") or 1))
+                choices = [choice] if len(texts) == 1 and "choices" not in item else [
+                    {**choice, "index": i, "message": {"role": "assistant", "content": t}} for i, t in enumerate(texts)]
+                if len(choices) > 1 and "completion_tokens" not in item:
+                    usage["completion_tokens"] = sum(approx_tokens(t) for t in texts)
+                    usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+                body = {**base, "object": "chat.completion", "usage": usage, "choices": choices}
                 self._send(200, json.dumps(body).encode())
                 return
             words = content.split(" ")

@@ -123,3 +123,24 @@ def test_uncertainty_reads_log_probabilities_and_missing_or_malformed_ones_are_n
         assert router.complete(ask).route.tier == "small"
         assert router.complete(ask).route.tier == "small"
         assert server.requests[0]["body"].get("logprobs") is True
+
+
+def test_self_consistent_samples_the_same_model_once_bills_it_and_escalates_on_disagreement(
+        server: LocalOpenAIServer, ledger_url: str) -> None:
+    from router.checks import self_consistent
+
+    # small answers 42, then its 3 samples come back in one call (n=3): one agrees, so 1/3 < the bar of 0.5
+    server.scripts["m-small"].extend(["6 * 7 = 42", {"choices": ["It is 42", "It is 41", "It is 48"]}])
+    server.scripts["m-flash"].extend(["6 * 7 = 42, checked twice.", {"content": "It is 42"}])  # n=3: the content thrice
+    config = RouterConfig.from_dict({"tiers": local_tiers(server.url), "ledger": ledger_url, "thresholds": [0.4, 0.7],
+                                     "tenants": {"acme": {"budget_usd": "1", "period": "total"}}})
+    with Router(config, client=LiteLLMClient(config.retry, config.timeout_s), classifier=KeywordClassifier()) as router:
+        resp = router.complete([{"role": "user", "content": "What is 6 times 7?"}], tenant="acme", max_tokens=50,
+                               checks=[self_consistent(n=3)])
+        assert "own samples disagree with its answer (agreement 0.33)" in resp.route.reason
+        outcomes = [(a.tier, a.outcome) for a in resp.route.attempts]
+        assert outcomes == [("judge", "judge"), ("small", "check_failed"), ("judge", "judge"), ("flash", "ok")]
+        assert server.count("m-small") == 2  # the answer and one call for all three samples
+        assert router.ledger.spent("acme") == resp.route.cost_usd > 0
+    with pytest.raises(Exception, match="n must be from 1 to 16"):
+        self_consistent(n=0)
