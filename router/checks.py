@@ -262,29 +262,32 @@ def custom(fn: Callable[[list[dict[str, Any]], Any], bool | Verdict], name: str 
     return QualityCheck(name or str(getattr(fn, "__name__", "custom")), run)
 
 
+def _agreement_check(name: str, bar: float, others: Callable[[CheckContext, list[dict[str, Any]]], list[str]], cost: str,
+                     low: str) -> QualityCheck:
+    """A check that buys other answers to the same messages (`others`, through the router: budgeted
+    and billed) and scores the mean agreement of the answer with them."""
+
+    def run(messages: list[dict[str, Any]], response: Any, ctx: CheckContext | None) -> Verdict:
+        if ctx is None:
+            raise ConfigError(f"the {name.split('(')[0]} check needs the router's context; run it inside Router.complete")
+        try:
+            found = others(ctx, messages)
+        except BudgetExceeded:
+            return Verdict(False, f"{name.split('(')[0]}: the budget cannot hold {cost}")
+        if not found:
+            return Verdict(True)  # the provider sent none: no signal
+        score = sum(agreement(answer_text(response), other) for other in found) / len(found)
+        return Verdict(score >= bar, "" if score >= bar else f"{low} (agreement {score:.2f})", score)
+
+    return QualityCheck(name, run, calls_model=True)
+
+
 def agrees(model: str, bar: float = 1.0) -> QualityCheck:
     """The answer agrees with a second answer to the same messages from `model` (cheaper or equal:
     a configured model, called through the router, budgeted and billed as its own entry): their final
     answers (a choice letter, a number) match, or their texts are similar. The score is the agreement."""
-
-    def run(messages: list[dict[str, Any]], response: Any, ctx: CheckContext | None) -> Verdict:
-        if ctx is None:
-            raise ConfigError("the agrees check needs the router's context; run it inside Router.complete")
-        try:
-            other = ctx.ask(model, messages)
-        except BudgetExceeded:
-            return Verdict(False, f"agrees: the budget cannot hold {model}'s answer")
-        score = agreement(answer_text(response), other)
-        return Verdict(score >= bar, "" if score >= bar else f"disagrees with {model}'s answer (agreement {score:.2f})", score)
-
-    return QualityCheck(f"agrees({model})", run, calls_model=True)
-
-
-_VERDICT = re.compile(r"\b(PASS|FAIL)(?:ED|ES)?\b", re.IGNORECASE)
-_JUDGE_PROMPT = (
-    "You grade an assistant's answer. Rubric: {rubric}\n\nConversation:\n{question}\n\nAnswer:\n{answer}\n\n"
-    "Reply with PASS or FAIL on the first line, then one short reason."
-)
+    return _agreement_check(f"agrees({model})", bar, lambda ctx, messages: [ctx.ask(model, messages)], f"{model}'s answer",
+                            f"disagrees with {model}'s answer")
 
 
 def self_consistent(n: int = 3, bar: float = 0.5) -> QualityCheck:
@@ -293,22 +296,15 @@ def self_consistent(n: int = 3, bar: float = 0.5) -> QualityCheck:
     (`agreement`: final choice letter or number, else text similarity). Passes at or above `bar`."""
     if not 1 <= n <= 16:
         raise ConfigError(f"self_consistent: n must be from 1 to 16, not {n}")
+    return _agreement_check(f"self_consistent({n})", bar, lambda ctx, messages: ctx.sample(messages, n), f"{n} more samples",
+                            "the model's own samples disagree with its answer")
 
-    def run(messages: list[dict[str, Any]], response: Any, ctx: CheckContext | None) -> Verdict:
-        if ctx is None:
-            raise ConfigError("the self_consistent check needs the router's context; run it inside Router.complete")
-        try:
-            samples = ctx.sample(messages, n)
-        except BudgetExceeded:
-            return Verdict(False, f"self_consistent: the budget cannot hold {n} more samples")
-        if not samples:
-            return Verdict(True)  # the provider sent none: no signal
-        answer = answer_text(response)
-        score = sum(agreement(answer, s) for s in samples) / len(samples)
-        return Verdict(score >= bar, "" if score >= bar else f"the model's own samples disagree with its answer (agreement {score:.2f})",
-                       score)
 
-    return QualityCheck(f"self_consistent({n})", run, calls_model=True)
+_VERDICT = re.compile(r"\b(PASS|FAIL)(?:ED|ES)?\b", re.IGNORECASE)
+_JUDGE_PROMPT = (
+    "You grade an assistant's answer. Rubric: {rubric}\n\nConversation:\n{question}\n\nAnswer:\n{answer}\n\n"
+    "Reply with PASS or FAIL on the first line, then one short reason."
+)
 
 
 def judge(model: str, rubric: str = "The answer is correct, complete and responsive to the last user message.") -> QualityCheck:
