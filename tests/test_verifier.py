@@ -117,3 +117,23 @@ def test_the_router_escalates_under_the_bar_bills_and_holds_both_calls(server: L
     bad.write_text("{}")
     with pytest.raises(ConfigError, match="not a tierwise verifier"):
         Router(RouterConfig.from_dict({"tiers": local_tiers(server.url), "ledger": ledger_url, "escalation": {"verifier": str(bad)}}))
+
+
+def test_calibrate_chooses_thresholds_and_bars_together_and_the_config_loads(tmp_path: Path, capsys: Any) -> None:
+    data, vfile = write_set(tmp_path / "set.jsonl", ROWS), hand_made(tmp_path / "v.json")
+    base = tmp_path / "base.yaml"
+    base.write_text(json.dumps({"tiers": [{"name": "small", "models": [{"model": "openai/m-small", "input_cost_per_token": "0.0000001",
+                                                                         "output_cost_per_token": "0.0000004"}]},
+                                          {"name": "frontier", "models": [{"model": "openai/m-big", "input_cost_per_token": "0.00001",
+                                                                            "output_cost_per_token": "0.00004"}]}]}))
+    args = ["--data", str(data), "--tiers", TIERS, "--weights", "heuristic", "--target", "quality=0.95", "--config", str(base)]
+    assert tierwise(["calibrate", *args, "--out", str(tmp_path / "plain.yaml")]) == 0
+    plain = float(re.search(r"cost ([\d.e-]+)", capsys.readouterr().out).group(1))  # type: ignore[union-attr]
+    assert tierwise(["calibrate", *args, "--verifier", str(vfile), "--out", str(tmp_path / "cascade.yaml")]) == 0
+    said = capsys.readouterr().out
+    cascade = float(re.search(r"cost ([\d.e-]+)", said).group(1))  # type: ignore[union-attr]
+    # Only the refusals (a third) need the top tier; the bar sends exactly those up, the prompt cannot tell them.
+    assert cascade == pytest.approx(1 / 3, abs=0.01) and plain > 0.9, said
+    config = RouterConfig.from_file(str(tmp_path / "cascade.yaml"))
+    assert config.escalation.verifier == str(vfile) and 0 < config.escalation.bars["small"] <= 0.8
+    assert sum(q for _, _, q in ROWS) / len(ROWS) < 0.95  # the set's small tier alone would miss the target

@@ -185,7 +185,7 @@ def parse_target(text: str) -> tuple[str, float]:
     return name, value
 
 
-def _config_text(base: str | None, tiers: list[tuple[str, str]], thresholds: Sequence[float]) -> str:
+def _config_text(base: str | None, tiers: list[tuple[str, str]], thresholds: Sequence[float], escalation: dict[str, Any] | None = None) -> str:
     """The config to write: the user's file with its thresholds replaced (comments kept), or new tiers.
 
     Whatever is written must build a Router: every model needs a price, so the set's model names are
@@ -207,6 +207,8 @@ def _config_text(base: str | None, tiers: list[tuple[str, str]], thresholds: Seq
         data["thresholds"][:] = values  # in place: the list keeps its style and its comment
     else:
         data["thresholds"] = values
+    if escalation is not None:  # the cascade's bars and verifier, chosen with the thresholds
+        data["escalation"] = {**(data.get("escalation") or {}), **escalation}
     config = RouterConfig.from_dict(data)
     client = LiteLLMClient()
     for tier in config.tiers:
@@ -231,6 +233,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     target, value = parse_target(args.target)
     tiers = _tiers(args.tiers)
     models = [m for _, m in tiers]
+    if args.verifier:
+        return calibrate_with_verifier(args, tiers, target, value)
     if _streams(args):
         got = gather(args.data, models, _load_classifier(args.weights), split=args.split, drop_contaminated=args.drop_contaminated)
         if not got.scores:
@@ -246,5 +250,30 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     Path(args.out).write_text(_config_text(args.config, tiers, cal.thresholds), encoding="utf-8")
     data = {"thresholds": [round(t, 6) for t in cal.thresholds]}
     print(f"thresholds {data['thresholds']} on {len(scores)} rows: quality {cal.quality:.3f}, cost "
+          f"{cal.cost:.6g} ({unit}), top-tier share {cal.frontier_share:.1%}; wrote {args.out}")
+    return 0
+
+
+def calibrate_with_verifier(args: argparse.Namespace, tiers: list[tuple[str, str]], target: str, value: float) -> int:
+    """`calibrate --verifier FILE`: thresholds and answer bars chosen together on the given rows (a
+    dev carve), written into the config with the verifier (a tier left unchecked gets bar 0)."""
+    from policies import NEVER, calibrate_cascade
+    from router.cli._verify import answer_scores
+    from router.evaluate import matrices
+    from router.verifier import load_verifier
+
+    if target == "frontier_share":
+        raise ValueError("calibrate --verifier takes --target quality=... or cost=...")
+    verifier = load_verifier(args.verifier)
+    models = [m for _, m in tiers]
+    _, rows, clf = _eval_inputs(args)
+    rows = [r for r in rows if all(m in r.outcomes for m in models)]
+    quality, cost, unit, _ = matrices(rows, models, {})
+    cal = calibrate_cascade(clf.score_batch([r.messages for r in rows]), answer_scores(verifier, rows, models), quality, cost,
+                            target, value)
+    bars = {name: (0.0 if bar == NEVER else bar) for (name, _), bar in zip(tiers[:-1], cal.bars, strict=True)}
+    text = _config_text(args.config, tiers, cal.thresholds, {"verifier": str(args.verifier), "bars": bars})
+    Path(args.out).write_text(text, encoding="utf-8")
+    print(f"thresholds {[round(t, 6) for t in cal.thresholds]} and bars {bars} on {len(rows)} rows: quality {cal.quality:.3f}, cost "
           f"{cal.cost:.6g} ({unit}), top-tier share {cal.frontier_share:.1%}; wrote {args.out}")
     return 0

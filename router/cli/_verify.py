@@ -117,3 +117,4 @@ def cascade_text(args: argparse.Namespace, rows: list[Any], models: list[str], c
             f"  cascade     nAPGR {res.napgr['cascade']:.3f} (gap closed {g['cascade']:.1%})\n"
             f"  shuffled    nAPGR {res.napgr['shuffled']:.3f} (gap closed {g['shuffled']:.1%}): the cascade fed shuffled answer scores\n"
             f"  cascade - prompt-only {diff('prompt')}; cascade - shuffled {diff('shuffled')}")
+

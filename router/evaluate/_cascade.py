@@ -12,31 +12,8 @@ import itertools
 from collections.abc import Sequence
 from typing import Any
 
+from policies import BARS, cascade_paths
 from router.evaluate._napgr import NapgrResult, _gap, _measure, _Oracle, _Table
-
-BARS = (-1.0, 0.25, 0.5, 0.75, 1.0)  # escalate when the answer's score is under the bar; -1: never
-
-
-def _paths(answer: Any, quality: Any, cost: Any, bars: Sequence[float], extra: Any, reuse: Any) -> tuple[Any, Any]:
-    """Per row and starting tier: the quality obtained and the cost paid when each tier's answer
-    escalates below its bar. The tiers tried are all paid for, and so is a check's own cost
-    (`extra`, e.g. a second answer) when its bar can escalate; `reuse` marks a check whose second
-    answer is the next tier's, so escalating pays nothing more for it."""
-    import numpy as np
-
-    n, tiers = quality.shape
-    q_out, c_out = np.empty_like(quality), np.empty_like(cost)
-    for start in range(tiers):
-        at, paid = np.full(n, start), cost[:, start].copy()
-        for k in range(start, tiers - 1):
-            if bars[k] < 0:
-                continue  # this tier's answer is not checked: nothing escalates, nothing extra is paid
-            here = at == k
-            up = here & (answer[:, k] < bars[k])
-            paid = paid + np.where(here, extra[:, k], 0.0) + np.where(up & ~reuse[:, k], cost[:, k + 1], 0.0)
-            at = np.where(up, k + 1, at)
-        q_out[:, start], c_out[:, start] = quality[np.arange(n), at], paid
-    return q_out, c_out
 
 
 class _Cascade:
@@ -44,7 +21,10 @@ class _Cascade:
 
     def __init__(self, scores: Any, answer: Any, quality: Any, cost: Any, extra: Any, reuse: Any) -> None:
         tiers = quality.shape[1]
-        self.tables = [_Table(scores, *_paths(answer, quality, cost, bars, extra, reuse))
+        import numpy as np
+
+        args = (answer.tolist(), quality.tolist(), cost.tolist())
+        self.tables = [_Table(scores, *(np.asarray(m, dtype=float) for m in cascade_paths(*args, bars, extra.tolist(), reuse.tolist())))
                        for bars in itertools.product(BARS, repeat=tiers - 1)]
 
     def points(self, w: Any) -> tuple[Any, Any]:
