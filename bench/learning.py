@@ -28,10 +28,12 @@ def defaults(tiers: int) -> list[float]:
 
 
 def warm_start(target: P.Target, prior: LinearClassifier, cap: int = 4000) -> None:
-    """`tierwise train --data HALF_A --prior default`, then score HALF_B: against the prior alone and a
-    model trained on HALF_A alone (HALF_A capped at `cap` rows: labels a deployment buys in weeks)."""
+    """`tierwise train --data HALF_A --prior default` (selection by cross-validation, the default),
+    then score HALF_B: against the prior alone, a model trained on HALF_A alone and one plain warm
+    start (HALF_A capped at `cap` rows: labels a deployment buys in weeks)."""
     from classifiers import train
     from router.evaluate import napgr
+    from router.learning import select
 
     rows = P.target_rows(replace(target, split=None))
     random.Random(0).shuffle(rows)
@@ -40,18 +42,22 @@ def warm_start(target: P.Target, prior: LinearClassifier, cap: int = 4000) -> No
     quality, cost, _, _ = matrices(half_b, tiers, target.prices or {})
     messages = [r.messages for r in half_b]
     try:
+        sel = select(half_a, tiers, None, prior)
         scores = {"prior": prior.score_batch(messages),
                   "HALF_A alone": train(half_a, tiers=tiers, per_source=False).score_batch(messages),
-                  "warm start": train(half_a, tiers=tiers, prior=prior, per_source=False).score_batch(messages)}
+                  "warm start": train(half_a, tiers=tiers, prior=prior, per_source=False).score_batch(messages),
+                  "selected": sel.classifier.score_batch(messages)}
         res = napgr(scores, quality, cost, rounds=300)
     except ValueError as exc:
         print(f"  {target.name}: {exc}")
         return
-    ci = res.ci95.get("warm start - prior", (float("nan"),) * 2)
-    ca = res.ci95.get("warm start - HALF_A alone", (float("nan"),) * 2)
-    print(f"  {target.name:<20} A {len(half_a):>5} B {len(half_b):>5} | gap closed on B: prior {res.gap_closed['prior']:6.1%}, "
-          f"HALF_A alone {res.gap_closed['HALF_A alone']:6.1%}, warm start {res.gap_closed['warm start']:6.1%} | "
-          f"warm - prior {ci[0]:+.3f} to {ci[1]:+.3f}, warm - alone {ca[0]:+.3f} to {ca[1]:+.3f}", flush=True)
+    g = res.gap_closed
+    better = max(("prior", "HALF_A alone"), key=lambda k: res.napgr[k])
+    ci = res.ci95.get(f"selected - {better}", (float("nan"),) * 2)
+    print(f"  {target.name:<20} A {len(half_a):>5} B {len(half_b):>5} | gap closed on B: prior {g['prior']:6.1%}, "
+          f"HALF_A alone {g['HALF_A alone']:6.1%}, warm start {g['warm start']:6.1%}, selected {g['selected']:6.1%} "
+          f"({sel.chosen}) | selected - {better} {res.napgr['selected'] - res.napgr[better]:+.3f} ({ci[0]:+.3f} to {ci[1]:+.3f})",
+          flush=True)
 
 
 def main() -> None:

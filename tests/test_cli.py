@@ -53,6 +53,12 @@ def test_score_train_and_ledger(tmp_path: Path) -> None:
     assert "left out 1 rows marked split: test" in result.stderr  # said, not silent
     again = tierwise("train", "--data", str(data), "--weak", "weak", "--strong", "strong", "--include-test", "--out", str(weights))
     assert again.returncode == 0 and "left out" not in again.stderr
+    # With a prior, the model is chosen by cross-validation among the prior, warm starts and one trained alone: said, and kept in the file.
+    chosen = tierwise("train", "--data", str(data), "--tiers", "small=weak,frontier=strong", "--prior", "default", "--out", str(weights))
+    assert chosen.returncode == 0 and "chosen by 3-fold CV" in chosen.stderr and "CV AUC" in chosen.stderr, chosen.stderr
+    assert json.loads(weights.read_text())["meta"]["selection"]["chosen"] in {"prior", "alone"} | {f"warm C={c}" for c in (0.03, 0.1, 0.3, 1.0)}
+    assert float(tierwise("score", "--text", "Please evaluate the integral of cos x number 3", "--weights", str(weights)).stdout) > float(
+        tierwise("score", "--text", "Please say hello to my dog number 3", "--weights", str(weights)).stdout)
     result = tierwise("ledger", "--url", f"sqlite:///{tmp_path / 'mistyped.db'}")
     assert result.returncode == 2 and "no ledger at" in result.stderr and not (tmp_path / "mistyped.db").exists()
 

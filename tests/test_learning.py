@@ -96,23 +96,22 @@ def _labels(n: int, signal: bool, seed: int = 0, words: tuple[str, str] = ("zebr
     return rows
 
 
-def test_a_refit_that_helps_is_swapped_in_and_one_that_ranks_worse_is_kept_out() -> None:
+def test_a_refit_that_helps_is_swapped_in_and_one_that_cannot_beat_the_model_in_force_is_refused_with_its_reason() -> None:
     prior = default_classifier()
     tiers = ["small", "flash", "frontier"]
     good = refit(_labels(240, signal=True), tiers, prior, prior, [0.2, 0.6])
     assert good.swapped and good.auc_new is not None and good.auc_old is not None and good.auc_new > good.auc_old
+    assert set(good.candidates) == {"in force", "warm C=0.03", "warm C=0.1", "warm C=0.3", "warm C=1.0", "alone"}  # each with its CV AUC
     zebra = [{"role": "user", "content": "tell me about the zebra number 7"}]
     apple = [{"role": "user", "content": "tell me about the apple number 7"}]
     assert good.classifier.score(zebra) > good.classifier.score(apple) + 0.2
-    assert good.thresholds != (0.2, 0.6)  # re-calibrated on the labels
-    # Labels whose held-back quarter (every fourth) says the opposite of the rest: the refit ranks them worse.
-    turned = _labels(240, signal=True, seed=1)
-    for row in turned[::4]:
-        small = row.outcomes["small"]
-        row.outcomes["small"] = Outcome(1.0 - small.quality, cost_usd=small.cost_usd)
-    worse = refit(turned, tiers, prior, prior, [0.2, 0.6])
-    assert not worse.swapped and worse.classifier is prior and worse.auc_new is not None and worse.auc_old is not None
-    assert worse.auc_new < worse.auc_old
+    assert good.thresholds != (0.2, 0.6)  # re-calibrated on the labels, with the model swapped in
+    # Labels where nothing predicts the cheap tier's failures: no candidate beats the model in force.
+    noise = refit(_labels(240, signal=False, seed=1), tiers, prior, prior, [0.2, 0.6])
+    assert not noise.swapped and noise.classifier is prior and noise.thresholds == (0.2, 0.6)  # thresholds move only with a swap
+    assert noise.why.startswith(("kept the model in force", "candidate")) and "CV" in noise.why
+    few = refit(_labels(60, signal=True), tiers, prior, prior, [0.2, 0.6])
+    assert not few.swapped and "a swap needs 100" in few.why
 
 
 def test_feedback_becomes_labels_and_a_refit_swaps_the_model_in_whole(tmp_path: Path) -> None:
@@ -128,7 +127,7 @@ def test_feedback_becomes_labels_and_a_refit_swaps_the_model_in_whole(tmp_path: 
         router.learning.close()  # the refit runs on the loop's thread: wait for it
         state = router.learning.state()
         assert state["labels"] == 120 and state["refits"] and state["refits"][-1]["swapped"]
-        assert state["refits"][-1]["why"].startswith("candidate swapped in: held-back AUC")  # each refit says why
+        assert state["refits"][-1]["why"].startswith("candidate ") and "swapped in" in state["refits"][-1]["why"]  # each refit says why
         clf, policy = router._core.brain
         assert (clf, policy) != before and clf is not before[0]
         assert router.ledger.latest_model() is not None  # published for other instances

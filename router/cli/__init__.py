@@ -86,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--strong", action="append", help="the strong model's name: target is the quality gap; repeatable")
     train.add_argument("--tiers", help="small=MODEL_A,flash=MODEL_B,frontier=MODEL_C: the cheapest and the top model, as eval reads them")
     train.add_argument("--prior", help="warm start: 'default' (the shipped model) or a weights file; few labels then move it little")
+    train.add_argument("--select", choices=["cv", "none"], default="cv",
+                       help="with --prior: cv (default) chooses among the prior, warm starts and a model trained alone by "
+                            "cross-validation; none: one warm start")
     train.add_argument("--length-weight", type=float, default=0.0, help="blend share of prompt length in the score, 0..1 (default 0)")
     train.add_argument("--target", choices=["gap", "bar"], default="gap",
                        help="gap: the graded quality gap between cheapest and top model (default); bar: strong beats weak by --bar")

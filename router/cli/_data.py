@@ -82,15 +82,39 @@ def cmd_train(args: argparse.Namespace) -> int:
     held = 0 if args.include_test else sum(1 for r in rows if r.split == "test")
     if held:  # said, not silent: a benchmark's test rows stay out of training unless asked
         print(f"tierwise train: left out {held} rows marked split: test (--include-test trains on them)", file=sys.stderr)
-    stages = _Stages()
-    try:
-        clf = train(rows, weak=args.weak, strong=args.strong or (), tiers=tiers, target=args.target, bar=args.bar, prior=prior,
-                    length_weight=args.length_weight, seed=args.seed, progress=stages, include_test=args.include_test)
-    finally:
-        stages.close()
+    if prior is not None and args.select == "cv":
+        clf = _select_with_prior(rows, tiers, prior, args)
+    else:
+        stages = _Stages()
+        try:
+            clf = train(rows, weak=args.weak, strong=args.strong or (), tiers=tiers, target=args.target, bar=args.bar, prior=prior,
+                        length_weight=args.length_weight, seed=args.seed, progress=stages, include_test=args.include_test)
+        finally:
+            stages.close()
     path = clf.save(args.out)
     print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB): {json.dumps(clf.meta)}")
     return 0
+
+
+def _select_with_prior(rows: list[Any], tiers: list[str] | None, prior: Any, args: argparse.Namespace) -> Any:
+    """`train --prior P` (--select cv): the prior, warm starts and a model trained alone, chosen by
+    cross-validation on the rows (router.learning's selection, one-standard-error rule)."""
+    from router.learning import select
+
+    if not tiers:
+        raise ValueError("--prior with --select cv needs --tiers small=A,...,frontier=C (or --select none)")
+    usable = [r for r in rows if tiers[0] in r.outcomes and tiers[-1] in r.outcomes and (args.include_test or r.split != "test")]
+    sel = select(usable, tiers, None, prior, seed=args.seed)
+    for name, (mean, se) in sel.candidates.items():
+        print(f"  {name:<12} CV AUC {mean:.4f} ± {se:.4f}", file=sys.stderr)
+    print(f"tierwise train: {sel.why}", file=sys.stderr)
+    from classifiers import LinearClassifier
+
+    if not isinstance(sel.classifier, LinearClassifier):
+        return sel.classifier
+    data = sel.classifier.to_dict()  # a copy: the prior itself (which may be chosen) is never changed
+    data["meta"] = {**data.get("meta", {}), "selection": {"chosen": sel.chosen, **{k: round(v[0], 4) for k, v in sel.candidates.items()}}}
+    return LinearClassifier.from_dict(data)
 
 
 def _eval_inputs(args: argparse.Namespace):  # type: ignore[no-untyped-def]

@@ -21,7 +21,7 @@ from policies import ThresholdPolicy
 from router._config import LEARNING_TENANT, LearningConfig
 from router._core import Core
 from router._errors import BudgetExceeded, InvalidRequestError, TierwiseError
-from router.learning._refit import CONFIDENCE, refit
+from router.learning._refit import refit
 from router.learning._simulate import _Sampler
 from router.ledger import Label, period_start
 
@@ -61,15 +61,6 @@ def rows_of(labels: list[Label], tiers: list[str]) -> list[Row]:
                         source=f"tierwise-{lab.source}", task=lab.source, extra={"features": lab.features, "request_id": lab.request_id,
                                                                                  "tenant": lab.tenant}))
     return rows
-
-
-def _why(result: Any) -> str:
-    """Why a refit was swapped in or kept out, in words for state() and the log."""
-    if result.auc_old is None or result.auc_new is None:
-        return f"kept the model in force: {result.labels} labels are too few to judge a candidate on held-back ones"
-    verb = "swapped in" if result.swapped else "kept out"
-    return (f"candidate {verb}: held-back AUC {result.auc_new:.3f} against {result.auc_old:.3f} for the model in force"
-            + ("" if result.swapped else f" (a swap needs it better in {CONFIDENCE:.0%} of paired bootstrap rounds)"))
 
 
 class Learner:
@@ -255,9 +246,10 @@ class Learner:
             result = refit(rows_of(labels, self._tiers), self._tiers, clf, self._prior, getattr(policy, "thresholds", ()),
                            self._cfg.target.get("quality", 0.95))
             entry = {"at": time.time(), "labels": result.labels, "swapped": result.swapped, "auc_old": result.auc_old,
-                     "auc_new": result.auc_new, "thresholds": list(result.thresholds), "why": _why(result)}
+                     "auc_new": result.auc_new, "thresholds": list(result.thresholds), "why": result.why,
+                     "candidates": {name: {"cv_auc": round(m, 4), "se": round(se, 4)} for name, (m, se) in result.candidates.items()}}
             self.refits.append(entry)
-            if result.swapped or tuple(result.thresholds) != tuple(getattr(policy, "thresholds", ())):
+            if result.swapped:  # thresholds move only with a swapped model
                 self._install(result.classifier, list(result.thresholds))
                 if isinstance(result.classifier, LinearClassifier):
                     core.ledger.save_model(result.classifier.to_dict(), list(result.thresholds), result.labels, time.time())

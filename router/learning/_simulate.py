@@ -140,7 +140,7 @@ def simulate(
             r = refit(labels, tiers, model, prior, ths, target, seed)
             model, ths = r.classifier, list(r.thresholds)
             sim.refits.append({"at": len(steps), "labels": r.labels, "swapped": r.swapped, "auc_old": r.auc_old,
-                               "auc_new": r.auc_new, "thresholds": [round(t, 4) for t in ths]})
+                               "auc_new": r.auc_new, "thresholds": [round(t, 4) for t in ths], "why": r.why})
     size = max(1, len(steps) // windows)
     for end in range(size, len(steps) + 1, size):
         window = _figures(steps[end - size:end], steps[:end], quality, cost, rounds=0)
