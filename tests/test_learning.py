@@ -190,6 +190,14 @@ def test_simulate_shows_learning_pay_off_on_traffic_the_prior_never_saw(tmp_path
     half = sim["last_half"]
     assert half["gap_closed"] > half["prior_gap_closed"] + 0.2 and half["ci95"]["learning - prior"][0] > 0
     assert sim["totals"]["label_cost_vs_top"] > 0  # labels are paid for, and counted
+    assert sim["totals"]["verdict"].startswith(("learning saved", "learning lost", "learning reached"))  # said in one line
+    png = tmp_path / "curve.png"
+    assert main(["simulate", "--data", str(data), "--tiers", "small=small,flash=flash,frontier=frontier", "--labels", "150",
+                 "--refit-every", "50", "--windows", "5", "--json", str(out), "--plot", str(png)]) == 0
+    budgeted = json.loads(out.read_text())
+    assert budgeted["windows"][-1]["labels"] == 150  # exactly the budget, spread over the stream
+    assert 15 <= budgeted["windows"][0]["labels"] <= 45  # a fifth of the stream bought about a fifth of it
+    assert png.stat().st_size > 10_000
 
 
 def test_labels_export_feeds_train_with_the_prior(tmp_path: Path) -> None:

@@ -14,7 +14,8 @@ def add_learning_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
     sim.add_argument("--prior", default="default", help="the model to start from: 'default' (shipped) or a weights file")
     sim.add_argument("--config", help="config file: the starting thresholds (else the defaults)")
     sim.add_argument("--split", help="only rows of this split")
-    sim.add_argument("--shadow-rate", type=float, default=0.05, help="share of requests that buy a label (default 0.05)")
+    sim.add_argument("--shadow-rate", type=float, help="share of requests that buy a label (default 0.05; with --labels an upper bound, default 1)")
+    sim.add_argument("--labels", type=int, help="a label budget for the whole stream, spread over it (the rate falls as labels arrive)")
     sim.add_argument("--judge-noise", type=float, default=0.0, help="share of grades the judge gets wrong (flipped)")
     sim.add_argument("--judge-cost", type=float, help="cost of one grade (default: a tenth of the top tier's mean cost)")
     sim.add_argument("--refit-every", type=int, default=100, help="new labels between refits (0: never)")
@@ -56,6 +57,12 @@ def cmd_labels_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _rate(args: argparse.Namespace) -> float:
+    if args.labels is not None and args.labels < 0:
+        raise ValueError(f"--labels must be 0 or more, not {args.labels}")
+    return float(args.shadow_rate if args.shadow_rate is not None else 0.05 if args.labels is None else 1.0)
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     from classifiers import default_classifier, load, load_rows
     from router._config import DEFAULT_THRESHOLDS, RouterConfig
@@ -79,7 +86,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         if len(config.tiers) == len(tiers):
             thresholds = config.effective_thresholds()
     quality, cost, _, _ = matrices(rows, tiers, {})
-    result = simulate(rows, tiers, prior, quality=quality, cost=cost, thresholds=thresholds, shadow_rate=args.shadow_rate,
+    result = simulate(rows, tiers, prior, quality=quality, cost=cost, thresholds=thresholds, shadow_rate=_rate(args),
                       judge_noise=args.judge_noise, judge_cost=args.judge_cost, refit_every=args.refit_every,
-                      windows=args.windows, target=value, seed=args.seed)
+                      windows=args.windows, target=value, seed=args.seed, labels=args.labels)
     return write_outputs(result, args)

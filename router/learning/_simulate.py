@@ -52,20 +52,43 @@ class Simulation:
                      f"{t['quality_vs_top']:.1%}; the static prior at its thresholds: cost {t['prior_cost_vs_top']:.1%}, "
                      f"quality {t['prior_quality_vs_top']:.1%}; at the learner's quality: "
                      + ("not reached" if equal is None else f"cost {equal:.1%}"))
+        lines.append(self.verdict())
         return "\n".join(lines)
 
+    def verdict(self) -> str:
+        """One line: whether learning paid for its labels on this stream, at equal quality."""
+        t = self.totals
+        equal = t.get("prior_cost_at_equal_quality")
+        if equal is None:
+            return (f"learning reached a quality the static prior cannot ({t['quality_vs_top']:.1%} of always-top) at "
+                    f"{t['cost_vs_top']:.1%} of its cost, labels included")
+        if t["cost_vs_top"] <= equal:
+            return (f"learning saved {1 - t['cost_vs_top'] / equal:.0%} at equal quality: {t['cost_vs_top']:.1%} of always-top with "
+                    f"labels ({t['label_cost_vs_top']:.1%}) against the static prior's {equal:.1%}")
+        return (f"learning lost: {t['cost_vs_top']:.1%} of always-top with labels ({t['label_cost_vs_top']:.1%}) against the static "
+                f"prior's {equal:.1%} at the same quality ({t['quality_vs_top']:.1%})")
+
     def plot(self, path: str) -> str:
+        """Quality (gap closed) and cost (labels apart) for the learner and the static prior, window by window."""
         from router.evaluate._report import new_figure
 
-        fig = new_figure("the learning curve picture", (7, 4))
-        ax = fig.add_subplot()
+        fig = new_figure("the learning curve picture", (10, 4))
         xs = [w["end"] for w in self.windows]
-        ax.plot(xs, [w["gap_closed"] for w in self.windows], "o-", label="learning (shadow labels + refits)")
+        ax = fig.add_subplot(1, 2, 1)
+        ax.plot(xs, [w["gap_closed"] for w in self.windows], "o-", label="learning (labels + refits)")
         ax.plot(xs, [w["prior_gap_closed"] for w in self.windows], "s--", color="gray", label="static prior")
         ax.axhline(0, color="black", lw=0.5)
         ax.set_xlabel("requests served")
-        ax.set_ylabel("share of random-to-oracle gap closed")
+        ax.set_ylabel("share of random-to-oracle gap closed (window)")
         ax.legend()
+        ax = fig.add_subplot(1, 2, 2)
+        ax.plot(xs, [w["cost_vs_top"] for w in self.windows], "o-", label="learning, labels included")
+        ax.plot(xs, [w["label_cost_vs_top"] for w in self.windows], "^:", label="of which labels")
+        ax.plot(xs, [w["prior_cost_vs_top"] for w in self.windows], "s--", color="gray", label="static prior")
+        ax.set_xlabel("requests served")
+        ax.set_ylabel("cost so far, share of always-top")
+        ax.legend()
+        fig.suptitle(self.verdict(), fontsize=8)
         fig.savefig(path)
         return path
 
@@ -105,8 +128,11 @@ def simulate(
     windows: int = 10,
     target: float = 0.95,
     seed: int = 0,
+    labels: int | None = None,
 ) -> Simulation:
-    """Replay `rows` (with per-tier `quality` and `cost`, cheapest first) in a seeded order; see the module."""
+    """Replay `rows` (with per-tier `quality` and `cost`, cheapest first) in a seeded order; see the module.
+    `labels`: a label budget for the whole stream, spread over it (the rate falls as labels arrive);
+    `shadow_rate` stays an upper bound."""
 
     if not 0 <= shadow_rate <= 1 or not 0 <= judge_noise <= 1 or refit_every < 0:
         raise ValueError("shadow_rate and judge_noise must be in [0, 1], refit_every >= 0")
@@ -118,7 +144,7 @@ def simulate(
     grade_cost = 0.1 * sum(c[-1] for c in cost) / len(cost) if judge_cost is None else judge_cost
     sampler, ths = _Sampler(shadow_rate, rng), list(thresholds)
     model: Classifier = prior
-    labels: list[Row] = []
+    labels_bought: list[Row] = []
     steps: list[_Step] = []
     since = 0
     sim = Simulation(list(tiers), len(rows))
@@ -129,15 +155,17 @@ def simulate(
         k = _tier(s, ths)
         step = _Step(i, s, p, k, _tier(p, thresholds))
         steps.append(step)
-        if shadow_rate and sampler.take(s):
+        if labels is not None:  # a budget spread over what is left of the stream
+            sampler.rate = min(shadow_rate, max(0, labels - len(labels_bought)) / max(1, len(rows) - len(steps) + 1))
+        if sampler.rate and (labels is None or len(labels_bought) < labels) and sampler.take(s):
             step.label_cost = sum(c for j, c in enumerate(cost[i]) if j != k) + grade_cost * n_tiers
             graded = {t: Outcome(quality=(1 - q if rng.random() < judge_noise else q), cost_usd=c)
                       for t, q, c in zip(tiers, quality[i], cost[i])}
-            labels.append(Row(id=row.id, messages=row.messages, outcomes=graded, source="shadow"))
+            labels_bought.append(Row(id=row.id, messages=row.messages, outcomes=graded, source="shadow"))
             since += 1
         if refit_every and since >= refit_every:
             since = 0
-            r = refit(labels, tiers, model, prior, ths, target, seed)
+            r = refit(labels_bought, tiers, model, prior, ths, target, seed)
             model, ths = r.classifier, list(r.thresholds)
             sim.refits.append({"at": len(steps), "labels": r.labels, "swapped": r.swapped, "auc_old": r.auc_old,
                                "auc_new": r.auc_new, "thresholds": [round(t, 4) for t in ths], "why": r.why})
@@ -149,6 +177,7 @@ def simulate(
     sim.last_half = _figures(steps[len(steps) // 2:], steps, quality, cost, rounds=1000)
     sim.totals = {k: v for k, v in _figures(steps, steps, quality, cost, rounds=0).items() if not k.endswith("napgr") and "gap" not in k}
     sim.totals["prior_cost_at_equal_quality"] = _prior_cost_at(steps, quality, cost, sim.totals["quality_vs_top"])
+    sim.totals["verdict"] = sim.verdict()
     return sim
 
 
