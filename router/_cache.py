@@ -1,6 +1,6 @@
 """The response cache: a deterministic request (temperature 0 or a seed) whose normalised messages
 and answer-shaping parameters were answered before, for the same tenant and within `cache.ttl_s`,
-is answered from the ledger's database: billed $0, the saving recorded in its entry's reason,
+is answered from the ledger's database (or Redis, `router._redis_cache`): billed $0, the saving recorded in its entry's reason,
 `route.cached` set. Keys always hold the tenant: two tenants never share an entry. A stored value
 that does not parse is a miss; a cache that fails is a normal call with a warning, never an error.
 """
@@ -38,7 +38,7 @@ def cached(core: Core, key: str, tenant: str, request_id: str, keyed: bool = Fal
     id is marked done with it, as any answer); None on a miss."""
     assert core.config.cache is not None
     try:
-        row = core.ledger.cache_get(key, tenant, time.time() - core.config.cache.ttl_s)
+        row = (core.cache_store or core.ledger).cache_get(key, tenant, time.time() - core.config.cache.ttl_s)
         if row is None:
             return None
         response, stored_route, saved = json.loads(row[0]), route_from_dict(json.loads(row[1])), Decimal(row[2])
@@ -60,7 +60,7 @@ def remember(core: Core, key: str | None, tenant: str, response: Any, route: Rou
     if key is None or core.config.cache is None or route.escalation_exhausted or not hasattr(response, "model_dump"):
         return
     try:
-        core.ledger.cache_put(key, tenant, json.dumps(response.model_dump(), default=str), json.dumps(route_to_dict(route)),
+        (core.cache_store or core.ledger).cache_put(key, tenant, json.dumps(response.model_dump(), default=str), json.dumps(route_to_dict(route)),
                               format(route.cost_usd, "f"), time.time(), core.config.cache.max_entries)
     except Exception as exc:  # noqa: BLE001 - the answer is paid for and returned; the next one calls the model
         _log.warning("tierwise cache: store failed (%s: %s)", type(exc).__name__, exc)

@@ -39,6 +39,7 @@ class Core:
     logger: Any
     clock: Callable[[], float] = time.monotonic
     verifier: Any = None  # escalation.verifier, loaded (a router.verifier.Verifier)
+    cache_store: Any = None  # the response cache when it is not the ledger's (router._redis_cache.RedisCache)
     tiers: dict[str, TierConfig] = field(init=False)
     # The live (classifier, policy) pair: a refit swaps it whole, so a request sees old or new, never half.
     brain: tuple[Classifier, Policy] = field(init=False)

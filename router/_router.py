@@ -17,6 +17,7 @@ from router._core import Call, Core, Replay
 from router._errors import ConfigError, DuplicateRequestError
 from router._logging import make_logger
 from router._plan import Sleep
+from router._redis_cache import RedisCache
 from router._run import Run
 from router._start import start
 from router._telemetry import telemetry_for
@@ -141,6 +142,7 @@ class _Base:
             checks=all_of(cfg.checks if checks is None else list(checks)),
             logger=logger or make_logger(cfg.log_content),
             verifier=load_verifier(cfg.escalation.verifier) if cfg.escalation.verifier else None,
+            cache_store=RedisCache(cfg.cache.url, cfg.cache.ttl_s) if cfg.cache is not None and cfg.cache.url else None,
         )
         self.learning = Learner(self._core, cfg.learning, self._learning_call)
         # Spans per request and attempt (an OpenTelemetry tracer provider, or telemetry.otlp_endpoint), and the app's callback.

@@ -48,10 +48,12 @@ class RateLimit(_Strict):
 
 class CacheConfig(_Strict):
     """The response cache (`cache: {}` turns it on): deterministic requests (temperature 0 or a seed)
-    answered from the ledger's database, per tenant, for `ttl_s`, at most `max_entries` a tenant."""
+    answered from the ledger's database (or Redis at `url`), per tenant, for `ttl_s`, at most
+    `max_entries` a tenant."""
 
     ttl_s: float = Field(default=3600.0, gt=0)
     max_entries: int = Field(default=10_000, ge=1)
+    url: str | None = None  # redis://127.0.0.1:6379/0: shared by instances on any host (pip install 'tierwise[redis]')
 
 
 class SessionsConfig(_Strict):

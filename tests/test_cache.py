@@ -1,13 +1,22 @@
-"""The response cache: deterministic repeats answered from the ledger at $0 with the saving recorded,
-per tenant (both backends), never for sampled requests; an unreadable entry is a miss."""
+"""The response cache: deterministic repeats answered from the ledger (or Redis) at $0 with the saving
+recorded, per tenant (both backends and Redis), never for sampled requests; an unreadable entry is a
+miss; a Redis outage is a normal call with one warning."""
 
 from __future__ import annotations
 
+import logging
+import shutil
+import socket
 import sqlite3
+import subprocess
+import time
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
 import httpx
+import pytest
+import redis
 from conftest import KeywordClassifier, local_tiers
 from test_gateway import KEY, OTHER, gateway_config, serving
 
@@ -64,3 +73,61 @@ def test_the_gateway_says_a_hit_in_a_header(server: LocalOpenAIServer, ledger_ur
         other = httpx.post(f"{url}/chat/completions", json=body, headers={"authorization": f"Bearer {OTHER}"}, timeout=30)
     assert "x-tierwise-cache" not in first.headers and hit.headers["x-tierwise-cache"] == "hit"
     assert Decimal(hit.headers["x-tierwise-cost-usd"]) == 0 and "x-tierwise-cache" not in other.headers
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[str]:
+    """A Redis server of this test's own on a free port (so stopping it harms no one else)."""
+    if shutil.which("redis-server") is None:
+        pytest.skip("no redis-server on this machine")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                             "--dir", str(tmp_path)], stdout=subprocess.DEVNULL)
+    client = redis.Redis(port=port)
+    for _ in range(100):
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            time.sleep(0.05)
+    yield f"redis://127.0.0.1:{port}/0"
+    proc.kill()
+    proc.wait()
+
+
+def test_redis_keeps_tenants_apart_and_an_unreadable_value_is_a_miss(server: LocalOpenAIServer, ledger_url: str, own_redis: str) -> None:
+    server.scripts["m-small"].extend(["for acme", "for globex", "again for acme"])
+    with _router(server, ledger_url, cache={"url": own_redis, "max_entries": 5}) as router:
+        router.complete(MSG, tenant="acme", temperature=0)
+        globex = router.complete(MSG, tenant="globex", temperature=0)
+        assert globex.choices[0].message.content == "for globex" and not globex.route.cached
+        hit = router.complete(MSG, tenant="acme", temperature=0)
+        assert hit.route.cached and hit.choices[0].message.content == "for acme" and hit.route.cost_usd == 0
+        client = redis.Redis.from_url(own_redis, decode_responses=True)
+        assert len(client.keys("tierwise:cache:*")) == 2  # one entry a tenant; the ledger holds none
+        for name in client.keys("tierwise:cache:*"):
+            client.set(name, "{not json")
+        miss = router.complete(MSG, tenant="acme", temperature=0)
+        assert not miss.route.cached and miss.choices[0].message.content == "again for acme"
+        for i in range(8):  # past max_entries the tenant's oldest go
+            router.complete([{"role": "user", "content": f"question {i}"}], tenant="acme", temperature=0)
+        index = [k for k in client.keys("tierwise:cache-index:*") if client.zcard(k) > 1]
+        assert len(index) == 1 and client.zcard(index[0]) == 5
+
+
+def test_a_redis_outage_is_a_normal_call_with_one_warning(server: LocalOpenAIServer, ledger_url: str, own_redis: str,
+                                                          caplog: pytest.LogCaptureFixture, tmp_path: Path) -> None:
+    server.scripts["m-small"].extend(["cached", "after the outage", "still served"])
+    with _router(server, ledger_url, cache={"url": own_redis}) as router:
+        router.complete(MSG, tenant="acme", temperature=0)
+        assert router.complete(MSG, tenant="acme", temperature=0).route.cached
+        redis.Redis.from_url(own_redis).shutdown(nosave=True)  # Redis stops: the next requests call the model
+        with caplog.at_level(logging.WARNING, logger="tierwise"):
+            down = router.complete(MSG, tenant="acme", temperature=0)
+            later = router.complete(MSG, tenant="acme", temperature=0)
+        assert down.choices[0].message.content == "after the outage" and not down.route.cached
+        assert later.choices[0].message.content == "still served"
+        assert sum("Redis failed" in r.getMessage() for r in caplog.records) == 1  # said once, not per request
+        assert "redis://" not in caplog.text  # the URL (which may hold a password) is not logged
