@@ -27,7 +27,7 @@ def cache_key(core: Core, tenant: str, msgs: list[dict[str, Any]], kwargs: Mappi
     """The request's key when the cache is on and the request is deterministic and not a stream; else None."""
     if core.config.cache is None or kwargs.get("stream") or not (kwargs.get("temperature") == 0 or kwargs.get("seed") is not None):
         return None
-    shaped = {k: v for k, v in kwargs.items() if k not in ("stream", "stream_options", "user", "mock_delay")}
+    shaped = {k: v for k, v in kwargs.items() if k not in ("stream", "stream_options", "user", "mock_delay", "prompt_cache_key")}
     text = json.dumps({"tenant": tenant, "messages": msgs, "params": shaped, "pin": list(pinned), "checks": repr(checks)},
                       sort_keys=True, default=repr)
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()

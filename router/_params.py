@@ -98,6 +98,7 @@ ANSWER_PARAMS: dict[str, _Check] = {
     "reasoning_effort": _text(16),
     "verbosity": _text(16),
     "modalities": lambda v: isinstance(v, list) and all(_text(16)(x) for x in v),
+    "prompt_cache_key": _text(256),  # OpenAI's prompt-cache routing hint (a session sets one of its own)
 }
 # The SDK's caller is the operator's own code: it may also answer offline through litellm's mock.
 SDK_PARAMS: dict[str, _Check] = {**ANSWER_PARAMS, "mock_response": lambda v: True, "mock_delay": _number(0, 3600)}

@@ -6,6 +6,7 @@ instances, and start again after `sessions.ttl_s` idle.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 
 from policies import Plan
@@ -35,3 +36,9 @@ def keep(core: Core, tier: str | None, tenant: str, session: str | None) -> None
         core.ledger.keep_session(tenant, session, level, tier, core.config.sessions.ttl_s)
     except LedgerError as exc:  # the answer is paid for and returned; the session starts afresh next time
         logging.getLogger("tierwise").warning("tierwise: could not keep session %s: %s", session, exc)
+
+
+def prompt_cache_key(tenant: str, session: str) -> str:
+    """The provider's prompt-cache hint for a session (OpenAI's `prompt_cache_key`): a digest, so the
+    provider never sees the tenant's name or the session id; providers without it drop it."""
+    return "tw-" + hashlib.sha256(f"{tenant}\x1f{session}".encode("utf-8", "surrogatepass")).hexdigest()[:32]

@@ -15,7 +15,7 @@ from router._errors import InvalidRequestError
 from router._messages import check_name, check_session, fingerprint, validate_messages
 from router._params import allowed_params
 from router._run import Run
-from router._sessions import kept
+from router._sessions import kept, prompt_cache_key
 from router.checks import all_of
 
 
@@ -34,6 +34,8 @@ def start(
     session = check_session(kwargs.pop("session_id", None))
     pin_tier, pin_model = core.pin(kwargs, tier)
     kwargs = allowed_params(kwargs)
+    if session is not None and "prompt_cache_key" not in kwargs:  # the provider keeps the session's prefix cached
+        kwargs["prompt_cache_key"] = prompt_cache_key(tenant, session)
     core.admit(tenant)
     rid = request_id or uuid.uuid4().hex
     if request_id is not None:

@@ -32,6 +32,10 @@ def test_a_session_stays_on_its_tier_and_moves_only_up(server: LocalOpenAIServer
         # Another tenant's session of the same id is another session; no session id routes per turn.
         assert router.complete(turn("hi", 0.05), tenant="globex", session_id="s1").route.tier == "small"
         assert router.complete(turn("hi", 0.05), tenant="acme").route.tier == "small"
+        # Each turn of a session asks the provider to keep its prefix cached under one key that names neither tenant nor session.
+        keys = [r["body"].get("prompt_cache_key") for r in server.requests]
+        assert keys[0] == keys[1] == keys[2] and keys[0].startswith("tw-") and "s1" not in keys[0] and "acme" not in keys[0]
+        assert keys[4] != keys[0] and keys[5] is None  # another tenant's s1; no session
     # Another instance on the same ledger sees the session.
     with Router(config, client=LiteLLMClient(config.retry, config.timeout_s), classifier=KeywordClassifier()) as other:
         assert other.complete(turn("and?", 0.05), tenant="acme", session_id="s1").route.tier == "frontier"
