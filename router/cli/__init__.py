@@ -9,6 +9,7 @@ from pathlib import Path
 
 from router._errors import TierwiseError
 from router.cli._data import cmd_calibrate, cmd_eval, cmd_score, cmd_train
+from router.cli._keys import add_key_commands
 from router.cli._learn import add_learning_commands
 from router.cli._ledger import cmd_ledger, mask_url
 from router.cli._verify import add_verifier_commands
@@ -124,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=_cmd_serve)
     add_learning_commands(sub)
     add_verifier_commands(sub)
+    add_key_commands(sub)
     return parser
 
 

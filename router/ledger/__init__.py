@@ -7,6 +7,7 @@ each request id. SQLite by default; PostgreSQL when app instances share budgets.
 """
 
 from router.ledger._base import Ledger
+from router.ledger._keys import ApiKey
 from router.ledger._labels import Label, SavedModel
 from router.ledger._open import open_ledger
 from router.ledger._records import (
@@ -21,6 +22,7 @@ from router.ledger._records import (
 )
 
 __all__ = [
+    "ApiKey",
     "Entry",
     "Label",
     "Ledger",

@@ -8,6 +8,7 @@
     Reports    entries and spend totals                          (_reports)
     SideTables rates, counters, sessions, response cache         (_side)
     LabelStore labels and models, built on first use (learning)  (_labels)
+    KeyStore   API keys by digest, shared by gateways            (_keys)
 
 This class only wires them and passes calls through; it holds no lock of its own.
 """
@@ -28,6 +29,7 @@ from router.ledger._claims import Claims
 from router.ledger._commit import Committer
 from router.ledger._group import Outbox
 from router.ledger._journal import Journal
+from router.ledger._keys import ApiKey, KeyStore
 from router.ledger._labels import Label, LabelStore, SavedModel
 from router.ledger._owner import Owner
 from router.ledger._records import BudgetLookup, Entry, Reservation, SpendRow, StoredAnswer, StoredRequest
@@ -55,6 +57,7 @@ class SQLLedger:
         self._claims = Claims(store, self._owner, clock, reservation_ttl_s, self._committer.flush)
         self._reports = Reports(store, self._committer.flush)
         self._side = SideTables(store, clock)
+        self._keys = KeyStore(store)
         self._closed = False
         self._committer.start()
         self._owner.start(upkeep=self._replays.reap)
@@ -134,6 +137,22 @@ class SQLLedger:
 
     def cache_put(self, key: str, tenant: str, response: str, route: str, cost: str, now: float, max_entries: int) -> None:
         self._side.cache_put(key, tenant, response, route, cost, now, max_entries)
+
+    # ---- API keys ------------------------------------------------------------------------------
+    def add_key(self, key_id: str, tenant: str, digest: str, now: float, expires: float | None = None, rpm: int | None = None) -> None:
+        self._keys.add_key(key_id, tenant, digest, now, expires, rpm)
+
+    def api_keys(self) -> list[ApiKey]:
+        return self._keys.api_keys()
+
+    def revoke_key(self, key_id: str, now: float) -> ApiKey | None:
+        return self._keys.revoke_key(key_id, now)
+
+    def active_keys(self, now: float) -> dict[str, ApiKey]:
+        return self._keys.active_keys(now)
+
+    def touch_keys(self, used: dict[str, float]) -> None:
+        self._keys.touch_keys(used)
 
     # ---- learning ------------------------------------------------------------------------------
     def add_label(self, label: Label, now: float) -> None:

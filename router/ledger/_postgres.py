@@ -18,6 +18,7 @@ from router._config import data_home
 from router._errors import ConfigError, LedgerUnavailable
 from router.ledger._group import SLACK_SHARE, Bill
 from router.ledger._journal import Journal
+from router.ledger._keys import KEYS_SQL
 from router.ledger._labels import LABELS_POSTGRES
 from router.ledger._postgres_sql import ANSWER, DBNOW, INSERT_BATCH, ROLLUP, SCHEMA, SHRINK, SPENT_HELD
 from router.ledger._records import SPEND_SQL, dumps, entry_row
@@ -56,7 +57,7 @@ class PostgresStore:
             with self._pool.connection() as conn, conn.transaction():
                 # Two instances creating the schema at once would race on the catalog: serialise them.
                 conn.execute("SELECT pg_advisory_xact_lock(7415201)")
-                conn.execute(SCHEMA + LABELS_POSTGRES)
+                conn.execute(SCHEMA + LABELS_POSTGRES + KEYS_SQL.format(t="tierwise_", real="DOUBLE PRECISION"))
                 found = conn.execute("SELECT to_regclass('tierwise_spend_rollup')").fetchone()
                 if found is None or found[0] is None:
                     conn.execute(ROLLUP)

@@ -22,6 +22,7 @@ from typing import Any
 from router._errors import ConfigError, LedgerError, LedgerUnavailable
 from router.ledger._group import SLACK_SHARE, Bill
 from router.ledger._journal import Journal
+from router.ledger._keys import KEYS_SQL
 from router.ledger._labels import LABELS_SQLITE
 from router.ledger._records import ENTRY_COLUMNS, ENTRY_FIELDS, ROLLUP_TABLE, SPEND_SQL, Entry, StoredAnswer, dumps, entry_row, rollup
 from router.ledger._store import DuplicateEntry, Grant
@@ -117,7 +118,7 @@ class SQLiteStore:
         self.journal = Journal(Path(self._target + ".journal"))
         _private(self._target)
         try:
-            self._conn().executescript(_SCHEMA + LABELS_SQLITE)  # runs in its own transaction
+            self._conn().executescript(_SCHEMA + LABELS_SQLITE + KEYS_SQL.format(t="", real="REAL"))  # runs in its own transaction
             _migrate(self)
         except LedgerError as exc:
             raise ConfigError(f"cannot use ledger {self.name!r}: {exc} (is the file writable?)") from None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -38,6 +39,8 @@ from router._errors import (
 from router._params import ANSWER_PARAMS, allowed_params
 from router._router import AsyncRouter
 from router._types import Route as RouteInfo
+from router.ledger import ApiKey
+from router.serve._keys import LiveKeys
 from router.serve._metrics import Metrics
 
 _OURS = ("messages", "model", "stream")  # read by the gateway itself; every other field goes to the model
@@ -105,7 +108,7 @@ class Gateway:
     def __init__(self, config: RouterConfig, router: AsyncRouter | None = None) -> None:
         self.config = config
         self.router = router
-        self.tenants = {digest: tenant for tenant, digests in config.gateway.keys.items() for digest in digests}
+        self.keys = LiveKeys({digest: tenant for tenant, digests in config.gateway.keys.items() for digest in digests})
         self.metrics = Metrics()
 
     @staticmethod
@@ -114,14 +117,20 @@ class Gateway:
         key = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
         return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest() if key else None
 
-    def tenant(self, request: Request) -> str | None:
-        digest = self._digest(request)
-        return self.tenants.get(digest) if digest else None
+    async def _caller(self, request: Request) -> tuple[str, ApiKey | None] | None:
+        assert self.router is not None
+        return await self.keys.lookup(self._digest(request), self.router.ledger)
 
     async def chat(self, request: Request) -> Response:
-        tenant = self.tenant(request)
-        if tenant is None:
+        caller = await self._caller(request)
+        if caller is None:
             return _unauthorised()
+        tenant, key = caller
+        if key is not None and key.rpm is not None:  # the key's own limit, shared by every gateway through the ledger
+            assert self.router is not None
+            wait = await asyncio.to_thread(self.router.ledger.take_request, "\x1fkey:" + key.id, key.rpm)
+            if wait is not None:
+                return _typed(RateLimited(f"key {key.id} sent {key.rpm} requests this minute (its limit)", tenant, wait))
         try:
             body = json.loads(await asyncio.wait_for(request.body(), self.config.gateway.read_timeout_s))
         except TimeoutError:
@@ -183,7 +192,7 @@ class Gateway:
         self.metrics.observe(tenant, route.tier or "-", "ok", time.monotonic() - started, route.cost_usd or Decimal(0), moves)
 
     async def models(self, request: Request) -> Response:
-        if self.tenant(request) is None:  # tier and model names are the operator's, not the public's
+        if await self._caller(request) is None:  # tier and model names are the operator's, not the public's
             return _unauthorised()
         ids = ["tierwise", *(f"tierwise/{t.name}" for t in self.config.tiers), *(s.model for t in self.config.tiers for s in t.models)]
         return JSONResponse({"object": "list", "data": [{"id": i, "object": "model", "created": 0, "owned_by": "tierwise"} for i in ids]})
@@ -208,8 +217,8 @@ class Gateway:
 
 def create_app(config: RouterConfig, router: AsyncRouter | None = None) -> Starlette:
     """The gateway as an ASGI app; the router is built when the app starts (one per worker)."""
-    if not config.gateway.keys:
-        raise ValueError("the gateway needs at least one key: gateway.keys: {tenant: [sha256 hex of its key]}")
+    if not config.gateway.keys:  # keys may all live in the ledger (tierwise keys add): said, not refused
+        logging.getLogger("tierwise").info("tierwise gateway: no keys in gateway.keys; the ledger's keys (tierwise keys) are used")
     gateway = Gateway(config, router)
 
     @asynccontextmanager

@@ -1,0 +1,92 @@
+"""`tierwise keys`: API keys kept in the ledger's database (add, list, revoke, rotate), which every
+running gateway on that ledger picks up within a second. A new key is printed once; only its
+SHA-256 digest is stored."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import secrets
+import sys
+import time
+from datetime import datetime
+from typing import Any
+
+
+def add_key_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    keys = sub.add_parser("keys", help="API keys in the ledger's database: add, list, revoke, rotate (gateways see them within 1 s)")
+    actions = keys.add_subparsers(dest="action", required=True)
+    for name, helptext in (("add", "a new key for a tenant, printed once"), ("list", "every key: tenant, id, created, last used, expiry"),
+                           ("revoke", "revoke a key by its id"), ("rotate", "a new key with the same tenant and limits; the old one revoked")):
+        cmd = actions.add_parser(name, help=helptext)
+        cmd.add_argument("--config", help="config file (default: TIERWISE_CONFIG or defaults): the ledger URL")
+        cmd.add_argument("--url", help="ledger URL, overriding the config's")
+        if name == "add":
+            cmd.add_argument("tenant")
+            cmd.add_argument("--rpm", type=int, help="requests a minute for this key (shared by every gateway)")
+            cmd.add_argument("--expires", help="an ISO date or time after which the key no longer works")
+        elif name in ("revoke", "rotate"):
+            cmd.add_argument("key_id")
+        else:
+            cmd.add_argument("--json", action="store_true")
+        cmd.set_defaults(func=cmd_keys)
+
+
+def _ledger(args: argparse.Namespace) -> Any:
+    from router._config import RouterConfig
+    from router.ledger import open_ledger
+
+    config = RouterConfig.from_file(args.config) if args.config else RouterConfig.from_env()
+    return open_ledger(args.url or config.ledger_url(), config.budget_for)
+
+
+def new_key() -> tuple[str, str, str]:
+    """(key id, key, its digest): the key is tw- and 43 random URL-safe characters."""
+    key = "tw-" + secrets.token_urlsafe(32)
+    return "key_" + secrets.token_hex(6), key, hashlib.sha256(key.encode()).hexdigest()
+
+
+def _when(value: float | None) -> str:
+    return "-" if value is None else datetime.fromtimestamp(value).isoformat(timespec="seconds")
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    from router._messages import check_name
+
+    ledger = _ledger(args)
+    try:
+        now = time.time()
+        if args.action == "add":
+            check_name("tenant", args.tenant)
+            if any(ord(c) < 32 or ord(c) == 127 for c in args.tenant):
+                raise ValueError("a tenant name holds no control characters")
+            if args.rpm is not None and args.rpm < 1:
+                raise ValueError("--rpm must be 1 or more")
+            expires = datetime.fromisoformat(args.expires).timestamp() if args.expires else None
+            if expires is not None and expires <= now:
+                raise ValueError(f"--expires {args.expires} is in the past")
+            key_id, key, digest = new_key()
+            ledger.add_key(key_id, args.tenant, digest, now, expires, args.rpm)
+            print(f"{key_id} for tenant {args.tenant}: {key}\n(shown once: store it now; only its digest is kept)")
+        elif args.action == "list":
+            found = ledger.api_keys()
+            if args.json:
+                print(json.dumps([k.__dict__ for k in found], indent=2))
+            for k in [] if args.json else found:
+                state = "revoked" if k.revoked is not None else "expired" if k.expires is not None and k.expires <= now else "active"
+                print(f"{k.id}  {k.tenant:<20} {state:<8} created {_when(k.created)}  last used {_when(k.last_used)}  "
+                      f"expires {_when(k.expires)}  rpm {k.rpm or '-'}")
+        else:
+            old = ledger.revoke_key(args.key_id, now)
+            if old is None:
+                print(f"tierwise keys: no key {args.key_id!r}", file=sys.stderr)
+                return 2
+            print(f"revoked {old.id} of tenant {old.tenant}")
+            if args.action == "rotate":
+                key_id, key, digest = new_key()
+                ledger.add_key(key_id, old.tenant, digest, now, old.expires, old.rpm)
+                print(f"{key_id} for tenant {old.tenant}: {key}\n(shown once: store it now; only its digest is kept)")
+    finally:
+        ledger.close()
+    return 0

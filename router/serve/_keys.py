@@ -1,0 +1,61 @@
+"""Which tenant a bearer key belongs to: the config's keys (`gateway.keys`, by digest), and the keys
+kept in the ledger's database (`tierwise keys`), refreshed at most every half second so that an
+added key works and a revoked or expired one stops within a second on every instance. Only digests
+are compared; a key's last use is written back in batches."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from router._errors import LedgerError
+from router.ledger import ApiKey
+
+REFRESH_S = 0.5
+_log = logging.getLogger("tierwise")
+
+
+class LiveKeys:
+    """digest -> (tenant, the stored key or None for a config key)."""
+
+    def __init__(self, configured: dict[str, str]) -> None:
+        self._configured = configured
+        self._stored: dict[str, ApiKey] = {}
+        self._at = -1e18
+        self._lock = asyncio.Lock()
+        self._used: dict[str, float] = {}
+
+    async def lookup(self, digest: str | None, ledger: Any) -> tuple[str, ApiKey | None] | None:
+        if digest is None:
+            return None
+        if digest in self._configured:
+            return self._configured[digest], None
+        await self._refresh(ledger)
+        key = self._stored.get(digest)
+        now = time.time()
+        if key is None or (key.expires is not None and key.expires <= now):
+            return None
+        self._used[key.id] = now
+        return key.tenant, key
+
+    async def _refresh(self, ledger: Any) -> None:
+        if time.monotonic() - self._at < REFRESH_S:
+            return
+        async with self._lock:
+            if time.monotonic() - self._at < REFRESH_S:
+                return
+            used, self._used = self._used, {}
+            try:
+                self._stored = await asyncio.to_thread(_read, ledger, used)
+            except LedgerError as exc:  # the database is away: the keys known a moment ago still work
+                _log.warning("tierwise gateway: cannot read the stored keys (%s); using the last known", exc)
+            self._at = time.monotonic()
+
+
+def _read(ledger: Any, used: dict[str, float]) -> dict[str, ApiKey]:
+    if used:
+        ledger.touch_keys(used)
+    keys: dict[str, ApiKey] = ledger.active_keys(time.time())
+    return keys

@@ -1,0 +1,89 @@
+"""Keys in the ledger's database: `tierwise keys add` on one side, two running gateways on the
+other (one PostgreSQL ledger) that take the key within a second, refuse it within a second of
+`revoke`, hold its own rpm together, and never store or show the key itself."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import re
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import openai
+from test_gateway import MSG, gateway_config, serving
+from test_rate_limits import _same_minute
+
+from router import RouterConfig
+from router.cli import main as tierwise
+from router.testing import LocalOpenAIServer
+
+
+def keys(*args: str) -> str:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert tierwise(["keys", *args]) == 0
+    return out.getvalue()
+
+
+def _added(text: str) -> tuple[str, str]:
+    found = re.search(r"(key_[0-9a-f]+) for tenant \S+: (tw-\S+)", text)
+    assert found is not None, text
+    return found.group(1), found.group(2)
+
+
+def _status(url: str, key: str) -> int:
+    return httpx.post(f"{url}/chat/completions", json={"messages": MSG}, headers={"authorization": f"Bearer {key}"}, timeout=30).status_code
+
+
+def _within(seconds: float, check: object) -> float:
+    """How long until `check()` holds (it must within `seconds`)."""
+    start = time.monotonic()
+    while not check():  # type: ignore[operator]
+        assert time.monotonic() - start < seconds, "not within the bound"
+        time.sleep(0.05)
+    return time.monotonic() - start
+
+
+def test_a_key_added_works_on_a_running_instance_and_a_revoked_one_stops_within_a_second(server: LocalOpenAIServer, pg_url: str) -> None:
+    config = RouterConfig.from_dict(gateway_config(server, pg_url))
+    with serving(config) as one, serving(config) as two:
+        assert _status(two, "tw-not-yet") == 401
+        key_id, key = _added(keys("add", "initech", "--url", pg_url))
+        _within(1.0, lambda: _status(two, key) == 200)  # no restart: the other instance reads the ledger
+        client = openai.OpenAI(base_url=one, api_key=key)
+        assert client.chat.completions.create(model="tierwise", messages=MSG).choices[0].message.content  # type: ignore[arg-type]
+        listed = keys("list", "--url", pg_url)
+        assert key_id in listed and "initech" in listed and key not in listed  # the key itself is never shown again
+        assert "last used" in listed
+        new_id, new_key = _added(keys("rotate", key_id, "--url", pg_url))
+        _within(1.0, lambda: _status(one, key) == 401 and _status(two, key) == 401)
+        assert _status(one, new_key) == 200 and new_id != key_id
+        keys("revoke", new_id, "--url", pg_url)
+        _within(1.0, lambda: _status(two, new_key) == 401)
+
+
+def test_a_keys_own_rpm_holds_over_two_instances(server: LocalOpenAIServer, pg_url: str) -> None:
+    config = RouterConfig.from_dict(gateway_config(server, pg_url))
+    with serving(config) as one, serving(config) as two:
+        _, key = _added(keys("add", "hooli", "--rpm", "10", "--url", pg_url))
+        _within(1.0, lambda: _status(one, "tw-warm-up") == 401)  # both started
+        _same_minute(8)
+        first = int(time.time() // 60)
+        with ThreadPoolExecutor(20) as pool:
+            codes = list(pool.map(lambda k: _status((one, two)[k % 2], key), range(40)))
+        minutes = int(time.time() // 60) - first + 1
+        assert codes.count(200) == 10 if minutes == 1 else 10 <= codes.count(200) <= 10 * minutes
+        assert codes.count(200) + codes.count(429) == 40
+        limited = httpx.post(f"{one}/chat/completions", json={"messages": MSG}, headers={"authorization": f"Bearer {key}"})
+        assert limited.status_code == 429 and 0 < float(limited.headers["retry-after"]) <= 60
+        assert limited.json()["error"]["type"] and "key_" in limited.json()["error"]["message"]
+
+
+def test_bad_key_commands_are_clear_errors(pg_url: str) -> None:
+    assert tierwise(["keys", "revoke", "key_nope", "--url", pg_url]) == 2
+    assert tierwise(["keys", "add", "bad\ntenant", "--url", pg_url]) == 2
+    assert tierwise(["keys", "add", "acme", "--expires", "2001-01-01", "--url", pg_url]) == 2
+    assert tierwise(["keys", "add", "acme", "--rpm", "0", "--url", pg_url]) == 2
+    assert "bad" not in keys("list", "--url", pg_url)  # nothing was stored by the refused commands
