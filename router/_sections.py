@@ -21,6 +21,7 @@ class GatewayConfig(_Strict):
     read_timeout_s: float = Field(default=30.0, gt=0)  # a client that takes longer to send its body gets a 408
     # /metrics shows tenants and spend: served to a client on the loopback, else only with one of these keys (SHA-256 hex)
     metrics_keys: list[str] = Field(default_factory=list)
+    admin_keys: list[str] = Field(default_factory=list)  # SHA-256 hex of keys for the admin API (/admin/keys); none: no admin API
 
     @field_validator("keys")
     @classmethod
@@ -31,12 +32,12 @@ class GatewayConfig(_Strict):
                     raise ValueError(f"gateway.keys.{tenant}: {digest[:8]}... is not a SHA-256 hex digest (64 hex digits)")
         return value
 
-    @field_validator("metrics_keys")
+    @field_validator("metrics_keys", "admin_keys")
     @classmethod
     def _metrics_digests(cls, value: list[str]) -> list[str]:
         for digest in value:
             if not re.fullmatch(r"[0-9a-f]{64}", digest):
-                raise ValueError(f"gateway.metrics_keys: {digest[:8]}... is not a SHA-256 hex digest (64 hex digits)")
+                raise ValueError(f"gateway: {digest[:8]}... is not a SHA-256 hex digest (64 hex digits)")
         return value
 
 

@@ -5,14 +5,16 @@ other (one PostgreSQL ledger) that take the key within a second, refuse it withi
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
+import json
 import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import openai
-from test_gateway import MSG, gateway_config, serving
+from test_gateway import KEY, MSG, gateway_config, serving
 from test_rate_limits import _same_minute
 
 from router import RouterConfig
@@ -87,3 +89,30 @@ def test_bad_key_commands_are_clear_errors(pg_url: str) -> None:
     assert tierwise(["keys", "add", "acme", "--expires", "2001-01-01", "--url", pg_url]) == 2
     assert tierwise(["keys", "add", "acme", "--rpm", "0", "--url", pg_url]) == 2
     assert "bad" not in keys("list", "--url", pg_url)  # nothing was stored by the refused commands
+
+
+def test_the_admin_api_manages_keys_behind_an_admin_key(server: LocalOpenAIServer, ledger_url: str) -> None:
+    admin = "tw-admin-0123456789abcdef"
+    cfg = gateway_config(server, ledger_url)
+    cfg["gateway"]["admin_keys"] = [hashlib.sha256(admin.encode()).hexdigest()]
+    with serving(RouterConfig.from_dict(cfg)) as url:
+        base = url.removesuffix("/v1")
+        as_admin = {"authorization": f"Bearer {admin}"}
+        assert httpx.get(f"{base}/admin/keys").status_code == 401
+        assert httpx.get(f"{base}/admin/keys", headers={"authorization": f"Bearer {KEY}"}).status_code == 401  # a tenant key
+        made = httpx.post(f"{base}/admin/keys", headers=as_admin, json={"tenant": "initech", "rpm": 5})
+        assert made.status_code == 201 and made.json()["key"].startswith("tw-")
+        key, key_id = made.json()["key"], made.json()["id"]
+        _within(1.0, lambda: _status(url, key) == 200)
+        listed = httpx.get(f"{base}/admin/keys", headers=as_admin).json()["data"]
+        assert [k["tenant"] for k in listed if k["id"] == key_id] == ["initech"] and key not in json.dumps(listed)
+        rotated = httpx.post(f"{base}/admin/keys/{key_id}/rotate", headers=as_admin)
+        assert rotated.status_code == 201 and rotated.json()["revoked"] == key_id
+        _within(1.0, lambda: _status(url, key) == 401)
+        assert httpx.delete(f"{base}/admin/keys/{rotated.json()['id']}", headers=as_admin).status_code == 200
+        assert httpx.delete(f"{base}/admin/keys/key_nope", headers=as_admin).status_code == 404
+        bad = httpx.post(f"{base}/admin/keys", headers=as_admin, json={"tenant": "x", "rpm": 0})
+        assert bad.status_code == 400 and "rpm" in bad.json()["error"]["message"]
+        assert httpx.post(f"{base}/admin/keys", headers=as_admin, json={"tenant": "x", "api_base": "http://evil"}).status_code == 400
+    with serving(RouterConfig.from_dict(gateway_config(server, ledger_url))) as url:  # no admin keys: no admin API at all
+        assert httpx.get(f"{url.removesuffix('/v1')}/admin/keys").status_code == 404

@@ -5,13 +5,13 @@ SHA-256 digest is stored."""
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
-import secrets
 import sys
 import time
 from datetime import datetime
 from typing import Any
+
+from router.ledger._keys import checked, new_key
 
 
 def add_key_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -41,31 +41,17 @@ def _ledger(args: argparse.Namespace) -> Any:
     return open_ledger(args.url or config.ledger_url(), config.budget_for)
 
 
-def new_key() -> tuple[str, str, str]:
-    """(key id, key, its digest): the key is tw- and 43 random URL-safe characters."""
-    key = "tw-" + secrets.token_urlsafe(32)
-    return "key_" + secrets.token_hex(6), key, hashlib.sha256(key.encode()).hexdigest()
-
-
 def _when(value: float | None) -> str:
     return "-" if value is None else datetime.fromtimestamp(value).isoformat(timespec="seconds")
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
-    from router._messages import check_name
-
     ledger = _ledger(args)
     try:
         now = time.time()
         if args.action == "add":
-            check_name("tenant", args.tenant)
-            if any(ord(c) < 32 or ord(c) == 127 for c in args.tenant):
-                raise ValueError("a tenant name holds no control characters")
-            if args.rpm is not None and args.rpm < 1:
-                raise ValueError("--rpm must be 1 or more")
             expires = datetime.fromisoformat(args.expires).timestamp() if args.expires else None
-            if expires is not None and expires <= now:
-                raise ValueError(f"--expires {args.expires} is in the past")
+            checked(args.tenant, args.rpm, expires, now)
             key_id, key, digest = new_key()
             ledger.add_key(key_id, args.tenant, digest, now, expires, args.rpm)
             print(f"{key_id} for tenant {args.tenant}: {key}\n(shown once: store it now; only its digest is kept)")

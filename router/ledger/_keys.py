@@ -3,6 +3,8 @@ second without a restart: only a key's SHA-256 digest is stored, never the key."
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +27,26 @@ class ApiKey:
     expires: float | None = None
     revoked: float | None = None
     rpm: int | None = None
+
+
+def new_key() -> tuple[str, str, str]:
+    """(key id, key, its digest): the key is tw- and 43 random URL-safe characters."""
+    key = "tw-" + secrets.token_urlsafe(32)
+    return "key_" + secrets.token_hex(6), key, hashlib.sha256(key.encode()).hexdigest()
+
+
+def checked(tenant: Any, rpm: Any, expires: float | None, now: float) -> None:
+    """What a new key may carry, for the CLI and the admin API alike; InvalidRequestError otherwise."""
+    from router._errors import InvalidRequestError
+    from router._messages import check_name
+
+    check_name("tenant", tenant)
+    if any(ord(c) < 32 or ord(c) == 127 for c in tenant):
+        raise InvalidRequestError("a tenant name holds no control characters")
+    if rpm is not None and (isinstance(rpm, bool) or not isinstance(rpm, int) or rpm < 1):
+        raise InvalidRequestError("rpm must be a whole number of 1 or more")
+    if expires is not None and expires <= now:
+        raise InvalidRequestError("the expiry is in the past")
 
 
 def _time(value: Any) -> float | None:
