@@ -14,6 +14,7 @@ from router._config import LEARNING_TENANT, ModelSpec, RouterConfig, TierConfig
 from router._errors import InvalidRequestError, ProviderError, RateLimited
 from router._retry import is_auth_error, is_missing_key, status_of
 from router._secrets import scrub, scrub_exception
+from router._sections import RateLimit
 from router._types import Attempt, RoutedResponse, attach_route, route_from_dict
 from router.checks import QualityCheck
 from router.ledger import Ledger, Reservation, StoredRequest
@@ -69,15 +70,25 @@ class Core:
             raise InvalidRequestError(f"tier {tier!r} is not configured; tiers: {list(self.tiers)}")
         return tier, None
 
+    def limit(self, tenant: str) -> RateLimit | None:
+        """The tenant's rate limit (rate_limits, "*" for the rest); the learning loop's tenant has none."""
+        return None if tenant == LEARNING_TENANT else self.config.rate_limits.get(tenant) or self.config.rate_limits.get("*")
+
     def admit(self, tenant: str) -> None:
-        """Count the request against the tenant's rate limit (rate_limits, "*" for the rest), or raise RateLimited."""
-        limit = self.config.rate_limits.get(tenant) or self.config.rate_limits.get("*")
-        if limit is None or tenant == LEARNING_TENANT:
+        """Count the request against the tenant's rpm, and check its tpm; or raise RateLimited."""
+        limit = self.limit(tenant)
+        if limit is None:
             return
-        wait = self.ledger.take_request(tenant, limit.rpm)
-        if wait is not None:
-            raise RateLimited(f"tenant {tenant!r} sent {limit.rpm} requests this minute, its rate limit: retry in {wait:.0f} s",
-                              tenant, wait)
+        if limit.tpm is not None:
+            used, wait = self.ledger.tokens_used(tenant)
+            if used >= limit.tpm:
+                raise RateLimited(f"tenant {tenant!r} used {used} tokens this minute, its limit is {limit.tpm}: retry in {wait:.0f} s",
+                                  tenant, wait)
+        if limit.rpm is not None:
+            found = self.ledger.take_request(tenant, limit.rpm)
+            if found is not None:
+                raise RateLimited(f"tenant {tenant!r} sent {limit.rpm} requests this minute, its rate limit: retry in {found:.0f} s",
+                                  tenant, found)
 
     def why(self, exc: BaseException) -> str:
         """An attempt's reason for an exception: its type and message, keys scrubbed, bounded."""

@@ -268,6 +268,9 @@ class Run:
             self.route.tier, self.route.model = call.tier, call.spec.model
         self.route.latency_s = self.core.clock() - self._started
         self.core.ledger.settle(call.reservation, entry, self._answer(response, outcome))
+        limit = self.core.limit(tenant)
+        if limit is not None and limit.tpm is not None and t_in + t_out:
+            self.core.ledger.add_tokens(tenant, t_in + t_out)  # the tenant's tokens this minute (tpm), as billed
         self.core.logger.info(
             "tierwise.attempt", request_id=rid, tenant=tenant, tier=call.tier, model=call.spec.model,
             score=round(self.route.score, 4), tokens_in=t_in, tokens_out=t_out, cost_usd=str(cost),

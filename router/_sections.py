@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import re
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class _Strict(BaseModel):
@@ -42,9 +42,17 @@ class GatewayConfig(_Strict):
 
 
 class RateLimit(_Strict):
-    """Requests a tenant may send a minute, counted by every instance sharing the ledger."""
+    """Requests (`rpm`) and tokens (`tpm`, input and output as billed) a tenant may use a minute,
+    counted by every instance sharing the ledger."""
 
-    rpm: int = Field(ge=1)
+    rpm: int | None = Field(default=None, ge=1)
+    tpm: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _some(self) -> RateLimit:
+        if self.rpm is None and self.tpm is None:
+            raise ValueError("a rate limit names rpm, tpm or both")
+        return self
 
 
 class CacheConfig(_Strict):

@@ -75,3 +75,21 @@ def test_the_gateway_answers_429_with_retry_after(server: LocalOpenAIServer, led
 def test_a_rate_limit_needs_a_whole_number() -> None:
     with pytest.raises(Exception, match="rpm"):
         RouterConfig.from_dict({"rate_limits": {"acme": {"rpm": 0}}})
+    with pytest.raises(Exception, match="rpm, tpm or both"):
+        RouterConfig.from_dict({"rate_limits": {"acme": {}}})
+
+
+def test_tokens_a_minute_count_what_was_billed_and_refuse_past_the_limit(server: LocalOpenAIServer, any_ledger_url: str) -> None:
+    server.scripts["m-small"].extend([{"content": "a", "prompt_tokens": 60, "completion_tokens": 40}] * 3)
+    config = RouterConfig.from_dict({"tiers": local_tiers(server.url), "ledger": any_ledger_url, "rate_limits": {"acme": {"tpm": 250}}})
+    _same_minute(5)
+    first = int(time.time() // 60)
+    with Router(config, client=LiteLLMClient(config.retry, config.timeout_s), classifier=KeywordClassifier()) as router:
+        served = [router.complete(MSG, tenant="acme") for _ in range(3)]  # 100, 200, 300 tokens counted: the third crosses
+        with pytest.raises(RateLimited, match="used 300 tokens this minute, its limit is 250") as refused:
+            router.complete(MSG, tenant="acme")
+        assert 0 < refused.value.retry_after_s <= 60
+        assert router.complete(MSG, tenant="globex").choices[0].message.content == "ok"  # another tenant, no limit
+    if int(time.time() // 60) != first:
+        pytest.skip("the minute changed during the test")
+    assert all(s.route.attempts[0].tokens_in == 60 for s in served)

@@ -53,10 +53,10 @@ def cmd_keys(args: argparse.Namespace) -> int:
             expires = datetime.fromisoformat(args.expires).timestamp() if args.expires else None
             checked(args.tenant, args.rpm, expires, now)
             key_id, key, digest = new_key()
-            ledger.add_key(key_id, args.tenant, digest, now, expires, args.rpm)
+            ledger.keys.add_key(key_id, args.tenant, digest, now, expires, args.rpm)
             print(f"{key_id} for tenant {args.tenant}: {key}\n(shown once: store it now; only its digest is kept)")
         elif args.action == "list":
-            found = ledger.api_keys()
+            found = ledger.keys.api_keys()
             if args.json:
                 print(json.dumps([k.__dict__ for k in found], indent=2))
             for k in [] if args.json else found:
@@ -64,14 +64,14 @@ def cmd_keys(args: argparse.Namespace) -> int:
                 print(f"{k.id}  {k.tenant:<20} {state:<8} created {_when(k.created)}  last used {_when(k.last_used)}  "
                       f"expires {_when(k.expires)}  rpm {k.rpm or '-'}")
         else:
-            old = ledger.revoke_key(args.key_id, now)
+            old = ledger.keys.revoke_key(args.key_id, now)
             if old is None:
                 print(f"tierwise keys: no key {args.key_id!r}", file=sys.stderr)
                 return 2
             print(f"revoked {old.id} of tenant {old.tenant}")
             if args.action == "rotate":
                 key_id, key, digest = new_key()
-                ledger.add_key(key_id, old.tenant, digest, now, old.expires, old.rpm)
+                ledger.keys.add_key(key_id, old.tenant, digest, now, old.expires, old.rpm)
                 print(f"{key_id} for tenant {old.tenant}: {key}\n(shown once: store it now; only its digest is kept)")
     finally:
         ledger.close()

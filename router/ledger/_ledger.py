@@ -29,7 +29,7 @@ from router.ledger._claims import Claims
 from router.ledger._commit import Committer
 from router.ledger._group import Outbox
 from router.ledger._journal import Journal
-from router.ledger._keys import ApiKey, KeyStore
+from router.ledger._keys import KeyStore
 from router.ledger._labels import Label, LabelStore, SavedModel
 from router.ledger._owner import Owner
 from router.ledger._records import BudgetLookup, Entry, Reservation, SpendRow, StoredAnswer, StoredRequest
@@ -57,7 +57,7 @@ class SQLLedger:
         self._claims = Claims(store, self._owner, clock, reservation_ttl_s, self._committer.flush)
         self._reports = Reports(store, self._committer.flush)
         self._side = SideTables(store, clock)
-        self._keys = KeyStore(store)
+        self.keys = KeyStore(store)  # API keys: their own owner, reached as ledger.keys
         self._closed = False
         self._committer.start()
         self._owner.start(upkeep=self._replays.reap)
@@ -123,6 +123,12 @@ class SQLLedger:
     def take_request(self, tenant: str, rpm: int) -> float | None:
         return self._side.take_request(tenant, rpm)
 
+    def tokens_used(self, tenant: str) -> tuple[int, float]:
+        return self._side.tokens_used(tenant)
+
+    def add_tokens(self, tenant: str, tokens: int) -> None:
+        self._side.add_tokens(tenant, tokens)
+
     def take_slot(self, name: str, window: int, limit: int) -> bool:
         return self._side.take_slot(name, window, limit)
 
@@ -137,22 +143,6 @@ class SQLLedger:
 
     def cache_put(self, key: str, tenant: str, response: str, route: str, cost: str, now: float, max_entries: int) -> None:
         self._side.cache_put(key, tenant, response, route, cost, now, max_entries)
-
-    # ---- API keys ------------------------------------------------------------------------------
-    def add_key(self, key_id: str, tenant: str, digest: str, now: float, expires: float | None = None, rpm: int | None = None) -> None:
-        self._keys.add_key(key_id, tenant, digest, now, expires, rpm)
-
-    def api_keys(self) -> list[ApiKey]:
-        return self._keys.api_keys()
-
-    def revoke_key(self, key_id: str, now: float) -> ApiKey | None:
-        return self._keys.revoke_key(key_id, now)
-
-    def active_keys(self, now: float) -> dict[str, ApiKey]:
-        return self._keys.active_keys(now)
-
-    def touch_keys(self, used: dict[str, float]) -> None:
-        self._keys.touch_keys(used)
 
     # ---- learning ------------------------------------------------------------------------------
     def add_label(self, label: Label, now: float) -> None:

@@ -9,6 +9,8 @@ from typing import Any
 
 from router.ledger._store import Store, render
 
+_TPM = "tpm\x1f"  # counter names of tokens a minute (a tenant name never starts with it: no control characters)
+
 
 class SideTables:
     """Rate counters, sessions and the response cache."""
@@ -34,6 +36,19 @@ class SideTables:
             return None
         now = self._q("SELECT {dbnow}", (), "one")
         return 60.0 - float(now[0]) % 60.0
+
+    def tokens_used(self, tenant: str) -> tuple[int, float]:
+        """(tokens the tenant used this minute, seconds until the next), by the database's clock."""
+        minute = f"CAST(({self._store.dbnow}) / 60 AS {self._store.integer})"
+        row = self._q(f"SELECT (SELECT COALESCE(SUM(used), 0) FROM {{t}}counters WHERE name = ? AND span = {minute}), {{dbnow}}",
+                      (_TPM + tenant,), "one")
+        return int(row[0]), 60.0 - float(row[1]) % 60.0
+
+    def add_tokens(self, tenant: str, tokens: int) -> None:
+        """Count tokens the tenant just used in this minute (one atomic upsert)."""
+        minute = f"CAST(({self._store.dbnow}) / 60 AS {self._store.integer})"
+        self._q(f"INSERT INTO {{t}}counters (name, span, used) VALUES (?, {minute}, ?) ON CONFLICT (name, span)"
+                " DO UPDATE SET used = {t}counters.used + excluded.used", (_TPM + tenant, tokens))
 
     # ---- sessions: a conversation stays on its tier, and only moves up --------------------------------
     def take_slot(self, name: str, window: int, limit: int) -> bool:

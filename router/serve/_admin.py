@@ -50,7 +50,7 @@ class Admin:
         return run
 
     async def _list(self, request: Request) -> Response:
-        keys = await asyncio.to_thread(self._ledger().api_keys)
+        keys = await asyncio.to_thread(self._ledger().keys.api_keys)
         return JSONResponse({"object": "list", "data": [k.__dict__ for k in keys]})
 
     async def _add(self, request: Request) -> Response:
@@ -66,21 +66,21 @@ class Admin:
         now = time.time()
         checked(body.get("tenant"), body.get("rpm"), expires, now)
         key_id, key, digest = new_key()
-        await asyncio.to_thread(self._ledger().add_key, key_id, body["tenant"], digest, now, expires, body.get("rpm"))
+        await asyncio.to_thread(self._ledger().keys.add_key, key_id, body["tenant"], digest, now, expires, body.get("rpm"))
         return JSONResponse({"id": key_id, "key": key, "tenant": body["tenant"], "note": "shown once: only its digest is kept"},
                             status_code=201)
 
     async def _revoke(self, request: Request) -> Response:
-        old = await asyncio.to_thread(self._ledger().revoke_key, request.path_params["key_id"], time.time())
+        old = await asyncio.to_thread(self._ledger().keys.revoke_key, request.path_params["key_id"], time.time())
         if old is None:
             return _error(404, f"no key {request.path_params['key_id']!r}", "invalid_request_error", "not_found")
         return JSONResponse({"id": old.id, "tenant": old.tenant, "revoked": old.revoked})
 
     async def _rotate(self, request: Request) -> Response:
         now = time.time()
-        old = await asyncio.to_thread(self._ledger().revoke_key, request.path_params["key_id"], now)
+        old = await asyncio.to_thread(self._ledger().keys.revoke_key, request.path_params["key_id"], now)
         if old is None:
             return _error(404, f"no key {request.path_params['key_id']!r}", "invalid_request_error", "not_found")
         key_id, key, digest = new_key()
-        await asyncio.to_thread(self._ledger().add_key, key_id, old.tenant, digest, now, old.expires, old.rpm)
+        await asyncio.to_thread(self._ledger().keys.add_key, key_id, old.tenant, digest, now, old.expires, old.rpm)
         return JSONResponse({"id": key_id, "key": key, "tenant": old.tenant, "revoked": old.id, "note": "shown once"}, status_code=201)

@@ -56,6 +56,6 @@ class LiveKeys:
 
 def _read(ledger: Any, used: dict[str, float]) -> dict[str, ApiKey]:
     if used:
-        ledger.touch_keys(used)
-    keys: dict[str, ApiKey] = ledger.active_keys(time.time())
+        ledger.keys.touch_keys(used)
+    keys: dict[str, ApiKey] = ledger.keys.active_keys(time.time())
     return keys
