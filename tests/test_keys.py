@@ -116,3 +116,17 @@ def test_the_admin_api_manages_keys_behind_an_admin_key(server: LocalOpenAIServe
         assert httpx.post(f"{base}/admin/keys", headers=as_admin, json={"tenant": "x", "api_base": "http://evil"}).status_code == 400
     with serving(RouterConfig.from_dict(gateway_config(server, ledger_url))) as url:  # no admin keys: no admin API at all
         assert httpx.get(f"{url.removesuffix('/v1')}/admin/keys").status_code == 404
+
+
+def test_the_gateway_describes_itself_at_openapi_json_and_docs(server: LocalOpenAIServer, ledger_url: str) -> None:
+    cfg = gateway_config(server, ledger_url)
+    cfg["gateway"]["admin_keys"] = [hashlib.sha256(b"tw-admin-0123456789abcdef").hexdigest()]
+    with serving(RouterConfig.from_dict(cfg)) as url:
+        base = url.removesuffix("/v1")
+        spec = httpx.get(f"{base}/openapi.json").json()
+        assert spec["openapi"].startswith("3.") and {"/v1/chat/completions", "/v1/models", "/admin/keys"} <= set(spec["paths"])
+        assert "429" in spec["paths"]["/v1/chat/completions"]["post"]["responses"]
+        page = httpx.get(f"{base}/docs")
+        assert page.status_code == 200 and "/v1/chat/completions" in page.text and "<script" not in page.text
+    with serving(RouterConfig.from_dict(gateway_config(server, ledger_url))) as url:
+        assert "/admin/keys" not in httpx.get(f"{url.removesuffix('/v1')}/openapi.json").json()["paths"]  # no admin API, none described

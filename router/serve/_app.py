@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from router import __version__
 from router._config import RouterConfig
 from router._errors import (
     BudgetExceeded,
@@ -34,6 +35,7 @@ from router._router import AsyncRouter
 from router._types import Route as RouteInfo
 from router.ledger import ApiKey
 from router.serve._admin import Admin
+from router.serve._docs import routes_of, spec
 from router.serve._http import _error, _not_found, _typed, _unauthorised
 from router.serve._keys import LiveKeys
 from router.serve._metrics import Metrics
@@ -174,6 +176,7 @@ def create_app(config: RouterConfig, router: AsyncRouter | None = None) -> Starl
     if not config.gateway.keys:  # keys may all live in the ledger (tierwise keys add): said, not refused
         logging.getLogger("tierwise").info("tierwise gateway: no keys in gateway.keys; the ledger's keys (tierwise keys) are used")
     gateway = Gateway(config, router)
+    openapi, docs = routes_of(spec(bool(config.gateway.admin_keys), __version__))
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -193,6 +196,8 @@ def create_app(config: RouterConfig, router: AsyncRouter | None = None) -> Starl
             Route("/healthz", gateway.health, methods=["GET"]),
             Route("/metrics", gateway.metrics_page, methods=["GET"]),
             *Admin(config.gateway.admin_keys, lambda: _ledger(gateway)).routes(),
+            Route("/openapi.json", openapi, methods=["GET"]),
+            Route("/docs", docs, methods=["GET"]),
         ],
         lifespan=lifespan,
         exception_handlers={404: _not_found, 405: _not_found},
