@@ -139,7 +139,7 @@ class Run:
     def _reserve(self, spec: ModelSpec, out_cap: int | None, kwargs: Mapping[str, Any]) -> tuple[Reservation | None, Mapping[str, Any]]:
         """Hold the attempt's worst case: its input plus the most output it may produce (and the
         call's parameters, with max_tokens set when the budget bounded the output)."""
-        if self.core.config.budget_for(self.request.tenant) is None:
+        if self.core.ledger.budget_for(self.request.tenant) is None:
             return None, kwargs
         out = self._out_tokens(spec, out_cap, kwargs)
         worst = worst_case(self.core.client, spec, self.messages, kwargs, out)  # bytes bound the tokens: no tokenizer

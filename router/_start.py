@@ -56,7 +56,7 @@ def start(
         score = float(classifier.score(msgs))
     # The budget view only matters to a policy that downgrades: without rules, no read on the hot path.
     blind = isinstance(policy, ThresholdPolicy) and not policy.downgrade
-    state = core.ledger.state(tenant) if core.config.budget_for(tenant) and pin_tier is None and not blind else None
+    state = core.ledger.state(tenant) if core.ledger.budget_for(tenant) and pin_tier is None and not blind else None
     view = BudgetView(state.cap_usd, state.remaining_usd) if state else BudgetView()
     plan = policy.plan(score, view) if pin_tier is None else Plan((pin_tier,), f"score {score:.3f}; pinned to {pin_model or pin_tier}")
     if session is not None and pin_tier is None:

@@ -11,6 +11,7 @@ import json
 import re
 import time
 from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
 
 import httpx
 import openai
@@ -130,3 +131,14 @@ def test_the_gateway_describes_itself_at_openapi_json_and_docs(server: LocalOpen
         assert page.status_code == 200 and "/v1/chat/completions" in page.text and "<script" not in page.text
     with serving(RouterConfig.from_dict(gateway_config(server, ledger_url))) as url:
         assert "/admin/keys" not in httpx.get(f"{url.removesuffix('/v1')}/openapi.json").json()["paths"]  # no admin API, none described
+
+
+def test_a_tenant_added_with_a_budget_is_capped_by_a_running_instance(server: LocalOpenAIServer, pg_url: str) -> None:
+    config = RouterConfig.from_dict(gateway_config(server, pg_url))
+    with serving(config) as url:
+        _, key = _added(keys("add", "umbrella", "--budget-usd", "0.0000001", "--period", "day", "--url", pg_url))
+        # The budget cannot hold a call: refused with the budget's state, once the instance has read it (within a second).
+        _within(1.5, lambda: _status(url, key) == 429)
+        refused = httpx.post(f"{url}/chat/completions", json={"messages": MSG}, headers={"authorization": f"Bearer {key}"})
+        assert Decimal(refused.json()["error"]["budget"]["cap_usd"]) == Decimal("0.0000001")
+    assert tierwise(["keys", "add", "umbrella", "--budget-usd", "lots", "--url", pg_url]) == 2

@@ -26,6 +26,8 @@ def add_key_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
             cmd.add_argument("tenant")
             cmd.add_argument("--rpm", type=int, help="requests a minute for this key (shared by every gateway)")
             cmd.add_argument("--expires", help="an ISO date or time after which the key no longer works")
+            cmd.add_argument("--budget-usd", help="the tenant's budget, kept in the ledger: every instance applies it within a second")
+            cmd.add_argument("--period", choices=["day", "week", "month", "total"], default="month", help="the budget's period (month)")
         elif name in ("revoke", "rotate"):
             cmd.add_argument("key_id")
         else:
@@ -46,15 +48,21 @@ def _when(value: float | None) -> str:
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
+    from router._config import TenantBudget
+
     ledger = _ledger(args)
     try:
         now = time.time()
         if args.action == "add":
             expires = datetime.fromisoformat(args.expires).timestamp() if args.expires else None
             checked(args.tenant, args.rpm, expires, now)
+            budget = TenantBudget(budget_usd=args.budget_usd, period=args.period) if args.budget_usd is not None else None
             key_id, key, digest = new_key()
             ledger.keys.add_key(key_id, args.tenant, digest, now, expires, args.rpm)
-            print(f"{key_id} for tenant {args.tenant}: {key}\n(shown once: store it now; only its digest is kept)")
+            if budget is not None:
+                ledger.keys.set_budget(args.tenant, str(budget.budget_usd), budget.period, now)
+            print(f"{key_id} for tenant {args.tenant}: {key}\n(shown once: store it now; only its digest is kept)"
+                  + (f"\nbudget of {args.tenant}: ${budget.budget_usd} a {budget.period}" if budget else ""))
         elif args.action == "list":
             found = ledger.keys.api_keys()
             if args.json:

@@ -10,6 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol
 
+from router._config import TenantBudget
 from router._errors import BudgetState
 from router._types import RequestStatus
 from router.ledger._keys import KeyStore
@@ -20,7 +21,11 @@ from router.ledger._records import Entry, Reservation, SpendRow, StoredAnswer, S
 class Ledger(Protocol):
     """Every backend keeps this contract; the contract tests run against each."""
 
-    keys: KeyStore  # API keys kept in the ledger's database (tierwise keys, the gateway, the admin API)
+    keys: KeyStore  # API keys and tenants' budgets kept in the ledger's database (tierwise keys, the gateway, the admin API)
+
+    def budget_for(self, tenant: str) -> TenantBudget | None:
+        """The tenant's budget: the ledger's (tierwise keys add --budget-usd), else the config's."""
+        ...
 
     def reserve(self, tenant: str, request_id: str, amount_usd: Decimal) -> Reservation: ...
 

@@ -13,6 +13,7 @@ from router.ledger._store import Store, render
 KEYS_SQL = """
 CREATE TABLE IF NOT EXISTS {t}api_keys (id TEXT PRIMARY KEY, tenant TEXT NOT NULL, digest TEXT NOT NULL UNIQUE, created {real} NOT NULL,
     last_used {real}, expires {real}, revoked {real}, rpm INTEGER);
+CREATE TABLE IF NOT EXISTS {t}tenant_budgets (tenant TEXT PRIMARY KEY, budget_usd TEXT NOT NULL, period TEXT NOT NULL, updated {real} NOT NULL);
 """
 
 
@@ -88,6 +89,17 @@ class KeyStore:
         rows = self._q(f"SELECT digest, {self._COLUMNS} FROM {{t}}api_keys WHERE revoked IS NULL AND (expires IS NULL OR expires > ?)",
                        (now,), "all")
         return {str(r[0]): _key(r[1:]) for r in rows}
+
+    def set_budget(self, tenant: str, budget_usd: str, period: str, now: float) -> None:
+        """A tenant's budget kept in the ledger (every instance applies it within a second); it
+        takes the place of the config's for that tenant."""
+        self._q("INSERT INTO {t}tenant_budgets (tenant, budget_usd, period, updated) VALUES (?, ?, ?, ?) ON CONFLICT (tenant)"
+                " DO UPDATE SET budget_usd = excluded.budget_usd, period = excluded.period, updated = excluded.updated",
+                (tenant, budget_usd, period, now))
+
+    def budgets(self) -> dict[str, tuple[str, str]]:
+        """tenant -> (budget in USD as text, period) for every tenant budget kept in the ledger."""
+        return {str(t): (str(b), str(p)) for t, b, p in self._q("SELECT tenant, budget_usd, period FROM {t}tenant_budgets", (), "all")}
 
     def touch_keys(self, used: dict[str, float]) -> None:
         """Note when keys were last used (a gateway batches these)."""

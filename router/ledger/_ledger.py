@@ -25,6 +25,7 @@ from typing import Any
 from router._errors import BudgetState
 from router._types import RequestStatus
 from router.ledger._books import Books, Periods
+from router.ledger._budgets import Budgets
 from router.ledger._claims import Claims
 from router.ledger._commit import Committer
 from router.ledger._group import Outbox
@@ -51,13 +52,14 @@ class SQLLedger:
         self._replays = Replays(store, self._owner.forget_dead, clock, str(journal.path), outbox.path)
         self._replays.journal(journal)
         self._replays.reap()
-        self._books = Books(store, Periods(budgets, tz), self._owner.id, outbox, clock=clock, ttl_s=reservation_ttl_s,
+        self.keys = KeyStore(store)  # API keys and tenants' budgets: their own owner, reached as ledger.keys
+        self.budget_for = Budgets(self.keys, budgets)  # a budget kept in the ledger, else the config's
+        self._books = Books(store, Periods(self.budget_for, tz), self._owner.id, outbox, clock=clock, ttl_s=reservation_ttl_s,
                             owner_timeout_s=owner_timeout_s, sync_os=durability == "os")
         self._committer = Committer(self._books, flush_s, sync_os=durability == "os")
         self._claims = Claims(store, self._owner, clock, reservation_ttl_s, self._committer.flush)
         self._reports = Reports(store, self._committer.flush)
         self._side = SideTables(store, clock)
-        self.keys = KeyStore(store)  # API keys: their own owner, reached as ledger.keys
         self._closed = False
         self._committer.start()
         self._owner.start(upkeep=self._replays.reap)
