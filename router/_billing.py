@@ -33,6 +33,7 @@ class Bill:
     tokens_out: int
     cost_usd: Decimal
     note: str = ""  # why the bill is not the provider's own figures, for the attempt's reason
+    cached_in: int = 0  # input tokens the provider served from its prompt cache
 
 
 def byte_bound(messages: list[dict[str, Any]], tools: Any) -> int | None:
@@ -123,11 +124,12 @@ def bill(
     if t_out == 0 and text:
         t_out = max(1, len(text) // 4)
         notes.append("output estimated from the text")
-    return _bounded(Bill(t_in, t_out, client.prices(spec).cost(t_in, t_out, cached, written), "; ".join(notes)), reservation)
+    return _bounded(Bill(t_in, t_out, client.prices(spec).cost(t_in, t_out, cached, written), "; ".join(notes), min(cached, t_in)),
+                    reservation)
 
 
 def _bounded(found: Bill, reservation: Reservation | None) -> Bill:
     if reservation is None or found.cost_usd <= reservation.amount_usd:
         return found
     note = f"provider's usage costs ${found.cost_usd}, over the ${reservation.amount_usd} held: billed the hold"
-    return Bill(found.tokens_in, found.tokens_out, reservation.amount_usd, f"{found.note}; {note}" if found.note else note)
+    return Bill(found.tokens_in, found.tokens_out, reservation.amount_usd, f"{found.note}; {note}" if found.note else note, found.cached_in)

@@ -261,7 +261,8 @@ class Run:
         latency = self.core.clock() - call.started
         attempt = Attempt(call.tier, call.spec.model, outcome, cost, latency, t_in, t_out, reason, tries)
         rid, tenant = self.request.request_id, self.request.tenant
-        entry = Entry(rid, call.attempt, tenant, call.tier, call.spec.model, t_in, t_out, cost, latency, outcome, reason)
+        entry = Entry(rid, call.attempt, tenant, call.tier, call.spec.model, t_in, t_out, cost, latency, outcome, reason,
+                      cached_in=billed.cached_in)
         self.route.attempts.append(attempt)
         self.route.cost_usd += cost
         if outcome in ("ok", "check_failed"):

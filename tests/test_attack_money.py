@@ -204,6 +204,7 @@ def test_a_configured_cache_price_bills_the_providers_cached_split_exactly(serve
     with Router(config, client=LiteLLMClient(config.retry, config.timeout_s), classifier=KeywordClassifier()) as router:
         read = router.complete(long, tenant="acme", tier="small", max_tokens=20).route
         written = router.complete(long, tenant="acme", tier="small", max_tokens=20).route
+        assert [e.cached_in for e in router.ledger.entries("acme")] == [900, 0]  # the provider's cached tokens, kept per entry
     assert "billed the hold" not in read.reason + written.reason
     read, written = read.cost_usd, written.cost_usd
     p_in, p_out = Decimal("0.0000001"), Decimal("0.0000004")

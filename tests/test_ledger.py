@@ -208,3 +208,13 @@ def test_a_journal_left_by_an_older_version_is_replayed_once_on_open(tmp_path: P
         assert [e.request_id for e in ledger.entries()] == ["old-1"] and ledger.spent("acme") == Decimal("0.25")
         ledger.close()
     assert (tmp_path / "l.db.journal").read_text() == ""
+
+
+def test_an_outbox_left_by_a_version_before_cached_tokens_is_committed(tmp_path: Path) -> None:
+    path = tmp_path / "l.db"
+    old = [1, "old-2", 1, "acme", "small", "m", 3, 4, "0.5", 0.1, "ok", "", 1.8e9, None, "hold-1"]  # 12 fields, answer, hold
+    (tmp_path / "l.db.journal-deadbeef.jsonl").write_text(json.dumps(old) + "\n")
+    ledger = ledger_for(f"sqlite:///{path}")
+    entry = next(e for e in ledger.entries() if e.request_id == "old-2")
+    assert entry.cost_usd == Decimal("0.5") and entry.cached_in == 0 and entry.tokens_out == 4
+    ledger.close()

@@ -8,6 +8,7 @@ import csv
 import json
 import re
 from collections import defaultdict
+from dataclasses import fields
 from datetime import date, datetime, timedelta, tzinfo
 from decimal import Decimal
 from pathlib import Path
@@ -16,10 +17,10 @@ from zoneinfo import ZoneInfo
 
 from router._config import RouterConfig
 from router._errors import TierwiseError
-from router.ledger import Ledger, from_nanos, open_ledger
+from router.ledger import Entry, Ledger, from_nanos, open_ledger
 from router.ledger._records import add_sums
 
-_CSV_COLUMNS = ["request_id", "attempt", "tenant", "tier", "model", "tokens_in", "tokens_out", "cost_usd", "latency_s", "outcome", "reason", "ts"]
+_CSV_COLUMNS = [f.name for f in fields(Entry)]  # the Entry's own fields, in its order (cached_in last)
 
 
 def mask_url(url: str) -> str:
@@ -139,8 +140,7 @@ def _export_csv(ledger: Ledger, path: str, tenant: str | None) -> int:
         writer = csv.writer(fh)
         writer.writerow(_CSV_COLUMNS)
         for e in entries:
-            writer.writerow([e.request_id, e.attempt, e.tenant, e.tier, e.model, e.tokens_in, e.tokens_out, e.cost_usd, e.latency_s, e.outcome,
-                             e.reason, e.ts])
+            writer.writerow([getattr(e, name) for name in _CSV_COLUMNS])
     return len(entries)
 
 

@@ -72,7 +72,7 @@ class Journal:
                 except (ValueError, KeyError, TypeError, IndexError) as exc:  # a line cut short: there is no bill in it
                     _log.warning("tierwise: skipped an unreadable line of %s: %s", self.path, exc)
                     continue
-                hold = data[2 + len(ENTRY_FIELDS)] if isinstance(data, list) and len(data) > 2 + len(ENTRY_FIELDS) else ""
+                hold = data[2 + _fields(data)] if isinstance(data, list) and len(data) > 2 + _fields(data) else ""
                 holds.pop(hold, None)
                 bills.append(Bill(entry, answer, to_nanos(entry.cost_usd), None, entry.ts, hold))
             bills += [presumed(h) for h in holds.values()]
@@ -98,6 +98,15 @@ class Journal:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+_OLD_FIELDS = 12  # an Entry's fields in the outbox lines of versions before cached_in
+
+
+def _fields(line: list[Any]) -> int:
+    """How many entry fields an outbox line holds: [1, fields..., answer, hold] now; older versions
+    wrote 12 fields, with a hold or without one."""
+    return len(line) - 3 if len(line) == 3 + len(ENTRY_FIELDS) else _OLD_FIELDS
+
+
 def presumed(hold: list[Any]) -> Bill:
     """The bill of a hold whose process died with its call in flight: the worst case it held, since
     the provider may have answered (and charged) after the last line was written."""
@@ -111,8 +120,9 @@ def presumed(hold: list[Any]) -> Bill:
 def _parse(line: str) -> tuple[Reservation | None, Entry, StoredAnswer | None]:
     data: Any = json.loads(line)
     if isinstance(data, list):  # an outbox line: [1, the entry's fields in order, the answer]
-        answer = data[1 + len(ENTRY_FIELDS)]
-        entry = entry_from_json(data[1 : 1 + len(ENTRY_FIELDS)])
+        fields = _fields(data)
+        answer = data[1 + fields]
+        entry = entry_from_json(data[1 : 1 + fields])
         return None, entry, None if answer is None else StoredAnswer(answer["response"], answer["route"])
     res = data.get("reservation")
     reservation = None if res is None else Reservation(res["id"], res["tenant"], res["request_id"], Decimal(res["amount_usd"]))

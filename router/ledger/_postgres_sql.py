@@ -20,6 +20,7 @@ CREATE TABLE IF NOT EXISTS tierwise_entries (
     reason TEXT NOT NULL,
     ts DOUBLE PRECISION NOT NULL
 );
+ALTER TABLE tierwise_entries ADD COLUMN IF NOT EXISTS cached_in BIGINT NOT NULL DEFAULT 0;
 -- Bills are unique per tenant, request id and attempt: another tenant's id is another request.
 ALTER TABLE tierwise_entries DROP CONSTRAINT IF EXISTS tierwise_entries_request_id_attempt_key;
 CREATE UNIQUE INDEX IF NOT EXISTS tierwise_entries_key ON tierwise_entries (tenant, request_id, attempt);
@@ -128,8 +129,8 @@ SPENT_HELD = (
 # A batch of bills: one statement (one trigger run), an attempt already billed is skipped.
 INSERT_BATCH = (
     "INSERT INTO tierwise_entries (request_id, attempt, tenant, tier, model, tokens_in, tokens_out, cost_nanos, latency_s,"
-    " outcome, reason, ts) SELECT * FROM unnest(%s::text[], %s::int[], %s::text[], %s::text[], %s::text[], %s::bigint[],"
-    " %s::bigint[], %s::bigint[], %s::float8[], %s::text[], %s::text[], %s::float8[])"
+    " outcome, reason, ts, cached_in) SELECT * FROM unnest(%s::text[], %s::int[], %s::text[], %s::text[], %s::text[], %s::bigint[],"
+    " %s::bigint[], %s::bigint[], %s::float8[], %s::text[], %s::text[], %s::float8[], %s::bigint[])"
     " ON CONFLICT (tenant, request_id, attempt) DO NOTHING"
 )
 ANSWER = ("UPDATE tierwise_claims SET status = 'done', updated = %s, response = %s, route = %s"

@@ -57,6 +57,7 @@ class Entry:
     outcome: AttemptOutcome
     reason: str = ""
     ts: float = 0.0
+    cached_in: int = 0  # input tokens the provider served from its prompt cache (billed at its cached price)
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,7 @@ _ENTRIES = """CREATE TABLE IF NOT EXISTS {name} (
     reason TEXT NOT NULL,
     ts REAL NOT NULL,
     reservation TEXT,
+    cached_in INTEGER NOT NULL DEFAULT 0,
     UNIQUE (tenant, request_id, attempt)
 );"""
 _SCHEMA = _ENTRIES.format(name="entries") + """
@@ -234,14 +235,20 @@ def _migrate(store: SQLiteStore) -> None:
                 conn.execute("ROLLBACK")
             if "already exists" not in str(exc):  # else another process made it first: fine
                 raise LedgerUnavailable(f"SQLite: {exc}") from None
+    _add_column(store, "entries", "cached_in", "INTEGER NOT NULL DEFAULT 0")  # before the rekey, which copies every column
     _rekey_entries(store)
-    columns = {row[1] for row in store.query("PRAGMA table_info(reservations)", fetch="all")}
-    if "owner" not in columns:  # ledgers made before holds had owners
-        try:
-            store.query("ALTER TABLE reservations ADD COLUMN owner TEXT")
-        except LedgerError as exc:
-            if "duplicate column" not in str(exc):  # another process migrated it first: fine
-                raise
+    _add_column(store, "reservations", "owner", "TEXT")  # ledgers made before holds had owners
+
+
+def _add_column(store: SQLiteStore, table: str, column: str, kind: str) -> None:
+    """A column that ledgers of older versions lack (another process adding it first is fine)."""
+    if column in {row[1] for row in store.query(f"PRAGMA table_info({table})", fetch="all")}:
+        return
+    try:
+        store.query(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+    except LedgerError as exc:
+        if "duplicate column" not in str(exc):
+            raise
 
 
 def _rekey_entries(store: SQLiteStore) -> None:
