@@ -18,7 +18,7 @@ from router._errors import ConfigError, DuplicateRequestError
 from router._logging import make_logger
 from router._plan import Sleep
 from router._redis_cache import RedisCache
-from router._run import Run
+from router._run import Run, StreamCloser
 from router._start import start
 from router._telemetry import telemetry_for
 from router._types import AsyncRoutedStream, Route, RoutedResponse, RoutedStream
@@ -158,6 +158,16 @@ class _Base:
             self._telemetry.served(result.route)
         return result
 
+    def _closer(self, run: Run, closer: StreamCloser) -> StreamCloser:
+        """A stream's closer that, once the stream is billed, reports its route (spans, on_route) as an answer's is."""
+        def close(chunks: list[Any], completed: bool, error: BaseException | None) -> BaseException | None:
+            found = closer(chunks, completed, error)
+            if self._telemetry is not None:
+                self._telemetry.served(run.route)
+            return found
+
+        return close
+
     def feedback(self, request_id: str, quality: float, tenant: str = "default") -> None:
         """Grade the answer a recent request got, in [0, 1] (a thumbs-down: 0): a label for the next refit."""
         self.learning.feedback(request_id, quality, tenant)
@@ -259,13 +269,13 @@ class Router(_Base):
                     run.failed(call, exc, chunks)
                     continue
                 if run.buffered(call, chunks, tries):
-                    return RoutedStream(iter(chunks), run.route, _already_billed)
+                    return RoutedStream(iter(chunks), run.route, self._closer(run, _already_billed))
                 continue
             if run.stream:
-                return RoutedStream(iter(response), run.route, run.stream_started(call, tries))
+                return RoutedStream(iter(response), run.route, self._closer(run, run.stream_started(call, tries)))
             run.succeeded(call, response, tries)
         if run.buffer_stream:
-            return RoutedStream(iter(run.stream_result()), run.route, _already_billed)
+            return RoutedStream(iter(run.stream_result()), run.route, self._closer(run, _already_billed))
         return self._served(run, run.result())
 
     def _learning_call(self, messages: Any, **kwargs: Any) -> Any:
@@ -336,18 +346,19 @@ class AsyncRouter(_Base):
                     step = await _next_call(run)
                     continue
                 if await _off_loop(run, run.buffered, call, chunks, tries):
-                    return AsyncRoutedStream(_replay_chunks(chunks), run.route, _already_billed)
+                    return AsyncRoutedStream(_replay_chunks(chunks), run.route, self._closer(run, _already_billed))
                 step = await _next_call(run)
                 continue
             if run.stream:
-                return AsyncRoutedStream(aiter(response), run.route, run.stream_started(call, tries))
+                return AsyncRoutedStream(aiter(response), run.route, self._closer(run, run.stream_started(call, tries)))
             # One trip to a worker thread for the bill, the check, the next step and, when done, the answer.
             after = await _off_loop(run, _settle_and_step, run, call, response, tries)
             if not isinstance(after, (Call, Sleep)):
                 return self._served(run, after)
             step = after
         if run.buffer_stream:
-            return AsyncRoutedStream(_replay_chunks(await asyncio.to_thread(run.stream_result)), run.route, _already_billed)
+            return AsyncRoutedStream(_replay_chunks(await asyncio.to_thread(run.stream_result)), run.route,
+                                     self._closer(run, _already_billed))
         return self._served(run, await asyncio.to_thread(run.result))
 
     def _learning_call(self, messages: Any, **kwargs: Any) -> Any:

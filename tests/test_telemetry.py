@@ -57,3 +57,27 @@ def test_an_otlp_endpoint_in_the_config_builds_an_exporter() -> None:
         assert router._telemetry is not None
     with pytest.raises(ConfigError):
         RouterConfig.from_dict({"telemetry": {"endpoint": "x"}})
+
+
+async def test_a_stream_is_traced_once_it_is_billed_sync_and_async(server: LocalOpenAIServer, ledger_url: str) -> None:
+    from router import AsyncRouter
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    seen: list[Any] = []
+    config = RouterConfig.from_dict({"tiers": local_tiers(server.url), "ledger": ledger_url, "thresholds": [0.4, 0.7]})
+    with Router(config, client=LiteLLMClient(config.retry, config.timeout_s), classifier=KeywordClassifier(),
+                tracer_provider=provider, on_route=seen.append) as router:
+        stream = router.complete([{"role": "user", "content": "hello there"}], tenant="acme", stream=True)
+        assert not exporter.get_finished_spans()  # not before it ends: its bill is not known yet
+        assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+        stream.close()
+    async with AsyncRouter(config, client=LiteLLMClient(config.retry, config.timeout_s), classifier=KeywordClassifier(),
+                           tracer_provider=provider, on_route=seen.append) as arouter:
+        astream = await arouter.acomplete([{"role": "user", "content": "hello there"}], tenant="acme", stream=True)
+        async for _ in astream:
+            pass
+        await astream.aclose()
+    parents = [s for s in exporter.get_finished_spans() if s.parent is None]
+    assert len(parents) == 2 and len(seen) == 2 and all(dict(p.attributes or {})["tierwise.cost_usd"] > 0 for p in parents)
