@@ -24,8 +24,9 @@ _log = logging.getLogger("tierwise")
 
 def cache_key(core: Core, tenant: str, msgs: list[dict[str, Any]], kwargs: Mapping[str, Any], pinned: tuple[str | None, str | None],
               checks: Any) -> str | None:
-    """The request's key when the cache is on and the request is deterministic and not a stream; else None."""
-    if core.config.cache is None or kwargs.get("stream") or not (kwargs.get("temperature") == 0 or kwargs.get("seed") is not None):
+    """The request's key when the cache is on and the request is deterministic; else None. A stream and
+    a plain request share the key: either answers the other, replayed as a stream when one is asked."""
+    if core.config.cache is None or not (kwargs.get("temperature") == 0 or kwargs.get("seed") is not None):
         return None
     shaped = {k: v for k, v in kwargs.items() if k not in ("stream", "stream_options", "user", "mock_delay", "prompt_cache_key")}
     text = json.dumps({"tenant": tenant, "messages": msgs, "params": shaped, "pin": list(pinned), "checks": repr(checks)},

@@ -213,6 +213,26 @@ class LiteLLMClient:
             return litellm_module().stream_chunk_builder(chunks, messages=messages)
 
 
+def replay_chunks(response: Any) -> list[Any]:
+    """A finished answer (a replayed request id, a cache hit) as the chunks of a stream: its text in
+    one chunk (tool calls too), then one with the finish reason; the usage (what it was billed) last."""
+    litellm = litellm_module()
+    choice = (getattr(response, "choices", None) or [None])[0]
+    message: Any = getattr(choice, "message", None)
+    delta: dict[str, Any] = {"role": "assistant", "content": getattr(message, "content", None)}
+    calls = getattr(message, "tool_calls", None) or []
+    if calls:
+        delta["tool_calls"] = [{"index": i, **(c.model_dump() if hasattr(c, "model_dump") else dict(c))} for i, c in enumerate(calls)]
+    base = {"id": getattr(response, "id", None), "model": getattr(response, "model", None)}
+    chunks = [litellm.ModelResponseStream(**base, choices=[{"index": 0, "delta": delta, "finish_reason": None}]),
+              litellm.ModelResponseStream(**base, choices=[{"index": 0, "delta": {}, "finish_reason": getattr(choice, "finish_reason", None)
+                                                            or "stop"}])]
+    usage = getattr(response, "usage", None)
+    if usage is not None:
+        chunks.append(litellm.ModelResponseStream(**base, choices=[], usage=usage))
+    return chunks
+
+
 def _count(value: Any) -> int:
     """A token count a provider reported; anything else (a string, a float, garbage) counts 0."""
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0

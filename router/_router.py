@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from classifiers import Classifier, HeuristicClassifier, WeightsError, default_classifier, load
 from policies import Policy, ThresholdPolicy
-from router._client import LiteLLMClient, LLMClient, litellm_module
+from router._client import LiteLLMClient, LLMClient, litellm_module, replay_chunks
 from router._config import RouterConfig
 from router._core import Call, Core, Replay
 from router._errors import ConfigError, DuplicateRequestError
@@ -249,8 +249,8 @@ class Router(_Base):
         while found is None:
             self._sleep(_POLL_S)
             found, deadline = self._look(self._start(*args), deadline)
-        if not isinstance(found, Run):
-            return found
+        if not isinstance(found, Run):  # a replayed request id or a cache hit: a stream when a stream was asked for
+            return RoutedStream(iter(replay_chunks(found)), found.route, _already_billed) if stream else found
         run = found
         while (call := run.next_call()) is not None:
             if isinstance(call, Sleep):
@@ -321,7 +321,7 @@ class AsyncRouter(_Base):
             await self._asleep(_POLL_S)
             found, deadline = self._look(await asyncio.to_thread(self._start, *args), deadline)
         if not isinstance(found, Run):
-            return found
+            return AsyncRoutedStream(_replay_chunks(replay_chunks(found)), found.route, _already_billed) if stream else found
         run = found
         step = await _next_call(run)
         while step is not None:

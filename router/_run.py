@@ -328,6 +328,8 @@ class Run:
             self._settle(call, response, outcome, reason, tries)
             self.route.latency_s = self.core.clock() - self._started
             self._finish_request("done" if completed and response is not None else "failed", response)
+            if outcome == "ok" and response is not None:  # a whole stream is an answer like any other: cached for repeats
+                remember(self.core, self.cache_key, self.request.tenant, response, self.route)
             if outcome == "error" and error is not None:
                 return self.core.provider_error(call.spec.model, error, self.route.attempts)
             return None

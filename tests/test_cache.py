@@ -131,3 +131,34 @@ def test_a_redis_outage_is_a_normal_call_with_one_warning(server: LocalOpenAISer
         assert later.choices[0].message.content == "still served"
         assert sum("Redis failed" in r.getMessage() for r in caplog.records) == 1  # said once, not per request
         assert "redis://" not in caplog.text  # the URL (which may hold a password) is not logged
+
+
+async def test_streams_are_served_from_the_cache_as_streams_and_fill_it(server: LocalOpenAIServer, ledger_url: str) -> None:
+    from router import AsyncRouter
+
+    server.scripts["m-small"].extend(["Paris.", "Rome."])
+    with _router(server, ledger_url) as router:
+        router.complete(MSG, tenant="acme", temperature=0)  # a plain answer ...
+        stream = router.complete(MSG, tenant="acme", temperature=0, stream=True)  # ... answers a stream of the same request
+        text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+        assert text == "Paris." and stream.route.cached and stream.route.cost_usd == 0 and server.count("m-small") == 1
+        other = [{"role": "user", "content": "And of Italy?"}]
+        first = router.complete(other, tenant="acme", temperature=0, stream=True)  # a stream that ends fills the cache
+        assert "".join(c.choices[0].delta.content or "" for c in first if c.choices) == "Rome."
+        first.close()
+        again = router.complete(other, tenant="acme", temperature=0)
+        assert again.route.cached and again.choices[0].message.content == "Rome." and server.count("m-small") == 2
+    config = RouterConfig.from_dict({"tiers": local_tiers(server.url), "ledger": ledger_url, "thresholds": [0.4, 0.7], "cache": {}})
+    async with AsyncRouter(config, client=LiteLLMClient(config.retry, config.timeout_s), classifier=KeywordClassifier()) as arouter:
+        astream = await arouter.acomplete(MSG, tenant="acme", temperature=0, stream=True)
+        assert "".join([c.choices[0].delta.content or "" async for c in astream if c.choices]) == "Paris." and astream.route.cached
+
+
+def test_a_replayed_request_id_asked_as_a_stream_comes_back_as_one(server: LocalOpenAIServer, ledger_url: str) -> None:
+    server.scripts["m-small"].append("Once.")
+    with _router(server, ledger_url, cache=None) as router:
+        router.complete(MSG, tenant="acme", request_id="r-1")
+        replay = router.complete(MSG, tenant="acme", request_id="r-1", stream=True)
+        chunks = list(replay)
+        assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "Once." and replay.route.replayed
+        assert any(c.choices and c.choices[0].finish_reason == "stop" for c in chunks) and server.count("m-small") == 1
