@@ -83,6 +83,7 @@ def test_the_gateway_buys_shadow_labels_after_the_answer(server: LocalOpenAIServ
         assert label.tenant == "acme" and label.source == "shadow" and set(label.quality.values()) == {0.8}
         metrics = httpx.get(url.replace("/v1", "/metrics")).text
         assert "tierwise_labels 1" in metrics and "tierwise_label_spend_usd 0\n" not in metrics
+        assert "tierwise_unparsable_grades 0" in metrics and "tierwise_label_buying_stopped 0" in metrics
         ledger.close()
 
 

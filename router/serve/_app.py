@@ -162,7 +162,10 @@ class Gateway:
         state = await asyncio.to_thread(self.router.learning.state)
         learning = (f"# TYPE tierwise_label_spend_usd gauge\ntierwise_label_spend_usd {format(state['label_spend_usd'], 'f')}\n"
                     f"# TYPE tierwise_labels gauge\ntierwise_labels {state['labels']}\n"
-                    f"# TYPE tierwise_refits_total counter\ntierwise_refits_total {len(state['refits'])}\n")
+                    f"# TYPE tierwise_refits_total counter\ntierwise_refits_total {len(state['refits'])}\n"
+                    f"# TYPE tierwise_refits_swapped_total counter\ntierwise_refits_swapped_total {sum(r['swapped'] for r in state['refits'])}\n"
+                    f"# TYPE tierwise_unparsable_grades gauge\ntierwise_unparsable_grades {state['unparsable_grades']}\n"
+                    f"# TYPE tierwise_label_buying_stopped gauge\ntierwise_label_buying_stopped {int(bool(state['stopped']))}\n")
         return PlainTextResponse(self.metrics.render() + learning, media_type="text/plain; version=0.0.4")
 
 
