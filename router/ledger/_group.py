@@ -62,6 +62,7 @@ class Slices:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._by_tenant: dict[str, Slice] = {}
+        self._by_id: dict[str, Slice] = {}  # the same slices by id: a settle finds its slice without a scan
         self._holds: dict[str, tuple[str, int]] = {}  # hold id -> (tenant, nanos)
         self._serial = itertools.count()
 
@@ -80,7 +81,10 @@ class Slices:
     def shortfall(self, tenant: str, amount: int) -> tuple[str, int]:
         """The tenant's slice id (made if new) and how much it must grow for `amount` to fit."""
         with self._lock:
-            s = self._by_tenant.setdefault(tenant, Slice())
+            s = self._by_tenant.get(tenant)
+            if s is None:
+                s = self._by_tenant[tenant] = Slice()
+                self._by_id[s.id] = s
             return s.id, max(0, s.used + amount - s.size)
 
     def grown(self, tenant: str, size: int, need: int, slack: int) -> None:
@@ -112,7 +116,8 @@ class Slices:
 
     def is_tight(self, slice_id: str) -> bool:
         with self._lock:
-            return any(s.id == slice_id and s.tight for s in self._by_tenant.values())
+            s = self._by_id.get(slice_id)
+            return s is not None and s.tight
 
     def trim(self) -> dict[str, int]:
         """Take the unused part out of tight slices (before their rows shrink by as much)."""
@@ -126,17 +131,18 @@ class Slices:
     def committed(self, costs: dict[str, int]) -> None:
         """Bills went in and each slice's row shrank by what they cost."""
         with self._lock:
-            for s in self._by_tenant.values():
-                cost = costs.get(s.id, 0)
-                s.size -= cost
-                s.used -= cost
+            for slice_id, cost in costs.items():
+                s = self._by_id.get(slice_id)
+                if s is not None:  # a slice with uncommitted bills is never dropped: always found
+                    s.size -= cost
+                    s.used -= cost
 
     def forget(self, slice_id: str, cost: int) -> None:
         """A released hold whose bill was refused: its cost will never be committed."""
         with self._lock:
-            for s in self._by_tenant.values():
-                if s.id == slice_id:
-                    s.used -= cost
+            s = self._by_id.get(slice_id)
+            if s is not None:
+                s.used -= cost
 
     def free(self, tenant: str) -> tuple[str | None, int]:
         """The tenant's slice id and its part that no hold or uncommitted bill uses."""
@@ -149,8 +155,9 @@ class Slices:
         that no hold comes out of them while their rows are given back: their ids."""
         with self._lock:
             idle = [(t, s) for t, s in self._by_tenant.items() if s.used == 0 and s.last_use < before]
-            for t, _ in idle:
+            for t, s in idle:
                 del self._by_tenant[t]
+                del self._by_id[s.id]
             return [s.id for _, s in idle]
 
     def ids(self) -> list[str]:

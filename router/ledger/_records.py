@@ -206,11 +206,19 @@ ENTRY_FIELDS = tuple(f.name for f in fields(Entry))
 ENTRY_COLUMNS = ", ".join("cost_nanos" if name == "cost_usd" else name for name in ENTRY_FIELDS)
 COL = {name: i for i, name in enumerate(ENTRY_FIELDS)}  # a field's place in a row
 _COST, _TS = COL["cost_usd"], COL["ts"]
-_ENCODE: dict[str, Callable[[Any], str]] = {
-    "int": lambda v: str(int(v)), "float": lambda v: repr(float(v)), "Decimal": lambda v: f'"{v}"',
-}
 _QUOTE: Callable[[str], str] = json.encoder.encode_basestring_ascii
-_ENCODERS = [(f.name, _ENCODE.get(str(f.type), lambda v: _QUOTE(str(v)))) for f in fields(Entry)]
+# One f-string item per field, by its declared type (money as a decimal string, ts the billing time).
+_ITEM = {"int": "{int(e.%s)}", "float": "{float(e.%s)!r}", "Decimal": '"{e.%s}"'}
+
+
+def _json_writer() -> Callable[[Entry, float], str]:
+    """entry_json, generated from Entry's fields once (as dataclasses generate their __init__): it runs
+    once a bill, where a loop over encoders cost a third of the whole hold-and-bill cycle."""
+    items = ["{float(ts)!r}" if f.name == "ts" else _ITEM.get(str(f.type), "{q(str(e.%s))}") % f.name for f in fields(Entry)]
+    namespace: dict[str, Any] = {}
+    exec(f"def entry_json(e, ts, q=q):\n    return f'{','.join(items)}'\n", {"q": _QUOTE}, namespace)  # noqa: S102 - our own field names only
+    writer: Callable[[Entry, float], str] = namespace["entry_json"]
+    return writer
 
 
 def entry_row(entry: Entry, cost_nanos: int, ts: float) -> tuple[Any, ...]:
@@ -227,11 +235,8 @@ def entry_from_row(r: Any) -> Entry:
     return Entry(*values)
 
 
-def entry_json(entry: Entry, ts: float) -> str:
-    """The entry's fields as JSON list items (money as a decimal string), for an outbox line."""
-    values = [encode(getattr(entry, name)) for name, encode in _ENCODERS]
-    values[_TS] = repr(float(ts))
-    return ",".join(values)
+entry_json = _json_writer()
+entry_json.__doc__ = "The entry's fields as JSON list items (money as a decimal string, `ts` as given), for an outbox line."
 
 
 def entry_from_json(values: list[Any]) -> Entry:
