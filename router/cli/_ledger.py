@@ -6,7 +6,9 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import re
+import time
 from collections import defaultdict
 from dataclasses import fields
 from datetime import date, datetime, timedelta, tzinfo
@@ -17,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 from router._config import RouterConfig
 from router._errors import TierwiseError
-from router.ledger import Entry, Ledger, from_nanos, open_ledger
+from router.ledger import Entry, Ledger, from_nanos, open_ledger, period_start
 from router.ledger._records import add_sums
 
 _CSV_COLUMNS = [f.name for f in fields(Entry)]  # the Entry's own fields, in its order (cached_in last)
@@ -76,16 +78,34 @@ def _grouped(ledger: Ledger, since: float | None, until: float | None, tenant: s
     return {name: ({d[0]: s for d, s in days[name].items()}, models[name]) for name in days}
 
 
-def _tenant_report(tenant: str, days: dict[str, list[int]], models: dict[tuple[str, str], list[int]], ledger: Ledger,
-                   frontier: tuple[Decimal, Decimal] | None) -> dict[str, Any]:
-    state = ledger.state(tenant)
+def _spent_in_periods(ledger: Ledger, tenants: list[str], tz: tzinfo) -> dict[str, tuple[Any, str, Decimal]]:
+    """(budget, period, spent in the current period) per tenant: one grouped scan per distinct period
+    start, not one query per tenant."""
+    now, found = time.time(), {}
+    by_start: dict[int, list[str]] = defaultdict(list)
+    for name in tenants:
+        budget = ledger.budget_for(name)
+        period = budget.period if budget else "total"
+        since = period_start(period, now, tz)
+        by_start[-(2**62) if since == -math.inf else int(since // 3600)].append(name)
+        found[name] = (budget, period)
+    spent: dict[str, Decimal] = {}
+    for hour, names in by_start.items():
+        sums = ledger.spent_since(hour)
+        spent |= {name: from_nanos(sums.get(name, 0)) for name in names}
+    return {name: (budget, period, spent[name]) for name, (budget, period) in found.items()}
+
+
+def _tenant_report(tenant: str, days: dict[str, list[int]], models: dict[tuple[str, str], list[int]],
+                   period: tuple[Any, str, Decimal], frontier: tuple[Decimal, Decimal] | None) -> dict[str, Any]:
+    budget, name, spent = period
     whole = [sum(column) for column in zip(*models.values(), strict=True)] if models else [0] * 8
     always = None
     if frontier is not None:
         always = usd(sum((s[_ANS_IN] * frontier[0] + s[_ANS_OUT] * frontier[1] for s in models.values()), Decimal(0)))
     return {
-        "tenant": tenant, "budget_usd": None if state.cap_usd is None else usd(state.cap_usd), "period": state.period,
-        "spent_in_period_usd": usd(state.spent_usd), **_totals(whole), "always_frontier_usd": always,
+        "tenant": tenant, "budget_usd": None if budget is None else usd(budget.budget_usd), "period": name,
+        "spent_in_period_usd": usd(spent), **_totals(whole), "always_frontier_usd": always,
         "days": [{"day": day, **_totals(sums)} for day, sums in sorted(days.items())],
         "models": [{"tier": tier, "model": model, **_totals(sums)} for (tier, model), sums in sorted(models.items())],
     }
@@ -96,7 +116,8 @@ def build_report(ledger: Ledger, config: RouterConfig, url: str, since: float | 
     tz = ZoneInfo(config.timezone)
     frontier = _frontier_prices(config)
     grouped = _grouped(ledger, since, until, tenant, tz)
-    tenants = [_tenant_report(name, days, models, ledger, frontier) for name, (days, models) in sorted(grouped.items())]
+    periods = _spent_in_periods(ledger, list(grouped), tz)
+    tenants = [_tenant_report(name, days, models, periods[name], frontier) for name, (days, models) in sorted(grouped.items())]
     total_cost = sum((Decimal(t["cost_usd"]) for t in tenants), Decimal(0))
     always = None if frontier is None else usd(sum((Decimal(t["always_frontier_usd"]) for t in tenants), Decimal(0)))
     return {

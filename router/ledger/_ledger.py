@@ -107,6 +107,9 @@ class SQLLedger:
                    tz: tzinfo = UTC) -> list[tuple[Any, ...]]:
         return self._reports.spend_days(since, until, tenant, tz)
 
+    def spent_since(self, hour: int) -> dict[str, int]:
+        return self._reports.spent_since(hour)
+
     # ---- request ids ---------------------------------------------------------------------------
     def claim_request(self, request_id: str, tenant: str, fingerprint: str | None = None) -> StoredRequest | None:
         return self._claims.claim_request(request_id, tenant, fingerprint)

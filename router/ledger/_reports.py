@@ -67,6 +67,13 @@ class Reports:
                 add_sums(merged, (r[0], local_day(int(r[1]), tz), r[2], r[3]), r[4:12])
         return [(*k, *v) for k, v in merged.items()]
 
+    def spent_since(self, hour: int) -> dict[str, int]:
+        """Nano-dollars each tenant spent from `hour` (a budget period's first hour) on, in one grouped
+        scan of the hourly totals: what a report shows as spent in the period, for every tenant at once."""
+        self._flush()
+        rows = self._select("SELECT tenant, SUM(nanos) FROM {t}spend_rollup WHERE hour >= ? GROUP BY tenant", (hour,))
+        return {str(t): int(n or 0) for t, n in rows}
+
     def _segments(self, lo: int, hi: int, tz: tzinfo) -> list[tuple[int, int, int]]:
         """The hours of the rollup in [lo, hi) cut where `tz`'s offset changes: (first, end, offset hours)."""
         row = self._store.query(render(self._store, "SELECT MIN(hour), MAX(hour) FROM {t}spend_rollup WHERE hour >= ? AND hour < ?"),
