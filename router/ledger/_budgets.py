@@ -25,19 +25,22 @@ class Budgets:
         self._lock = threading.Lock()
         self._stored: dict[str, TenantBudget] = {}
         self._at = -1e18
+        self._refresh()  # read once before any request: a tenant's stored cap is never missed at start
 
     def __call__(self, tenant: str) -> TenantBudget | None:
-        if self._clock() - self._at >= REFRESH_S:
-            self._refresh()
+        # One caller re-reads, the others go on with what is known: a slow or dead database delays
+        # one request a second, never all of them.
+        if self._clock() - self._at >= REFRESH_S and self._lock.acquire(blocking=False):
+            try:
+                self._refresh()
+            finally:
+                self._lock.release()
         return self._stored.get(tenant) or self._configured(tenant)
 
     def _refresh(self) -> None:
-        with self._lock:
-            if self._clock() - self._at < REFRESH_S:
-                return
-            try:
-                rows = self._keys.budgets()
-                self._stored = {t: TenantBudget(budget_usd=b, period=p) for t, (b, p) in rows.items()}  # type: ignore[arg-type]
-            except LedgerError as exc:
-                _log.warning("tierwise: cannot read the tenants' budgets from the ledger (%s); using the last known", exc)
-            self._at = self._clock()
+        self._at = self._clock()
+        try:
+            rows = self._keys.budgets()
+            self._stored = {t: TenantBudget(budget_usd=b, period=p) for t, (b, p) in rows.items()}  # type: ignore[arg-type]
+        except LedgerError as exc:
+            _log.warning("tierwise: cannot read the tenants' budgets from the ledger (%s); using the last known", exc)

@@ -41,17 +41,18 @@ class LiveKeys:
         return key.tenant, key
 
     async def _refresh(self, ledger: Any) -> None:
-        if time.monotonic() - self._at < REFRESH_S:
-            return
+        # One request re-reads, the others go on with the keys known: a slow database delays one, not all.
+        if time.monotonic() - self._at < REFRESH_S or (self._lock.locked() and self._at > 0):
+            return  # (before the first read every request waits for it)
         async with self._lock:
             if time.monotonic() - self._at < REFRESH_S:
                 return
+            self._at = time.monotonic()
             used, self._used = self._used, {}
             try:
                 self._stored = await asyncio.to_thread(_read, ledger, used)
             except LedgerError as exc:  # the database is away: the keys known a moment ago still work
                 _log.warning("tierwise gateway: cannot read the stored keys (%s); using the last known", exc)
-            self._at = time.monotonic()
 
 
 def _read(ledger: Any, used: dict[str, float]) -> dict[str, ApiKey]:
