@@ -69,6 +69,8 @@ def main() -> None:
     parser.add_argument("--only", help="only this set (a name from the table)")
     parser.add_argument("--test-only", action="store_true", help="stream only the sets' test rows (default: every row of the file)")
     parser.add_argument("--warm-start", action="store_true", help="only the warm-start check: train on half A, score half B")
+    parser.add_argument("--labels", type=int, help="a label budget per stream, spread over it (else --shadow-rate)")
+    parser.add_argument("--downward", action="store_true", help="downward labels: the cheapest tier graded against the answer served")
     args = parser.parse_args()
     cache: dict[str, object] = {}
     OUT.mkdir(exist_ok=True)
@@ -78,7 +80,8 @@ def main() -> None:
             if P.path(target.file).exists() and (not args.only or args.only == target.name):
                 warm_start(target, prior_for(target, cache))  # type: ignore[arg-type]
         return
-    print(f"shadow rate {args.shadow_rate}, refit every {args.refit_every} labels, judge noise {args.judge_noise}; "
+    print(f"shadow rate {args.shadow_rate}, labels {args.labels or 'no budget'}, {'downward' if args.downward else 'upward'} labels, "
+          f"refit every {args.refit_every} labels, judge noise {args.judge_noise}; "
           "prior trained without the set; figures on the last half of each stream")
     for target in P.TARGETS:
         if not P.path(target.file).exists() or (args.only and args.only != target.name):
@@ -88,7 +91,8 @@ def main() -> None:
         quality, cost, _, _ = matrices(rows, target.tiers, target.prices or {})
         sim = simulate(rows, target.tiers, prior_for(target, cache), quality=quality, cost=cost,  # type: ignore[arg-type]
                        thresholds=defaults(len(target.tiers)), shadow_rate=args.shadow_rate,
-                       judge_noise=args.judge_noise, refit_every=args.refit_every, seed=0)
+                       judge_noise=args.judge_noise, refit_every=args.refit_every, seed=0, labels=args.labels,
+                       downward=args.downward)
         h, t = sim.last_half, sim.totals
         ci = h.get("ci95", {})
         diff = ci.get("learning - prior", [float("nan")] * 2)

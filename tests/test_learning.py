@@ -198,6 +198,10 @@ def test_simulate_shows_learning_pay_off_on_traffic_the_prior_never_saw(tmp_path
     assert budgeted["windows"][-1]["labels"] == 150  # exactly the budget, spread over the stream
     assert 15 <= budgeted["windows"][0]["labels"] <= 45  # a fifth of the stream bought about a fifth of it
     assert png.stat().st_size > 10_000
+    assert main(["simulate", "--data", str(data), "--tiers", "small=small,flash=flash,frontier=frontier", "--labels", "150",
+                 "--refit-every", "50", "--windows", "5", "--json", str(out), "--downward"]) == 0
+    down = json.loads(out.read_text())  # the cheapest tier graded against the answer served: cheaper labels, as many
+    assert down["windows"][-1]["labels"] == 150 and down["totals"]["label_cost_vs_top"] < budgeted["totals"]["label_cost_vs_top"]
 
 
 def test_labels_export_feeds_train_with_the_prior(tmp_path: Path) -> None:

@@ -129,10 +129,13 @@ def simulate(
     target: float = 0.95,
     seed: int = 0,
     labels: int | None = None,
+    downward: bool = False,
 ) -> Simulation:
     """Replay `rows` (with per-tier `quality` and `cost`, cheapest first) in a seeded order; see the module.
     `labels`: a label budget for the whole stream, spread over it (the rate falls as labels arrive);
-    `shadow_rate` stays an upper bound."""
+    `shadow_rate` stays an upper bound. `downward`: a request a stronger tier answered buys only the
+    cheapest tier's answer, graded against the one served (which stands in for the top tier's in the
+    label); one the cheapest tier answered buys an upward shadow."""
 
     if not 0 <= shadow_rate <= 1 or not 0 <= judge_noise <= 1 or refit_every < 0:
         raise ValueError("shadow_rate and judge_noise must be in [0, 1], refit_every >= 0")
@@ -158,9 +161,16 @@ def simulate(
         if labels is not None:  # a budget spread over what is left of the stream
             sampler.rate = min(shadow_rate, max(0, labels - len(labels_bought)) / max(1, len(rows) - len(steps) + 1))
         if sampler.rate and (labels is None or len(labels_bought) < labels) and sampler.take(s):
-            step.label_cost = sum(c for j, c in enumerate(cost[i]) if j != k) + grade_cost * n_tiers
-            graded = {t: Outcome(quality=(1 - q if rng.random() < judge_noise else q), cost_usd=c)
-                      for t, q, c in zip(tiers, quality[i], cost[i])}
+            def grade(q: float) -> float:
+                return 1 - q if rng.random() < judge_noise else q
+
+            if downward and k > 0:  # the cheapest tier's answer, graded against the answer served (the reference)
+                step.label_cost = cost[i][0] + grade_cost
+                graded = {tiers[0]: Outcome(quality=grade(quality[i][0]), cost_usd=cost[i][0]),
+                          tiers[-1]: Outcome(quality=quality[i][k], cost_usd=cost[i][k])}
+            else:  # an upward shadow: every tier not tried, each graded
+                step.label_cost = sum(c for j, c in enumerate(cost[i]) if j != k) + grade_cost * n_tiers
+                graded = {t: Outcome(quality=grade(q), cost_usd=c) for t, q, c in zip(tiers, quality[i], cost[i])}
             labels_bought.append(Row(id=row.id, messages=row.messages, outcomes=graded, source="shadow"))
             since += 1
         if refit_every and since >= refit_every:
