@@ -24,6 +24,7 @@ class LiveKeys:
         self._configured = configured
         self._stored: dict[str, ApiKey] = {}
         self._at = -1e18
+        self._loaded = False  # until the first read ends, every request waits for it
         self._lock = asyncio.Lock()
         self._used: dict[str, float] = {}
 
@@ -42,15 +43,16 @@ class LiveKeys:
 
     async def _refresh(self, ledger: Any) -> None:
         # One request re-reads, the others go on with the keys known: a slow database delays one, not all.
-        if time.monotonic() - self._at < REFRESH_S or (self._lock.locked() and self._at > 0):
-            return  # (before the first read every request waits for it)
-        async with self._lock:
+        if self._loaded and (time.monotonic() - self._at < REFRESH_S or self._lock.locked()):
+            return
+        async with self._lock:  # before the first read has ended, every request waits for it here
             if time.monotonic() - self._at < REFRESH_S:
-                return
+                return  # read (or failed) while this request waited: not again within the half second
             self._at = time.monotonic()
             used, self._used = self._used, {}
             try:
                 self._stored = await asyncio.to_thread(_read, ledger, used)
+                self._loaded = True
             except LedgerError as exc:  # the database is away: the keys known a moment ago still work
                 _log.warning("tierwise gateway: cannot read the stored keys (%s); using the last known", exc)
 
