@@ -52,6 +52,20 @@ def byte_bound(messages: list[dict[str, Any]], tools: Any) -> int | None:
     return total
 
 
+UNBOUNDED_OUTPUT_TOKENS = 4096  # a request without max_tokens is held for this much output against a tpm
+
+
+def most_tokens(messages: list[dict[str, Any]], kwargs: Mapping[str, Any]) -> int:
+    """The most tokens a request can use, known before a model is chosen (for tokens-a-minute holds):
+    its input's byte bound (or its JSON's length) and framing, plus max_tokens (4096 when unset) for
+    each of its n answers."""
+    bound = byte_bound(messages, kwargs.get("tools"))
+    if bound is None:
+        bound = len(json.dumps(messages, default=str))
+    out = kwargs.get("max_tokens") or kwargs.get("max_completion_tokens") or UNBOUNDED_OUTPUT_TOKENS
+    return bound + PER_MESSAGE_TOKENS * len(messages) + int(out) * int(kwargs.get("n") or 1)
+
+
 def input_tokens(client: LLMClient, spec: ModelSpec, messages: list[dict[str, Any]], kwargs: Mapping[str, Any], exact: bool = False) -> int:
     """The request's input as the provider may count it: messages, tool schemas and a response
     schema (all sent, all billed), plus a margin for the provider's own tokenizer. Unless `exact`,

@@ -75,20 +75,27 @@ class Core:
         return None if tenant == LEARNING_TENANT else self.config.rate_limits.get(tenant) or self.config.rate_limits.get("*")
 
     def admit(self, tenant: str) -> None:
-        """Count the request against the tenant's rpm, and check its tpm; or raise RateLimited."""
+        """Count the request against the tenant's rpm, or raise RateLimited."""
         limit = self.limit(tenant)
         if limit is None:
             return
-        if limit.tpm is not None:
-            used, wait = self.ledger.tokens_used(tenant)
-            if used >= limit.tpm:
-                raise RateLimited(f"tenant {tenant!r} used {used} tokens this minute, its limit is {limit.tpm}: retry in {wait:.0f} s",
-                                  tenant, wait)
         if limit.rpm is not None:
             found = self.ledger.take_request(tenant, limit.rpm)
             if found is not None:
                 raise RateLimited(f"tenant {tenant!r} sent {limit.rpm} requests this minute, its rate limit: retry in {found:.0f} s",
                                   tenant, found)
+
+    def hold_tokens(self, tenant: str, tokens: int) -> tuple[int, int] | None:
+        """Hold the request's most tokens in the tenant's minute (tpm): (minute, tokens) to correct
+        when it is billed, None without a tpm; RateLimited when they do not fit."""
+        limit = self.limit(tenant)
+        if limit is None or limit.tpm is None:
+            return None
+        minute, wait = self.ledger.take_tokens(tenant, tokens, limit.tpm)
+        if minute is None:
+            raise RateLimited(f"tenant {tenant!r}: {tokens} more tokens (this request's most, held) would pass its {limit.tpm} tokens "
+                              f"a minute: retry in {wait:.0f} s, or lower max_tokens", tenant, wait)
+        return minute, tokens
 
     def why(self, exc: BaseException) -> str:
         """An attempt's reason for an exception: its type and message, keys scrubbed, bounded."""

@@ -51,6 +51,7 @@ class Run:
         self._stopped = False
         self.cache_key: str | None = None  # where its answer goes in the response cache
         self.features: tuple[set[str], list[float]] | None = None  # the classifier's input, for labels
+        self.token_hold: tuple[int, int] | None = None  # (minute, tokens held) against the tenant's tpm
         self._answering: ModelSpec | None = None  # the model whose answer the checks judge (what `sample` asks again)
 
     @property
@@ -269,9 +270,10 @@ class Run:
             self.route.tier, self.route.model = call.tier, call.spec.model
         self.route.latency_s = self.core.clock() - self._started
         self.core.ledger.settle(call.reservation, entry, self._answer(response, outcome))
-        limit = self.core.limit(tenant)
-        if limit is not None and limit.tpm is not None and t_in + t_out:
-            self.core.ledger.add_tokens(tenant, t_in + t_out)  # the tenant's tokens this minute (tpm), as billed
+        if self.token_hold is not None:  # tpm: the minute counts what was billed; the first bill gives the hold back
+            minute, held = self.token_hold
+            self.token_hold = (minute, 0)
+            self.core.ledger.adjust_tokens(tenant, minute, t_in + t_out - held)
         self.core.logger.info(
             "tierwise.attempt", request_id=rid, tenant=tenant, tier=call.tier, model=call.spec.model,
             score=round(self.route.score, 4), tokens_in=t_in, tokens_out=t_out, cost_usd=str(cost),
@@ -350,6 +352,13 @@ class Run:
             self._finish_request("failed")
 
     def _finish_request(self, status: RequestStatus, response: Any = None) -> None:
+        if self.token_hold is not None and self.token_hold[1]:  # ended before any bill: its tokens go back
+            minute, held = self.token_hold
+            self.token_hold = (minute, 0)
+            try:
+                self.core.ledger.adjust_tokens(self.request.tenant, minute, -held)
+            except LedgerError:
+                pass  # over-counted for this minute only
         if not self.request.keyed:
             return
         dumped = response.model_dump() if status == "done" and hasattr(response, "model_dump") else None

@@ -9,9 +9,10 @@ from typing import Any
 
 from classifiers import LinearClassifier, featurize
 from policies import BudgetView, Plan, ThresholdPolicy
+from router._billing import most_tokens
 from router._cache import cache_key, cached
 from router._core import Core, Replay, Request
-from router._errors import InvalidRequestError
+from router._errors import InvalidRequestError, RateLimited
 from router._messages import check_name, check_session, fingerprint, validate_messages
 from router._params import allowed_params
 from router._run import Run
@@ -46,6 +47,12 @@ def start(
     hit = cached(core, key, tenant, rid, keyed=request_id is not None) if key is not None else None
     if hit is not None:
         return hit
+    try:
+        tokens = core.hold_tokens(tenant, most_tokens(msgs, kwargs))  # tpm: a cache hit or a replay used none
+    except RateLimited:
+        if request_id is not None:
+            core.ledger.finish_request(rid, "failed", None, None, tenant=tenant)  # the id may be sent again
+        raise
     classifier, policy = core.brain
     # Featurised once: the score and, kept for feedback and labels, the features.
     features = None
@@ -72,5 +79,6 @@ def start(
     )
     run = Run(core=core, request=request, plan=plan, score=score)
     run.cache_key = key
+    run.token_hold = tokens
     run.features = features
     return run

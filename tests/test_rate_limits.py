@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -79,17 +80,44 @@ def test_a_rate_limit_needs_a_whole_number() -> None:
         RouterConfig.from_dict({"rate_limits": {"acme": {}}})
 
 
-def test_tokens_a_minute_count_what_was_billed_and_refuse_past_the_limit(server: LocalOpenAIServer, any_ledger_url: str) -> None:
-    server.scripts["m-small"].extend([{"content": "a", "prompt_tokens": 60, "completion_tokens": 40}] * 3)
+def test_tokens_a_minute_are_held_before_the_call_and_corrected_to_the_bill(server: LocalOpenAIServer, any_ledger_url: str) -> None:
+    server.scripts["m-small"].extend([{"content": "a", "prompt_tokens": 60, "completion_tokens": 40}] * 2)
     config = RouterConfig.from_dict({"tiers": local_tiers(server.url), "ledger": any_ledger_url, "rate_limits": {"acme": {"tpm": 250}}})
     _same_minute(5)
     first = int(time.time() // 60)
     with Router(config, client=LiteLLMClient(config.retry, config.timeout_s), classifier=KeywordClassifier()) as router:
-        served = [router.complete(MSG, tenant="acme") for _ in range(3)]  # 100, 200, 300 tokens counted: the third crosses
-        with pytest.raises(RateLimited, match="used 300 tokens this minute, its limit is 250") as refused:
+        with pytest.raises(RateLimited, match="lower max_tokens"):  # no max_tokens: held for 4,096 output tokens, more than 250
             router.complete(MSG, tenant="acme")
+        served = [router.complete(MSG, tenant="acme", max_tokens=100) for _ in range(2)]  # each held 110, billed 100
+        with pytest.raises(RateLimited, match="110 more tokens .* would pass its 250 tokens a minute") as refused:
+            router.complete(MSG, tenant="acme", max_tokens=100)  # 200 billed + 110 held > 250
         assert 0 < refused.value.retry_after_s <= 60
         assert router.complete(MSG, tenant="globex").choices[0].message.content == "ok"  # another tenant, no limit
     if int(time.time() // 60) != first:
         pytest.skip("the minute changed during the test")
     assert all(s.route.attempts[0].tokens_in == 60 for s in served)
+
+
+def test_concurrent_requests_over_two_instances_never_pass_the_tokens_a_minute(server: LocalOpenAIServer, pg_url: str) -> None:
+    server.scripts["m-small"].extend([{"content": "a", "prompt_tokens": 50, "completion_tokens": 40, "delay": 0.2}] * 60)
+    config = RouterConfig.from_dict({"tiers": local_tiers(server.url), "ledger": pg_url, "rate_limits": {"acme": {"tpm": 1000}}})
+    routers = [Router(config, client=LiteLLMClient(config.retry, config.timeout_s), classifier=KeywordClassifier()) for _ in range(2)]
+    _same_minute(8)
+    first = int(time.time() // 60)
+
+    def one(k: int) -> str:
+        try:
+            routers[k % 2].complete(MSG, tenant="acme", max_tokens=90)  # held 100 each: at most ten at once
+            return "ok"
+        except RateLimited:
+            return "limited"
+
+    with ThreadPoolExecutor(40) as pool:
+        results = list(pool.map(one, range(40)))
+    routers[1].ledger.flush()  # the other instance's bills committed too
+    billed = sum(e.tokens_in + e.tokens_out for e in routers[0].ledger.entries("acme"))
+    for r in routers:
+        r.close()
+    if int(time.time() // 60) != first:
+        pytest.skip("the minute changed during the test")
+    assert billed <= 1000 and results.count("ok") * 90 == billed and results.count("limited") > 0  # never past the limit

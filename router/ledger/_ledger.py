@@ -128,11 +128,11 @@ class SQLLedger:
     def take_request(self, tenant: str, rpm: int) -> float | None:
         return self._side.take_request(tenant, rpm)
 
-    def tokens_used(self, tenant: str) -> tuple[int, float]:
-        return self._side.tokens_used(tenant)
+    def take_tokens(self, tenant: str, tokens: int, tpm: int) -> tuple[int | None, float]:
+        return self._side.take_tokens(tenant, tokens, tpm)
 
-    def add_tokens(self, tenant: str, tokens: int) -> None:
-        self._side.add_tokens(tenant, tokens)
+    def adjust_tokens(self, tenant: str, minute: int, delta: int) -> None:
+        self._side.adjust_tokens(tenant, minute, delta)
 
     def take_slot(self, name: str, window: int, limit: int) -> bool:
         return self._side.take_slot(name, window, limit)

@@ -37,18 +37,21 @@ class SideTables:
         now = self._q("SELECT {dbnow}", (), "one")
         return 60.0 - float(now[0]) % 60.0
 
-    def tokens_used(self, tenant: str) -> tuple[int, float]:
-        """(tokens the tenant used this minute, seconds until the next), by the database's clock."""
+    def take_tokens(self, tenant: str, tokens: int, tpm: int) -> tuple[int | None, float]:
+        """Hold `tokens` of the tenant's minute (by the database's clock) if they fit under `tpm`, in
+        one atomic statement: (the minute held in, 0), or (None, seconds until the next minute)."""
         minute = f"CAST(({self._store.dbnow}) / 60 AS {self._store.integer})"
-        row = self._q(f"SELECT (SELECT COALESCE(SUM(used), 0) FROM {{t}}counters WHERE name = ? AND span = {minute}), {{dbnow}}",
-                      (_TPM + tenant,), "one")
-        return int(row[0]), 60.0 - float(row[1]) % 60.0
+        row = self._q(f"INSERT INTO {{t}}counters (name, span, used) SELECT ?, {minute}, ? WHERE ? <= ? ON CONFLICT (name, span)"
+                      " DO UPDATE SET used = {t}counters.used + excluded.used WHERE {t}counters.used + excluded.used <= ? RETURNING span",
+                      (_TPM + tenant, tokens, tokens, tpm, tpm), "one")
+        if row is not None:
+            return int(row[0]), 0.0
+        now = self._q("SELECT {dbnow}", (), "one")
+        return None, 60.0 - float(now[0]) % 60.0
 
-    def add_tokens(self, tenant: str, tokens: int) -> None:
-        """Count tokens the tenant just used in this minute (one atomic upsert)."""
-        minute = f"CAST(({self._store.dbnow}) / 60 AS {self._store.integer})"
-        self._q(f"INSERT INTO {{t}}counters (name, span, used) VALUES (?, {minute}, ?) ON CONFLICT (name, span)"
-                " DO UPDATE SET used = {t}counters.used + excluded.used", (_TPM + tenant, tokens))
+    def adjust_tokens(self, tenant: str, minute: int, delta: int) -> None:
+        """Correct a minute's held tokens by what was billed (delta may be negative)."""
+        self._q("UPDATE {t}counters SET used = used + ? WHERE name = ? AND span = ?", (delta, _TPM + tenant, minute))
 
     # ---- sessions: a conversation stays on its tier, and only moves up --------------------------------
     def take_slot(self, name: str, window: int, limit: int) -> bool:
