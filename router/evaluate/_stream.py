@@ -109,7 +109,15 @@ def gather(
     try:
         if parallel:
             # Workers ignore Ctrl-C: the parent stops them (the pool's exit terminates them), one message, no tracebacks.
-            with multiprocessing.get_context("fork").Pool(workers, initializer=signal.signal, initargs=(signal.SIGINT, signal.SIG_IGN)) as pool:
+            # Ctrl-C is held back while they fork: one landing in a fork hook would be swallowed ("Exception ignored").
+            held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+            try:
+                pool = multiprocessing.get_context("fork").Pool(workers, initializer=signal.signal, initargs=(signal.SIGINT, signal.SIG_IGN))
+            except BaseException:
+                signal.pthread_sigmask(signal.SIG_SETMASK, held)
+                raise
+            with pool:  # a Ctrl-C that came meanwhile is raised as the mask lifts: inside, so the workers are stopped
+                signal.pthread_sigmask(signal.SIG_SETMASK, held)
                 for part in pool.imap(_chunk, _lines(paths)):
                     _add(total, part, progress)
         else:
