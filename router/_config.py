@@ -169,6 +169,9 @@ class LearningConfig(_Strict):
     remember: int = Field(default=10_000, ge=0)  # recent requests kept in memory for feedback
     shadow_max_tokens: int = Field(default=1024, ge=1)  # bounds each shadow answer, so its hold is small
     pickup_s: float = Field(default=10.0, ge=0)  # how often an instance looks for a model another one published
+    # Downward labels: a request a stronger tier answered buys only the cheapest tier's answer, graded
+    # against the one served; one the cheapest tier answered still buys an upward shadow.
+    downward: bool = False
 
     @model_validator(mode="after")
     def _usable(self) -> LearningConfig:

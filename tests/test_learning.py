@@ -281,3 +281,25 @@ def test_a_label_budget_holds_across_two_instances_under_concurrency(tmp_path: P
         assert sum(s["skipped_for_labels"] for s in states) == 37  # every other sampled request was told no, none paid for
         for r in routers:
             r.close()
+
+
+def test_a_downward_label_buys_the_cheapest_answer_graded_against_the_one_served(tmp_path: Path) -> None:
+    graded: list[str] = []
+
+    def responder(model: str, messages: list[dict[str, Any]]) -> Any:
+        text = str(messages[-1]["content"])
+        if "[REFERENCE]" in text:  # the judge grades the small answer against the served one
+            graded.append(text)
+            return "4"
+        return "small answer" if model == "m-small" else f"{model} answer"
+
+    with LocalOpenAIServer(responder=responder) as server:
+        router = Router(_config(server.url, f"sqlite:///{tmp_path / 'l.db'}", downward=True))
+        resp = router.complete([{"role": "user", "content": "Explain it"}], tenant="acme", tier="flash")  # a stronger tier answered
+        router.learning.close()
+        (label,) = router.ledger.labels()
+    assert label.source == "downward" and label.quality == {"small": 0.4, "frontier": 1.0}  # the served answer is the reference
+    assert set(label.cost_usd) == {"small", "frontier"} and label.cost_usd["frontier"] == float(resp.route.cost_usd)
+    assert len(graded) == 1 and "m-flash answer" in graded[0] and "small answer" in graded[0]  # one grade, with the reference
+    assert {e.tier for e in router.ledger.entries(LEARNING)} == {"small", "frontier"}  # one cheap call and the judge: nothing else
+    router.close()

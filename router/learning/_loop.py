@@ -30,6 +30,11 @@ JUDGE_PROMPT = (
     "You grade an AI assistant's answer to a request.\n\n[REQUEST]\n{request}\n\n[ANSWER]\n{answer}\n\n"
     "How well does the answer serve the request? Reply with one integer from 0 (wrong or useless) to 10 (fully correct and helpful), nothing else."
 )
+REFERENCE_PROMPT = (
+    "You grade an AI assistant's answer to a request against a reference answer that is known to be good.\n\n[REQUEST]\n{request}\n\n"
+    "[REFERENCE]\n{reference}\n\n[ANSWER]\n{answer}\n\nHow well does the answer serve the request, next to the reference? Reply with "
+    "one integer from 0 (wrong or useless) to 10 (as good as the reference), nothing else."
+)
 _GRADE = re.compile(r"\b(10|[0-9])\b")
 UNPARSABLE_STOP = 5  # judge replies without a grade, in a row, before the loop stops buying labels
 
@@ -199,6 +204,9 @@ class Learner:
                 self.skipped_labels += 1
                 return
         request = "\n".join(str(m.get("content", "")) for m in messages if m.get("role") != "system")[-8000:]
+        if self._cfg.downward and seen.tier != self._tiers[0]:
+            self._downward(seen, request_id, messages, request, answer, cost)
+            return
         costs = {seen.tier: cost}
         try:
             # The served answer is graded first: a judge that cannot grade is found before other tiers are bought.
@@ -219,11 +227,30 @@ class Learner:
         graded = {t: g for t, g in grades.items() if g is not None}
         self._store(Label(request_id, seen.tenant, "shadow", graded, self._features(seen.features), costs), messages)
 
-    def _grade(self, request: str, answer: str) -> float | None:
+    def _downward(self, seen: _Seen, request_id: str, messages: list[dict[str, Any]], request: str, answer: str, cost: float) -> None:
+        """A downward label: the cheapest tier's answer, graded against the answer served (the
+        reference, which stands in for the top tier's in the label): one cheap call and one grade."""
+        small = self._tiers[0]
+        try:
+            r = self._ask(messages, small, max_tokens=self._cfg.shadow_max_tokens)
+            grade = self._grade(request, text_of(r), reference=answer)
+        except BudgetExceeded:
+            self.skipped_budget += 1
+            return
+        except TierwiseError as exc:
+            _log.warning("tierwise learning: downward label for %s skipped: %s", request_id, exc)
+            return
+        if grade is None:
+            return  # an unreadable grade: no label rather than a wrong one
+        self._store(Label(request_id, seen.tenant, "downward", {small: grade, self._tiers[-1]: 1.0}, self._features(seen.features),
+                          {small: float(r.route.cost_usd), self._tiers[-1]: cost}), messages)
+
+    def _grade(self, request: str, answer: str, reference: str | None = None) -> float | None:
         """The judge's grade of one answer in [0, 1], or None when its reply holds no grade; after
         UNPARSABLE_STOP such replies in a row the loop stops buying labels and says why."""
-        judged = self._ask([{"role": "user", "content": JUDGE_PROMPT.format(request=request, answer=answer[-8000:])}],
-                           str(self._cfg.judge), max_tokens=8)
+        prompt = (JUDGE_PROMPT.format(request=request, answer=answer[-8000:]) if reference is None
+                  else REFERENCE_PROMPT.format(request=request, reference=reference[-8000:], answer=answer[-8000:]))
+        judged = self._ask([{"role": "user", "content": prompt}], str(self._cfg.judge), max_tokens=8)
         reply = text_of(judged)
         found = _GRADE.search(reply)
         with self._lock:
