@@ -36,7 +36,7 @@ DATA = ROOT.parent / "shared" / "data"
 from classifiers import default_classifier, load_rows
 from router.checks import Verdict, arithmetic, code_parses, final_answer_format
 from router.evaluate import cascade_napgr, matrices
-from router.verifier import Verifier, examples, train_verifier
+from router.verifier import answer_scores, examples, train_verifier
 
 RB = ["mistralai/mistral-7b-chat", "gpt-3.5-turbo-1106", "gpt-4-1106-preview"]
 SETS = [  # name, file, tiers cheapest first, rows kept, reported (else trained on), label-free checks
@@ -74,11 +74,6 @@ def signals_speed(score: Any, rows: list[Any], tier: str) -> str:
     return f"p50 {times[len(times) // 2] * 1e6:.0f} us, p90 {times[len(times) * 9 // 10] * 1e6:.0f} us"
 
 
-def verifier_scores(v: Verifier, rows: list[Any], tiers: list[str]) -> list[list[float | None]]:
-    return [[None if k == len(tiers) - 1 or not isinstance(r.outcomes[t].response, str) else v.score(r.messages, r.outcomes[t].response)
-             for k, t in enumerate(tiers)] for r in rows]
-
-
 def line(label: str, rows: int, res: Any) -> str:
     ci, g = res.ci95, res.gap_closed
     d1, d2 = ci.get("cascade - prompt", (0, 0)), ci.get("cascade - shuffled", (0, 0))
@@ -109,8 +104,8 @@ def main() -> None:
                                hash_dims=1024)
         for label, answers in ((f"{name}, label-free", [[answer_score(checks, r.messages, r.outcomes[t].response) for t in tiers]
                                                         for r in shown]),
-                               (f"{name}, verifier in-domain", verifier_scores(own, shown, tiers)),
-                               (f"{name}, verifier cross-set", verifier_scores(cross, shown, tiers))):
+                               (f"{name}, verifier in-domain", answer_scores(own, shown, tiers)),
+                               (f"{name}, verifier cross-set", answer_scores(cross, shown, tiers))):
             res = cascade_napgr(prompt, answers, quality, cost, rounds=args.rounds)
             print(line(label, len(shown), res), flush=True)
         print(f"{'':<32} random {res.random:.3f}, oracle {res.oracle:.3f}; in-domain verifier trained on {len(fit)} rows "

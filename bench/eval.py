@@ -59,24 +59,16 @@ def tree_rss(root: int) -> int:
     """Resident bytes of a process and all its descendants (from /proc)."""
     import os
 
-    parents: dict[int, int] = {}
-    rss: dict[int, int] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
+    from _procs import family
+
+    total = 0
+    for pid in family(root):
         try:
-            with open(f"/proc/{entry}/stat") as fh:
-                parents[int(entry)] = int(fh.read().rsplit(")", 1)[1].split()[1])
-            with open(f"/proc/{entry}/statm") as fh:
-                rss[int(entry)] = int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+            with open(f"/proc/{pid}/statm") as fh:
+                total += int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
         except (OSError, ValueError, IndexError):
             continue
-    family, grew = {root}, True
-    while grew:
-        more = {p for p, parent in parents.items() if parent in family} - family
-        family |= more
-        grew = bool(more)
-    return sum(rss.get(p, 0) for p in family)
+    return total
 
 
 def write_file(path: Path, n: int) -> int:

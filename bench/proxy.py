@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from _procs import family
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -60,22 +61,7 @@ def _port() -> int:
 def cpu_seconds(pid: int) -> float:
     """User and system CPU of a process and its live descendants (from /proc)."""
     tick = os.sysconf("SC_CLK_TCK")
-    parents: dict[int, int] = {}
-    times: dict[int, float] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            parents[int(entry.name)] = int(fields[1])
-            times[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
-    family, grew = {pid}, True
-    while grew:
-        more = {p for p, parent in parents.items() if parent in family} - family
-        family |= more
-        grew = bool(more)
-    return sum(times.get(p, 0.0) for p in family)
+    return sum((int(fields[11]) + int(fields[12])) / tick for fields in family(pid).values())
 
 
 def start(kind: str, provider: str, tmp: Path, proxy_python: str) -> tuple[subprocess.Popen[bytes], str]:

@@ -85,12 +85,13 @@ class Core:
                 raise RateLimited(f"tenant {tenant!r} sent {limit.rpm} requests this minute, its rate limit: retry in {found:.0f} s",
                                   tenant, found)
 
-    def hold_tokens(self, tenant: str, tokens: int) -> tuple[int, int] | None:
-        """Hold the request's most tokens in the tenant's minute (tpm): (minute, tokens) to correct
-        when it is billed, None without a tpm; RateLimited when they do not fit."""
+    def hold_tokens(self, tenant: str, most: Callable[[], int]) -> tuple[int, int] | None:
+        """Hold the request's most tokens (`most()`, counted only under a tpm) in the tenant's minute:
+        (minute, tokens) to correct when it is billed, None without a tpm; RateLimited when they do not fit."""
         limit = self.limit(tenant)
         if limit is None or limit.tpm is None:
             return None
+        tokens = most()
         minute, wait = self.ledger.take_tokens(tenant, tokens, limit.tpm)
         if minute is None:
             raise RateLimited(f"tenant {tenant!r}: {tokens} more tokens (this request's most, held) would pass its {limit.tpm} tokens "

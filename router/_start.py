@@ -48,7 +48,7 @@ def start(
     if hit is not None:
         return hit
     try:
-        tokens = core.hold_tokens(tenant, most_tokens(msgs, kwargs))  # tpm: a cache hit or a replay used none
+        tokens = core.hold_tokens(tenant, lambda: most_tokens(msgs, kwargs))  # tpm: a cache hit or a replay used none
     except RateLimited:
         if request_id is not None:
             core.ledger.finish_request(rid, "failed", None, None, tenant=tenant)  # the id may be sent again

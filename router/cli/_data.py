@@ -282,9 +282,8 @@ def calibrate_with_verifier(args: argparse.Namespace, tiers: list[tuple[str, str
     """`calibrate --verifier FILE`: thresholds and answer bars chosen together on the given rows (a
     dev carve), written into the config with the verifier (a tier left unchecked gets bar 0)."""
     from policies import NEVER, calibrate_cascade
-    from router.cli._verify import answer_scores
     from router.evaluate import matrices
-    from router.verifier import load_verifier
+    from router.verifier import answer_scores, load_verifier
 
     if target == "frontier_share":
         raise ValueError("calibrate --verifier takes --target quality=... or cost=...")

@@ -4,12 +4,14 @@ verifier trained on the recorded answers of labelled sets, replayed as a cascade
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from pathlib import Path
 from typing import Any
 
 from router.cli._args import _tiers
+from router.verifier import answer_scores
 
 
 def add_verifier_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -53,19 +55,6 @@ def cmd_train_verifier(args: argparse.Namespace) -> int:
     return 0
 
 
-def answer_scores(verifier: Any, rows: list[Any], models: list[str]) -> list[list[float | None]]:
-    """Each tier's recorded answer on each row scored by the verifier (None: no answer); the top
-    tier's is not scored (a cascade never escalates past it)."""
-    out = []
-    for r in rows:
-        scores: list[float | None] = []
-        for k, m in enumerate(models):
-            text = r.outcomes[m].response
-            scores.append(None if k == len(models) - 1 or not isinstance(text, str) else verifier.score(r.messages, text))
-        out.append(scores)
-    return out
-
-
 def score_lines(args: argparse.Namespace, clf: Any) -> int:
     """`score --data SET --verifier FILE --tiers ...`: per row the prompt score, each tier's answer
     score, what scoring it paid beyond the tier's call (a local verifier: 0) and whether an
@@ -78,21 +67,13 @@ def score_lines(args: argparse.Namespace, clf: Any) -> int:
     models = [m for _, m in tiers]
     verifier = load_verifier(args.verifier)
     rows = _rows([args.data], models, None, True)
-    with open(args.out, "w", encoding="utf-8") if args.out else _stdout() as out:
+    with open(args.out, "w", encoding="utf-8") if args.out else contextlib.nullcontext(sys.stdout) as out:
         for r, scores in zip(rows, answer_scores(verifier, rows, models), strict=True):
             line = {"id": r.id, "score": round(clf.score(r.messages), 6),
                     "answer_scores": {name: None if s is None else round(s, 6) for (name, _), s in zip(tiers, scores, strict=True)},
                     "extra_cost": {name: 0.0 for name, _ in tiers}, "reuse": False}
             out.write(json.dumps(line) + "\n")
     return 0
-
-
-class _stdout:
-    def __enter__(self) -> Any:
-        return sys.stdout
-
-    def __exit__(self, *exc: object) -> None:
-        sys.stdout.flush()
 
 
 def cascade_text(args: argparse.Namespace, rows: list[Any], models: list[str], clf: Any) -> str:

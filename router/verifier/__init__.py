@@ -9,6 +9,6 @@ trained on recorded answers with `tierwise train-verifier` and used as an escala
 
 from router.verifier._features import DENSE as FEATURES
 from router.verifier._model import Verifier, load_verifier
-from router.verifier._train import examples, train_verifier
+from router.verifier._train import answer_scores, examples, train_verifier
 
-__all__ = ["FEATURES", "Verifier", "examples", "load_verifier", "train_verifier"]
+__all__ = ["FEATURES", "Verifier", "answer_scores", "examples", "load_verifier", "train_verifier"]

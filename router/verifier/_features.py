@@ -55,23 +55,23 @@ def dense(prompt: str, answer: str) -> list[float]:
     arith, arith_seen = _signal(arithmetic(a))
     fmt, fmt_seen = _signal(final_answer_format(p, a))
     code, code_seen = _signal(code_parses(a))
+    final = final_answer(a)
     return [
         math.log1p(len(answer)) / 10, math.log1p(len(prompt)) / 10, (math.log1p(len(answer)) - math.log1p(len(prompt))) / 5,
         float(not a.strip()), float(bool(_REFUSAL.search(a[:400]))), min(len(_HEDGE.findall(a)), 5) / 5, repeated,
         float(bool(_ASKS_CODE.search(p))), float("```" in a or "def " in a), float(bool(_ASKS_CHOICE.search(p))),
-        float(final_answer(a) is not None), float(bool(re.search(r"\d[\d,.]*\W*$", a.strip()[-40:]))),
-        arith, arith_seen, fmt, fmt_seen, code, code_seen, *_numbers(p, a),
+        float(final is not None), float(bool(re.search(r"\d[\d,.]*\W*$", a.strip()[-40:]))),
+        arith, arith_seen, fmt, fmt_seen, code, code_seen, *_numbers(p, a, final),
     ]
 
 
-def _numbers(prompt: str, answer: str) -> list[float]:
+def _numbers(prompt: str, answer: str, final: str | None) -> list[float]:
     """How the answer's numbers relate to the prompt's: the share of the prompt's numbers it uses,
     whether its final number is the result of its own working, whether that number is whole, and
     how much working it shows."""
     given = {n.replace(",", "") for n in _NUMBER.findall(prompt)}
     used = {n.replace(",", "") for n in _NUMBER.findall(answer)}
     results = {n.replace(",", "").rstrip(".") for n in _RESULT.findall(answer)}
-    final = final_answer(answer)
     whole = final is not None and re.fullmatch(r"-?\d+(?:\.0+)?", final) is not None
     return [len(given & used) / len(given) if given else 0.0, float(final is not None and final in results), float(whole),
             min(len(results), 20) / 20]

@@ -35,6 +35,19 @@ def examples(rows: Sequence[Any], tiers: Sequence[str]) -> tuple[list[tuple[list
     return pairs, labels, groups
 
 
+def answer_scores(verifier: Verifier, rows: Sequence[Any], models: Sequence[str]) -> list[list[float | None]]:
+    """Each tier's recorded answer on each row scored by the verifier (None: no answer); the top
+    tier's is not scored (a cascade never escalates past it)."""
+    out = []
+    for r in rows:
+        scores: list[float | None] = []
+        for k, m in enumerate(models):
+            text = r.outcomes[m].response
+            scores.append(None if k == len(models) - 1 or not isinstance(text, str) else verifier.score(r.messages, text))
+        out.append(scores)
+    return out
+
+
 def matrix(pairs: Sequence[tuple[list[dict[str, Any]], str]], hash_dims: int) -> Any:
     """The sparse feature matrix [dense | hashed] of (messages, answer) pairs."""
     from scipy import sparse
