@@ -73,3 +73,12 @@ def test_the_gateway_takes_the_session_from_its_header(server: LocalOpenAIServer
     assert first.status_code == short.status_code == 200 and bad.status_code == 400
     assert first.headers["x-tierwise-tier"] != "small" and short.headers["x-tierwise-tier"] == first.headers["x-tierwise-tier"]
     assert hashlib.sha256(KEY.encode()).hexdigest() not in bad.text
+
+
+@pytest.mark.parametrize("bad", ["x" * 257, 7, {"key": "a"}, ["tw-1"]])
+def test_a_hostile_prompt_cache_key_is_a_typed_error_before_any_call(server: LocalOpenAIServer, ledger_url: str, bad: Any) -> None:
+    config = RouterConfig.from_dict({"tiers": local_tiers(server.url), "ledger": ledger_url})
+    with (Router(config, client=LiteLLMClient(config.retry, config.timeout_s), classifier=KeywordClassifier()) as router,
+          pytest.raises(InvalidRequestError, match="prompt_cache_key")):
+        router.complete(turn("hi", 0.05), tenant="acme", session_id="s1", prompt_cache_key=bad)
+    assert server.requests == []
