@@ -117,3 +117,36 @@ def test_the_report_equals_a_group_by_over_the_raw_entries(any_ledger_url: str, 
                       for t in report["tenants"] for m in t["models"]}
         assert got_days == dict(days) and got_models == dict(models)
     ledger.close()
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Europe/Berlin", "Asia/Kolkata"])
+def test_spent_in_period_is_what_the_books_hold_from_the_period_start(zone: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Read from the report's own days when it covers all time in a zone whose days start on the hour;
+    from the hourly totals otherwise (a window, a zone off by part of an hour): the same figure."""
+    import random
+    import time
+    from zoneinfo import ZoneInfo
+
+    from router.ledger import period_start
+
+    url = f"sqlite:///{tmp_path / 'p.db'}"
+    periods = {"d": "day", "w": "week", "m": "month", "t": "total"}
+    tenants = {name: {"budget_usd": "100", "period": period} for name, period in periods.items()}
+    config = RouterConfig.from_dict({"tiers": MOCK_TIERS, "ledger": url, "timezone": zone, "tenants": tenants})
+    ledger = open_ledger(url, config.budget_for, tz=ZoneInfo(zone))
+    rng, now = random.Random(5), time.time()
+    for i in range(400):  # over the last 40 days, so every period's start cuts through them
+        ledger.settle(None, Entry(f"r{i}", 1, list(periods)[i % 4], "small", "gpt-5-nano", 10, 10, Decimal(rng.randint(1, 999)) / 10**6,
+                                  0.1, "ok", "", now - rng.uniform(0, 40 * DAY)))
+    entries = ledger.entries()
+    ledger.close()
+    cfg = tmp_path / "tierwise.yaml"
+    cfg.write_text(yaml.safe_dump({"tiers": MOCK_TIERS, "ledger": url, "timezone": zone, "tenants": tenants}))
+    for window in ([], ["--since", "2000-01-01"]):
+        assert main(["ledger", "--config", str(cfg), "--json", *window]) == 0
+        report = {t["tenant"]: t for t in json.loads(capsys.readouterr().out)["tenants"]}
+        for name, period in periods.items():
+            start = period_start(period, time.time(), ZoneInfo(zone))
+            first = -1 if start == float("-inf") else start // 3600  # the books count the hour it falls in whole
+            want = sum((e.cost_usd for e in entries if e.tenant == name and e.ts // 3600 >= first), Decimal(0))
+            assert Decimal(report[name]["spent_in_period_usd"]) == want, (name, window)

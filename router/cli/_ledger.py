@@ -78,22 +78,34 @@ def _grouped(ledger: Ledger, since: float | None, until: float | None, tenant: s
     return {name: ({d[0]: s for d, s in days[name].items()}, models[name]) for name in days}
 
 
-def _spent_in_periods(ledger: Ledger, tenants: list[str], tz: tzinfo) -> dict[str, tuple[Any, str, Decimal]]:
-    """(budget, period, spent in the current period) per tenant: one grouped scan per distinct period
-    start, not one query per tenant."""
+def _spent_in_periods(ledger: Ledger, grouped: dict[str, Any], tz: tzinfo, whole: bool) -> dict[str, tuple[Any, str, Decimal]]:
+    """(budget, period, spent in the current period) per tenant. When the report covers all time
+    (`whole`) in a zone whose days start on the hour, its own days hold the answer; else one grouped
+    scan per distinct period start, not one query per tenant."""
     now, found = time.time(), {}
     by_start: dict[int, list[str]] = defaultdict(list)
-    for name in tenants:
+    spent: dict[str, Decimal] = {}
+    for name in grouped:
         budget = ledger.budget_for(name)
         period = budget.period if budget else "total"
         since = period_start(period, now, tz)
-        by_start[-(2**62) if since == -math.inf else int(since // 3600)].append(name)
         found[name] = (budget, period)
-    spent: dict[str, Decimal] = {}
+        if whole and (since == -math.inf or _on_the_hour(since, tz)):
+            first = "" if since == -math.inf else datetime.fromtimestamp(since, tz).date().isoformat()
+            spent[name] = from_nanos(sum(sums[_NANOS] for day, sums in grouped[name][0].items() if day >= first))
+        else:
+            by_start[-(2**62) if since == -math.inf else int(since // 3600)].append(name)
     for hour, names in by_start.items():
         sums = ledger.spent_since(hour)
         spent |= {name: from_nanos(sums.get(name, 0)) for name in names}
     return {name: (budget, period, spent[name]) for name, (budget, period) in found.items()}
+
+
+def _on_the_hour(since: float, tz: tzinfo) -> bool:
+    """Whether `tz`'s offset is whole hours at `since` and now (zones keep whole or part hours through
+    their changes): then a report's day (its hours counted whole) starts where the period does."""
+    offsets = {datetime.fromtimestamp(t, tz).utcoffset() for t in (since, time.time())}
+    return all(o is not None and o.total_seconds() % 3600 == 0 for o in offsets)
 
 
 def _tenant_report(tenant: str, days: dict[str, list[int]], models: dict[tuple[str, str], list[int]],
@@ -116,7 +128,7 @@ def build_report(ledger: Ledger, config: RouterConfig, url: str, since: float | 
     tz = ZoneInfo(config.timezone)
     frontier = _frontier_prices(config)
     grouped = _grouped(ledger, since, until, tenant, tz)
-    periods = _spent_in_periods(ledger, list(grouped), tz)
+    periods = _spent_in_periods(ledger, grouped, tz, whole=since is None and until is None)
     tenants = [_tenant_report(name, days, models, periods[name], frontier) for name, (days, models) in sorted(grouped.items())]
     total_cost = sum((Decimal(t["cost_usd"]) for t in tenants), Decimal(0))
     always = None if frontier is None else usd(sum((Decimal(t["always_frontier_usd"]) for t in tenants), Decimal(0)))

@@ -130,6 +130,7 @@ class Committer:
         in stays in the outbox file for a replay. Settles still waiting are woken."""
         self._stop.set()
         self._urgent.set()
+        self._books.outbox.ready.set()  # the thread may be waiting for bills: it sees the stop at once
         if self._thread.is_alive():
             self._thread.join(timeout=5)
         self.flush_or_keep()

@@ -32,6 +32,7 @@ class PostgresStore:
     mark = "%s"
     integer = "BIGINT"
     dbnow = DBNOW
+    rollup_scan = "tierwise_spend_rollup"
     spend_sql = SPEND_SQL.format(
         hour="floor(ts / 3600)::bigint", table="tierwise_entries", since="%(since)s", until="%(until)s", tenant="%(tenant)s::text"
     )

@@ -139,7 +139,7 @@ ROLLUP_SQL = (
 # and model: what a report shows, grouped where the rows are.
 ROLLUP_BY = (
     "SELECT tenant, {day}, tier, model, SUM(attempts), SUM(requests), SUM(answers), SUM(tokens_in), SUM(tokens_out),"
-    " SUM(answer_tokens_in), SUM(answer_tokens_out), SUM(nanos) FROM {{t}}spend_rollup WHERE hour >= ? AND hour < ?"
+    " SUM(answer_tokens_in), SUM(answer_tokens_out), SUM(nanos) FROM {scan} WHERE hour >= ? AND hour < ?"
     " AND (CAST(? AS TEXT) IS NULL OR tenant = ?) GROUP BY tenant, {day}, tier, model"
 )
 

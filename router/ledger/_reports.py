@@ -58,9 +58,10 @@ class Reports:
         self._flush()
         lo, hi = _hours(since, until)
         merged: dict[tuple[Any, ...], list[int]] = {}
+        scan = self._store.rollup_scan if tenant is None else "{t}spend_rollup"  # one tenant's rows: by the key
         if lo < hi:
             for first, end, off in self._segments(lo, hi, tz):
-                for r in self._select(ROLLUP_BY.format(day=f"(hour + {int(off)}) / 24"), (first, end, tenant, tenant)):
+                for r in self._select(ROLLUP_BY.format(day=f"(hour + {int(off)}) / 24", scan=scan), (first, end, tenant, tenant)):
                     add_sums(merged, tuple(r[:-8]), r[-8:])
         for start, stop in _edges(since, until, lo, hi):
             for r in self._store.query(self._store.spend_sql, spend_params(start, stop, tenant), "all"):

@@ -46,6 +46,7 @@ class Store(Protocol):
     dbnow: str  # the database's own clock in epoch seconds: liveness never compares local clocks across hosts
     integer: str  # the dialect's 64-bit integer type
     spend_sql: str  # SPEND_SQL in this dialect, with named parameters since, until and tenant
+    rollup_scan: str  # the hourly totals as a report of every tenant reads them (SQLite: the table, not its key's index)
 
     def query(self, sql: str, params: Any = (), fetch: str = "") -> Any:
         """One statement: the row (fetch="one"), the rows ("all") or the row count."""
