@@ -13,9 +13,11 @@ chosen by grouped cross-validation on its training rows; nothing is fitted on th
 
 Signals (router.checks, local, no labels): GSM8K, arithmetic and final_answer_format on the small
 model's answer; RouterBench (ARC, MBPP, Winogrande), final_answer_format and code_parses on each
-tier's answer, and ("RB agrees") flash's answer checked for agreement with small's (small's call is
-paid for the check, even on paths that already bought it: the cost is an upper bound). Escalating
-pays both calls; a set without costs counts a strong call as 1.
+tier's answer, and ("RouterBench, agrees") flash's answer checked for agreement with small's
+(router.checks.agreement: the final choice letter, else text similarity; small's call is paid for
+the check, even on paths that already bought it: the cost is an upper bound). Escalating pays both
+calls; a set without costs counts a strong call as 1. RouterBench's recorded answers are read as
+the models gave them (`load_rows` unwraps the list repr the set stores them in).
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 DATA = ROOT.parent / "shared" / "data"
 
 from classifiers import default_classifier, load_rows
-from router.checks import Verdict, arithmetic, code_parses, final_answer_format
+from router.checks import Verdict, agreement, arithmetic, code_parses, final_answer_format
 from router.evaluate import cascade_napgr, matrices
 from router.verifier import answer_scores, examples, train_verifier
 
@@ -60,6 +62,17 @@ def answer_score(checks: list[Any], messages: list[dict[str, Any]], text: str | 
         return None
     scores = [v.score for c in checks for v in [c(messages, _Reply(text))] if isinstance(v, Verdict) and v.score is not None]
     return min(scores) if scores else None
+
+
+def agrees(rows: list[Any], tiers: list[str], prompt: Any, quality: Any, cost: Any, rounds: int) -> Any:
+    """Flash's answer checked against small's before frontier is paid; small's call paid for it."""
+    def text(r: Any, k: int) -> str | None:
+        found = r.outcomes[tiers[k]].response
+        return found if isinstance(found, str) else None
+
+    answers = [[None, None if text(r, 0) is None or text(r, 1) is None else agreement(text(r, 1), text(r, 0)), None] for r in rows]
+    extra = [[0.0, float(c[0]), 0.0] for c in cost]
+    return cascade_napgr(prompt, answers, quality, cost, rounds=rounds, extra_cost=extra)
 
 
 def signals_speed(score: Any, rows: list[Any], tier: str) -> str:
@@ -108,6 +121,8 @@ def main() -> None:
                                (f"{name}, verifier cross-set", answer_scores(cross, shown, tiers))):
             res = cascade_napgr(prompt, answers, quality, cost, rounds=args.rounds)
             print(line(label, len(shown), res), flush=True)
+        if name == "RouterBench":
+            print(line(f"{name}, agrees", len(shown), agrees(shown, tiers, prompt, quality, cost, args.rounds)), flush=True)
         print(f"{'':<32} random {res.random:.3f}, oracle {res.oracle:.3f}; in-domain verifier trained on {len(fit)} rows "
               f"(CV AUC {own.trained['cv_auc']}, C {own.trained['penalty_c']}), cross-set on {len(others)} "
               f"(CV AUC {cross.trained['cv_auc']}); verifier speed {signals_speed(own.score, shown, tiers[0])}", flush=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import math
 import os
@@ -48,7 +49,7 @@ def _number(value: Any, name: str, *, integer: bool = False) -> Any:
     return int(value) if integer else float(value)
 
 
-def _outcome(model: str, raw: Any) -> Outcome:
+def _outcome(model: str, raw: Any, listed: bool = False) -> Outcome:
     if not isinstance(raw, dict):
         raise ValueError(f"outcome of {model!r} must be an object")
     if "quality" not in raw:
@@ -63,7 +64,19 @@ def _outcome(model: str, raw: Any) -> Outcome:
     response = raw.get("response")
     if response is not None and not isinstance(response, str):
         raise ValueError(f"{model}.response must be a string")
-    return Outcome(quality=quality, response=response, **opt)
+    return Outcome(quality=quality, response=_unlisted(response) if listed and response else response, **opt)
+
+
+def _unlisted(text: str) -> str:
+    """RouterBench records each answer as the repr of a list of its turns (`['C\\n']`): the answer
+    as the model gave it (turns joined by a blank line), or the text as it is when it is not such a list."""
+    if not (text.startswith("[") and text.endswith("]")):
+        return text
+    try:
+        turns = ast.literal_eval(text)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return text
+    return "\n\n".join(turns) if isinstance(turns, list) and turns and all(isinstance(t, str) for t in turns) else text
 
 
 def parse_row(obj: Any) -> Row:
@@ -84,7 +97,7 @@ def parse_row(obj: Any) -> Row:
     return Row(
         id=rid,
         messages=messages,
-        outcomes={str(k): _outcome(str(k), v) for k, v in outcomes.items()},
+        outcomes={str(k): _outcome(str(k), v, listed=obj.get("source") == "routerbench") for k, v in outcomes.items()},
         source=str(obj.get("source") or ""),
         task=str(obj.get("task") or ""),
         split=split,
@@ -165,7 +178,7 @@ def iter_wide_rows(path: str | os.PathLike[str]) -> Iterator[Row]:
                     if rec.get(m) in (None, ""):
                         continue  # no outcome recorded: unknown, not 0
                     outcomes[m] = _outcome(m, {"quality": float(rec[m]), "cost_usd": float(rec[f"{m}|total_cost"] or 0),
-                                               "response": rec.get(f"{m}|model_response")})
+                                               "response": rec.get(f"{m}|model_response")}, listed=True)
                 if not outcomes or not rec["prompt"]:
                     raise ValueError("no prompt or no outcome")
             except ValueError as exc:

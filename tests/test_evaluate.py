@@ -117,6 +117,18 @@ def test_cli_eval_and_calibrate(tmp_path: Path) -> None:
     assert main(["eval", "--data", str(data), "--tiers", "nonsense"]) == 2
 
 
+def test_routerbench_answers_are_read_as_the_models_gave_them() -> None:
+    from classifiers import parse_row
+
+    def row(source: str, response: str) -> str | None:
+        return parse_row({"id": "a", "source": source, "messages": [{"role": "user", "content": "A or B?"}],
+                          "outcomes": {"m": {"quality": 1, "response": response}}}).outcomes["m"].response
+
+    assert row("routerbench", "['C\\n']") == "C\n" and row("routerbench", '["turn one", "turn two"]') == "turn one\n\nturn two"
+    assert row("routerbench", "[not a list") == "[not a list" and row("routerbench", "[1, 2]") == "[1, 2]"
+    assert row("arena", "['C']") == "['C']"  # other sets' answers are kept as recorded
+
+
 def test_routerbench_wide_table(tmp_path: Path) -> None:
     import csv
 
@@ -126,11 +138,12 @@ def test_routerbench_wide_table(tmp_path: Path) -> None:
     with path.open("w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["sample_id", "prompt", "eval_name", "m7b", "m7b|total_cost", "m7b|model_response", "gpt4", "gpt4|total_cost", "gpt4|model_response"])
-        w.writerow(["s1", "What is 2+2?", "arith", "1.0", "0.0001", "4", "1.0", "0.003", "4"])
+        w.writerow(["s1", "What is 2+2?", "arith", "1.0", "0.0001", "['4\\n']", "1.0", "0.003", "4"])
         w.writerow(["s2", "Prove it", "proof", "0.0", "0.0002", "", "", "", ""])
     rows = load_rows(path)
     assert [r.id for r in rows] == ["s1", "s2"] and rows[0].outcomes["gpt4"].cost_usd == 0.003
     assert "gpt4" not in rows[1].outcomes and rows[1].task == "proof"
+    assert rows[0].outcomes["m7b"].response == "4\n"  # RouterBench's list repr of the turns: the answer as given
     rep = evaluate(rows, ["m7b", "gpt4"], Fixed({"What is 2+2?": 0.1, "Prove it": 0.9}), bootstrap=0)
     assert rep.used == 1 and rep.missing == {"gpt4": 1}
     path.write_text(path.read_text().replace("0.0002", "lots"))
