@@ -172,6 +172,9 @@ class LearningConfig(_Strict):
     # Downward labels: a request a stronger tier answered buys only the cheapest tier's answer, graded
     # against the one served; one the cheapest tier answered still buys an upward shadow.
     downward: bool = False
+    # Train the answer verifier on the labels (each label keeps its answers' verifier features) and
+    # escalate with it once it beats the one in force (escalation.verifier, or none) on the labels.
+    verifier: bool = False
 
     @model_validator(mode="after")
     def _usable(self) -> LearningConfig:

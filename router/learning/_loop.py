@@ -23,7 +23,10 @@ from router._core import Core
 from router._errors import BudgetExceeded, InvalidRequestError, TierwiseError
 from router.learning._refit import refit
 from router.learning._simulate import _Sampler
+from router.learning._verify import label_answers, refit_verifier
 from router.ledger import Label, period_start
+from router.verifier._model import FORMAT as VERIFIER_FORMAT
+from router.verifier._model import from_dict as verifier_from_dict
 
 _log = logging.getLogger("tierwise")
 JUDGE_PROMPT = (
@@ -141,10 +144,14 @@ class Learner:
 
     def close(self, wait: bool = True) -> None:
         """Let pending shadow calls and refits finish (or not), then stop the worker threads."""
-        with self._lock:
-            pool, self._pool = self._pool, None  # a later request starts a fresh pool
-        if pool is not None:
+        while True:  # a label stored while closing submits its refit to a fresh pool: that one is waited for too
+            with self._lock:
+                pool, self._pool = self._pool, None  # a later request starts a fresh pool
+            if pool is None:
+                return
             pool.shutdown(wait=wait, cancel_futures=not wait)
+            if not wait:
+                return
 
     # ---- off the request path ------------------------------------------------------------------------
     def _features(self, features: tuple[set[str], list[float]]) -> dict[str, Any]:
@@ -172,6 +179,13 @@ class Learner:
         except Exception as exc:  # noqa: BLE001 - a background job must not die silently, nor kill the pool
             _log.warning("tierwise learning: %s failed: %s: %s", getattr(fn, "__name__", "job"), type(exc).__name__, exc)
 
+    def _with_answers(self, features: dict[str, Any], messages: list[dict[str, Any]], texts: dict[str, str]) -> dict[str, Any]:
+        """A label's features, with its graded answers' verifier features when learning trains the verifier."""
+        below = {t: x for t, x in texts.items() if t != self._tiers[-1]}  # the top tier's answer is never checked
+        if not self._cfg.verifier or not below:
+            return features
+        return {**features, "answers": label_answers(messages, below, words=self._cfg.store_prompts)}
+
     def _store(self, label: Label, messages: list[dict[str, Any]] | None = None) -> None:
         if self._cfg.store_prompts and messages is not None:
             label = Label(label.request_id, label.tenant, label.source, label.quality, label.features, label.cost_usd, messages)
@@ -179,7 +193,7 @@ class Learner:
         self._counted()
 
     def _counted(self) -> None:
-        if self._cfg.refit_every and self._prior is not None:
+        if self._cfg.refit_every and (self._prior is not None or self._cfg.verifier):
             self._submit(self._maybe_refit)  # off the caller's thread: it reads the ledger
 
     def _maybe_refit(self) -> None:
@@ -207,15 +221,15 @@ class Learner:
         if self._cfg.downward and seen.tier != self._tiers[0]:
             self._downward(seen, request_id, messages, request, answer, cost)
             return
-        costs = {seen.tier: cost}
+        costs, texts = {seen.tier: cost}, {seen.tier: answer}
         try:
             # The served answer is graded first: a judge that cannot grade is found before other tiers are bought.
             grades = {seen.tier: self._grade(request, answer)}
             for tier in self._tiers:
                 if tier not in grades and grades[seen.tier] is not None:
                     r = self._ask(messages, tier, max_tokens=self._cfg.shadow_max_tokens)
-                    costs[tier] = float(r.route.cost_usd)
-                    grades[tier] = self._grade(request, text_of(r))
+                    costs[tier], texts[tier] = float(r.route.cost_usd), text_of(r)
+                    grades[tier] = self._grade(request, texts[tier])
             if any(g is None for g in grades.values()):
                 return  # an unreadable grade: no label rather than a wrong one
         except BudgetExceeded:
@@ -225,7 +239,8 @@ class Learner:
             _log.warning("tierwise learning: shadow label for %s skipped: %s", request_id, exc)
             return
         graded = {t: g for t, g in grades.items() if g is not None}
-        self._store(Label(request_id, seen.tenant, "shadow", graded, self._features(seen.features), costs), messages)
+        features = self._with_answers(self._features(seen.features), messages, texts)
+        self._store(Label(request_id, seen.tenant, "shadow", graded, features, costs), messages)
 
     def _downward(self, seen: _Seen, request_id: str, messages: list[dict[str, Any]], request: str, answer: str, cost: float) -> None:
         """A downward label: the cheapest tier's answer, graded against the answer served (the
@@ -242,7 +257,8 @@ class Learner:
             return
         if grade is None:
             return  # an unreadable grade: no label rather than a wrong one
-        self._store(Label(request_id, seen.tenant, "downward", {small: grade, self._tiers[-1]: 1.0}, self._features(seen.features),
+        features = self._with_answers(self._features(seen.features), messages, {small: text_of(r)})
+        self._store(Label(request_id, seen.tenant, "downward", {small: grade, self._tiers[-1]: 1.0}, features,
                           {small: float(r.route.cost_usd), self._tiers[-1]: cost}), messages)
 
     def _grade(self, request: str, answer: str, reference: str | None = None) -> float | None:
@@ -269,20 +285,29 @@ class Learner:
         core = self._core
         labels = core.ledger.labels()
         clf, policy = core.brain
+        entry: dict[str, Any] = {"at": time.time(), "labels": len(labels), "swapped": False}
         if self._prior is not None:
             result = refit(rows_of(labels, self._tiers), self._tiers, clf, self._prior, getattr(policy, "thresholds", ()),
                            self._cfg.target.get("quality", 0.95))
-            entry = {"at": time.time(), "labels": result.labels, "swapped": result.swapped, "auc_old": result.auc_old,
-                     "auc_new": result.auc_new, "thresholds": list(result.thresholds), "why": result.why,
-                     "candidates": {name: {"cv_auc": round(m, 4), "se": round(se, 4)} for name, (m, se) in result.candidates.items()}}
-            self.refits.append(entry)
+            entry |= {"labels": result.labels, "swapped": result.swapped, "auc_old": result.auc_old,
+                      "auc_new": result.auc_new, "thresholds": list(result.thresholds), "why": result.why,
+                      "candidates": {name: {"cv_auc": round(m, 4), "se": round(se, 4)} for name, (m, se) in result.candidates.items()}}
             if result.swapped:  # thresholds move only with a swapped model
                 self._install(result.classifier, list(result.thresholds))
                 if isinstance(result.classifier, LinearClassifier):
                     core.ledger.save_model(result.classifier.to_dict(), list(result.thresholds), result.labels, time.time())
-                    latest = core.ledger.latest_model()
-                    self._model_id = latest.id if latest else self._model_id
-            _log.info("tierwise learning: refit on %d labels: %s", result.labels, entry["why"])
+            _log.info("tierwise learning: refit on %d labels: %s", result.labels, result.why)
+        if self._cfg.verifier:
+            v = refit_verifier(labels, core.verifier)
+            entry["verifier"] = {"swapped": v.swapped, "answers": v.answers, "log_loss_old": v.loss_old, "log_loss_new": v.loss_new,
+                                 "why": v.why}
+            if v.swapped and v.verifier is not None:
+                core.verifier = v.verifier  # one assignment: a request scores with the old one or the new, never half
+                core.ledger.save_model(v.verifier.to_dict(), [], v.answers, time.time())
+            _log.info("tierwise learning: %s", v.why)
+        self.refits.append(entry)
+        latest = core.ledger.latest_model()
+        self._model_id = latest.id if latest else self._model_id
 
     def _install(self, clf: Any, thresholds: list[float]) -> None:
         old = self._core.brain[1]
@@ -290,7 +315,10 @@ class Learner:
         self._core.brain = (clf, ThresholdPolicy(self._tiers, thresholds, downgrade))  # one assignment: never half
 
     def _pickup(self) -> None:
-        saved = self._core.ledger.latest_model(self._model_id)
-        if saved is not None:
-            self._install(LinearClassifier.from_dict(saved.weights, source="ledger model"), saved.thresholds)
+        """Install what other instances published since the last look, in order: classifiers and verifiers."""
+        for saved in self._core.ledger.models(self._model_id):
+            if saved.weights.get("format") == VERIFIER_FORMAT:
+                self._core.verifier = verifier_from_dict(saved.weights, "ledger verifier")
+            else:
+                self._install(LinearClassifier.from_dict(saved.weights, source="ledger model"), saved.thresholds)
             self._model_id = saved.id

@@ -152,6 +152,11 @@ class LabelStore:
         self._q("INSERT INTO {t}models (ts, labels, weights, thresholds) VALUES (?, ?, ?, ?)",
                     (now, labels, json.dumps(weights), json.dumps(thresholds)))
 
+    def models(self, after_id: int = 0, limit: int = 100) -> list[SavedModel]:
+        """Published models newer than `after_id`, oldest first (classifiers and verifiers alike)."""
+        rows = self._q("SELECT id, ts, labels, weights, thresholds FROM {t}models WHERE id > ? ORDER BY id LIMIT ?", (after_id, limit), "all")
+        return [SavedModel(int(r[0]), float(r[1]), int(r[2]), json.loads(r[3]), [float(t) for t in json.loads(r[4])]) for r in rows]
+
     def latest_model(self, after_id: int = 0) -> SavedModel | None:
         """The newest published model, if newer than `after_id`."""
         row = self._q("SELECT id, ts, labels, weights, thresholds FROM {t}models WHERE id > ? ORDER BY id DESC LIMIT 1",

@@ -174,6 +174,9 @@ class SQLLedger:
     def latest_model(self, after_id: int = 0) -> SavedModel | None:
         return self._labels.latest_model(after_id)
 
+    def models(self, after_id: int = 0, limit: int = 100) -> list[SavedModel]:
+        return self._labels.models(after_id, limit)
+
     def close(self) -> None:
         """Commit what is queued, give the slices back, stop beating, close the store."""
         if self._closed:

@@ -40,10 +40,15 @@ class Verifier:
             return None
         try:
             prompt = prompt_text(messages)
-            z = self._intercept + float(self._dense @ dense(prompt, answer))
-            z += sum(float(self._hash[k]) * v for k, v in hashed(prompt, answer, self.hash_dims).items())
+            return self.score_features(dense(prompt, answer), hashed(prompt, answer, self.hash_dims))
         except (ValueError, TypeError, RecursionError, MemoryError, OverflowError):  # text it cannot read: no signal, never a crash
             return None
+
+    def score_features(self, values: list[float], words: dict[int, float]) -> float | None:
+        """`score` of an answer's features as `router.verifier` computes them (hashed at this verifier's
+        `hash_dims`; words outside it are not read); None when they make no number."""
+        z = self._intercept + float(self._dense @ values)
+        z += sum(float(self._hash[k]) * v for k, v in words.items() if 0 <= k < self.hash_dims)
         if math.isnan(z):
             return None
         return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))

@@ -48,24 +48,38 @@ def answer_scores(verifier: Verifier, rows: Sequence[Any], models: Sequence[str]
     return out
 
 
-def matrix(pairs: Sequence[tuple[list[dict[str, Any]], str]], hash_dims: int) -> Any:
-    """The sparse feature matrix [dense | hashed] of (messages, answer) pairs."""
+Features = tuple[list[float], dict[int, float]]  # an answer's dense features and its hashed words
+
+
+def features_of(messages: list[dict[str, Any]], answer: str, hash_dims: int) -> Features:
+    """What the verifier reads of one answer: its dense features and hashed words."""
+    prompt = prompt_text(messages)
+    return dense(prompt, answer), hashed(prompt, answer, hash_dims)
+
+
+def matrix(found: Sequence[Features], hash_dims: int) -> Any:
+    """The sparse feature matrix [dense | hashed] of answers' features."""
     from scipy import sparse
 
     data, cols, indptr = [], [], [0]
-    for messages, answer in pairs:
-        prompt = prompt_text(messages)
-        row = [(i, v) for i, v in enumerate(dense(prompt, answer)) if v] + sorted(
-            (len(DENSE) + k, v) for k, v in hashed(prompt, answer, hash_dims).items())
+    for values, words in found:
+        row = [(i, v) for i, v in enumerate(values) if v] + sorted((len(DENSE) + k, v) for k, v in words.items() if 0 <= k < hash_dims)
         cols += [c for c, _ in row]
         data += [v for _, v in row]
         indptr.append(len(cols))
-    return sparse.csr_matrix((data, cols, indptr), shape=(len(pairs), len(DENSE) + hash_dims))
+    return sparse.csr_matrix((data, cols, indptr), shape=(len(found), len(DENSE) + hash_dims))
 
 
 def train_verifier(pairs: Sequence[tuple[list[dict[str, Any]], str]], labels: Sequence[int], groups: Sequence[str],
                    hash_dims: int = 4096, folds: int = 5, seed: int = 0, about: dict[str, Any] | None = None) -> Verifier:
     """Fit a verifier, the penalty chosen by grouped cross-validation; `about` goes into its file."""
+    found = [features_of(messages, answer, hash_dims) for messages, answer in pairs]
+    return fit_verifier(found, labels, groups, hash_dims, folds, seed, about)[0]
+
+
+def fit_verifier(found: Sequence[Features], labels: Sequence[int], groups: Sequence[str], hash_dims: int, folds: int = 5,
+                 seed: int = 0, about: dict[str, Any] | None = None) -> tuple[Verifier, Any]:
+    """`train_verifier` on answers' features: the verifier and its out-of-fold scores of them."""
     import numpy as np
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import log_loss, roc_auc_score
@@ -74,7 +88,7 @@ def train_verifier(pairs: Sequence[tuple[list[dict[str, Any]], str]], labels: Se
     y = np.asarray(labels, dtype=int)
     if len(y) < 2 * folds or y.min() == y.max():
         raise ConfigError(f"a verifier needs good and bad answers to learn from: {len(y)} answers, {int(y.sum())} good")
-    x = matrix(pairs, hash_dims)
+    x = matrix(found, hash_dims)
     splits = list(GroupKFold(n_splits=min(folds, len(set(groups)))).split(x, y, groups))
     results = []
     for c in PENALTIES:
@@ -93,4 +107,4 @@ def train_verifier(pairs: Sequence[tuple[list[dict[str, Any]], str]], labels: Se
     trained = {**(about or {}), "answers": len(y), "good": int(y.sum()), "penalty_c": chosen[0],
                "cv_log_loss": round(chosen[1], 4), "cv_auc": round(float(roc_auc_score(y, chosen[3])), 4),
                "cv": {str(c): round(loss, 4) for c, loss, _, _ in results}}
-    return Verifier(list(coef[: len(DENSE)]), list(coef[len(DENSE) :]), float(model.intercept_[0]), hash_dims, trained)
+    return Verifier(list(coef[: len(DENSE)]), list(coef[len(DENSE) :]), float(model.intercept_[0]), hash_dims, trained), chosen[3]

@@ -1,0 +1,103 @@
+"""Refitting the answer verifier on labels: each label keeps the verifier features of the answers it
+graded (the cheap tier's, on a downward label; every tier's below the top, on a shadow). A
+candidate trained on them (penalty by grouped cross-validation) replaces the verifier in force only
+when its out-of-fold log loss beats that verifier's on the same answers in CONFIDENCE of paired
+bootstrap rounds; with no verifier in force, it must beat the base rate (a constant score)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from router.ledger import Label
+from router.verifier import FEATURES, Verifier
+from router.verifier._train import Features, features_of, fit_verifier
+
+HASH_DIMS = 1024  # hashed words kept per answer in a label: small rows, and enough for a linear model
+MIN_ANSWERS = 100  # fewer graded answers than this never swap the verifier
+CONFIDENCE = 0.95
+
+
+@dataclass(frozen=True)
+class VerifierRefit:
+    """One verifier refit: the verifier to use, whether it changed, and why."""
+
+    verifier: Verifier | None
+    swapped: bool
+    answers: int
+    loss_old: float | None = None  # log loss of the verifier in force (or the base rate) on the labelled answers
+    loss_new: float | None = None  # the candidate's, out of fold
+    why: str = ""
+
+
+def label_answers(messages: list[dict[str, Any]], texts: dict[str, str], words: bool) -> dict[str, Any]:
+    """The verifier features of each tier's answer, as a label keeps them; hashed words only with
+    `words` (store_prompts): without it a label holds numbers about the answer, not its words."""
+    out = {}
+    for tier, text in texts.items():
+        values, hashed = features_of(messages, text, HASH_DIMS)
+        out[tier] = {"d": [round(v, 6) for v in values], "h": {str(k): round(v, 6) for k, v in hashed.items()} if words else {}}
+    return out
+
+
+def examples_of(labels: Sequence[Label]) -> tuple[list[Features], list[int], list[str]]:
+    """(features, good, request) of every graded answer the labels kept; a label of another version's
+    features is left out."""
+    found: list[Features] = []
+    good: list[int] = []
+    groups: list[str] = []
+    for lab in labels:
+        answers = lab.features.get("answers") if isinstance(lab.features, dict) else None
+        for tier, f in (answers or {}).items() if isinstance(answers, dict) else ():
+            parsed = _parsed(f)
+            if parsed is not None and isinstance(lab.quality.get(tier), (int, float)):
+                found.append(parsed)
+                good.append(int(lab.quality[tier] >= 0.5))
+                groups.append(f"{lab.tenant}/{lab.request_id}")
+    return found, good, groups
+
+
+def _parsed(f: Any) -> Features | None:
+    try:
+        values = [float(v) for v in f["d"]]
+        words = {int(k): float(v) for k, v in f.get("h", {}).items()}
+    except (TypeError, ValueError, KeyError, AttributeError):
+        return None
+    ok = len(values) == len(FEATURES) and all(math.isfinite(v) for v in [*values, *words.values()])
+    return (values, words) if ok else None
+
+
+def refit_verifier(labels: Sequence[Label], current: Verifier | None, seed: int = 0) -> VerifierRefit:
+    """A candidate trained on the labels' answers, swapped in only when it beats `current` (see module)."""
+    import numpy as np
+
+    found, good, groups = examples_of(labels)
+    y = np.asarray(good, dtype=float)
+    if len(y) < MIN_ANSWERS or y.min() == y.max():
+        return VerifierRefit(current, False, len(y), why=f"kept the verifier in force: {len(y)} graded answers "
+                             f"({int(y.sum())} good), a swap needs {MIN_ANSWERS} of both kinds")
+    candidate, oof = fit_verifier(found, good, groups, HASH_DIMS, folds=3 if len(y) < 500 else 5, seed=seed,
+                                  about={"source": "tierwise learning", "labels": len(labels)})
+    old = np.full(len(y), y.mean()) if current is None else np.asarray([_or_half(current.score_features(*f)) for f in found])
+    l_old, l_new = _losses(y, old), _losses(y, np.asarray(oof))
+    rng = np.random.default_rng(seed)
+    diffs = [float(np.mean(l_old[i] - l_new[i])) for i in (rng.integers(0, len(y), len(y)) for _ in range(300))]
+    swap = float(np.percentile(diffs, 100 * (1 - CONFIDENCE))) > 0
+    name = "the verifier in force" if current is not None else "no verifier (the base rate)"
+    verdict = "swapped in" if swap else f"kept out: not better in {CONFIDENCE:.0%} of paired bootstrap rounds"
+    why = (f"verifier candidate (C {candidate.trained['penalty_c']}, CV log loss {l_new.mean():.4f}) {verdict} against {name} "
+           f"({l_old.mean():.4f}) on {len(y)} graded answers")
+    return VerifierRefit(candidate if swap else current, swap, len(y), float(l_old.mean()), float(l_new.mean()), why)
+
+
+def _or_half(score: float | None) -> float:
+    return 0.5 if score is None else score
+
+
+def _losses(y: Any, p: Any) -> Any:
+    import numpy as np
+
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    return -(y * np.log(p) + (1 - y) * np.log(1 - p))

@@ -1,0 +1,78 @@
+"""The learning loop trains the answer verifier: labels keep their answers' verifier features, a refit
+swaps in a verifier only when it beats the one in force, and escalation then uses it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from conftest import local_tiers
+
+from router import Router, RouterConfig
+from router.learning import refit_verifier
+from router.ledger import Label
+from router.testing import LocalOpenAIServer
+
+HEDGED = "I am not sure, maybe it is something like that, perhaps, I think, possibly."
+
+
+def _responder(model: str, messages: list[dict[str, Any]]) -> Any:
+    text = str(messages[-1]["content"])
+    if "[REFERENCE]" in text:  # the judge: a hedged answer is poor, a plain one good
+        return "2" if "not sure" in text.split("[ANSWER]")[-1] else "9"
+    if model == "m-small":  # the cheap tier hedges on the odd questions
+        return HEDGED if "odd" in text else "The answer is 42."
+    return f"The answer is 42, says {model}."
+
+
+def _config(url: str, ledger: str, **learning: Any) -> RouterConfig:
+    return RouterConfig.from_dict({
+        "tiers": local_tiers(url), "ledger": ledger, "thresholds": [0.99, 0.995], "budget_wait_s": 0, "checks": [],
+        "learning": {"shadow_rate": 1.0, "judge": "frontier", "budget_usd": "5.00", "downward": True, "verifier": True,
+                     "refit_every": 100, "pickup_s": 0, **learning},
+    })
+
+
+def test_downward_labels_train_a_verifier_that_then_escalates_a_poor_cheap_answer(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'l.db'}"
+    with LocalOpenAIServer(responder=_responder) as server:
+        router = Router(_config(server.url, url))
+        assert router._core.verifier is None
+        for i in range(100):  # a stronger tier answers: each buys the cheap tier's answer, graded against it
+            router.complete([{"role": "user", "content": f"question {i} {'odd' if i % 2 else 'even'}"}], tenant="acme", tier="flash")
+        router.learning.close()  # the labels and the refit run on the loop's threads
+        labels = router.ledger.labels()
+        assert len(labels) == 100 and all(set(lab.features["answers"]) == {"small"} for lab in labels)
+        assert all(lab.features["answers"]["small"]["h"] == {} for lab in labels)  # no hashed words without store_prompts
+        last = router.learning.state()["refits"][-1]["verifier"]
+        assert last["swapped"] and last["log_loss_new"] < last["log_loss_old"] and "swapped in" in last["why"]
+        assert router._core.verifier is not None
+        resp = router.complete([{"role": "user", "content": "one more odd question"}], tenant="acme")
+        assert resp.route.tier == "flash" and "verifier score" in resp.route.reason  # the hedged cheap answer escalated
+        plain = router.complete([{"role": "user", "content": "one more even question"}], tenant="acme")
+        assert plain.route.tier == "small"
+        # A second instance on the ledger picks the published verifier up on its next request.
+        other = Router(_config(server.url, url, shadow_rate=0, judge=None, refit_every=0))
+        other.complete([{"role": "user", "content": "hello"}], tenant="acme")
+        other.learning.close()
+        assert other._core.verifier is not None
+        other.close()
+        router.close()
+
+
+def _label(i: int, quality: float, values: Any) -> Label:
+    return Label(f"r{i}", "acme", "downward", {"small": quality, "frontier": 1.0}, {"answers": {"small": {"d": values, "h": {}}}})
+
+
+def test_a_verifier_refit_needs_enough_answers_a_real_gain_and_readable_features() -> None:
+    from router.verifier import FEATURES
+
+    noise = [_label(i, float(i % 2), [0.5] * len(FEATURES)) for i in range(200)]  # nothing in the features tells good from bad
+    kept = refit_verifier(noise, None)
+    assert not kept.swapped and kept.verifier is None and "kept out" in kept.why
+    few = refit_verifier(noise[:50], None)
+    assert not few.swapped and "a swap needs 100" in few.why
+    # Another version's features (a different length), junk and non-finite values: left out, never an error.
+    odd = [_label(0, 1.0, [0.1, 0.2]), _label(1, 0.0, "junk"), _label(2, 1.0, [float("nan")] * len(FEATURES)),
+           Label("r3", "acme", "downward", {"small": 1.0}, {"answers": "junk"})]
+    assert refit_verifier(odd, None).answers == 0
