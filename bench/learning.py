@@ -71,6 +71,7 @@ def main() -> None:
     parser.add_argument("--warm-start", action="store_true", help="only the warm-start check: train on half A, score half B")
     parser.add_argument("--labels", type=int, help="a label budget per stream, spread over it (else --shadow-rate)")
     parser.add_argument("--downward", action="store_true", help="downward labels: the cheapest tier graded against the answer served")
+    parser.add_argument("--verifier", action="store_true", help="labels also train the answer verifier, which then escalates")
     args = parser.parse_args()
     cache: dict[str, object] = {}
     OUT.mkdir(exist_ok=True)
@@ -81,6 +82,7 @@ def main() -> None:
                 warm_start(target, prior_for(target, cache))  # type: ignore[arg-type]
         return
     print(f"shadow rate {args.shadow_rate}, labels {args.labels or 'no budget'}, {'downward' if args.downward else 'upward'} labels, "
+          f"{'verifier learned' if args.verifier else 'no verifier'}, "
           f"refit every {args.refit_every} labels, judge noise {args.judge_noise}; "
           "prior trained without the set; figures on the last half of each stream")
     for target in P.TARGETS:
@@ -92,12 +94,14 @@ def main() -> None:
         sim = simulate(rows, target.tiers, prior_for(target, cache), quality=quality, cost=cost,  # type: ignore[arg-type]
                        thresholds=defaults(len(target.tiers)), shadow_rate=args.shadow_rate,
                        judge_noise=args.judge_noise, refit_every=args.refit_every, seed=0, labels=args.labels,
-                       downward=args.downward)
+                       downward=args.downward, verifier=args.verifier)
         h, t = sim.last_half, sim.totals
         ci = h.get("ci95", {})
         diff = ci.get("learning - prior", [float("nan")] * 2)
+        verifiers = sum(r.get("verifier", {}).get("swapped", False) for r in sim.refits)
         print(f"\n== {target.name}: {len(rows)} requests, {t['labels']} labels, {len(sim.refits)} refits "
-              f"({sum(r['swapped'] for r in sim.refits)} swapped in)")
+              f"({sum(r['swapped'] for r in sim.refits)} swapped in" + (f", {verifiers} verifiers swapped in)" if args.verifier else ")"))
+        print(f"  {t['verdict']}")
         print(f"  last half: gap closed learning {h.get('gap_closed', float('nan')):.1%} vs static prior {h.get('prior_gap_closed', float('nan')):.1%}; "
               f"nAPGR {h.get('napgr', float('nan')):.3f} vs {h.get('prior_napgr', float('nan')):.3f}, difference 95% CI {diff[0]:+.3f} to {diff[1]:+.3f}")
         equal = t.get("prior_cost_at_equal_quality")

@@ -18,7 +18,7 @@ HEDGED = "I am not sure, maybe it is something like that, perhaps, I think, poss
 
 def _responder(model: str, messages: list[dict[str, Any]]) -> Any:
     text = str(messages[-1]["content"])
-    if "[REFERENCE]" in text:  # the judge: a hedged answer is poor, a plain one good
+    if "[REQUEST]" in text:  # the judge: a hedged answer is poor, a plain one good
         return "2" if "not sure" in text.split("[ANSWER]")[-1] else "9"
     if model == "m-small":  # the cheap tier hedges on the odd questions
         return HEDGED if "odd" in text else "The answer is 42."
@@ -76,3 +76,32 @@ def test_a_verifier_refit_needs_enough_answers_a_real_gain_and_readable_features
     odd = [_label(0, 1.0, [0.1, 0.2]), _label(1, 0.0, "junk"), _label(2, 1.0, [float("nan")] * len(FEATURES)),
            Label("r3", "acme", "downward", {"small": 1.0}, {"answers": "junk"})]
     assert refit_verifier(odd, None).answers == 0
+
+
+def test_a_request_the_cheapest_tier_answered_buys_one_grade_of_its_answer(tmp_path: Path) -> None:
+    with LocalOpenAIServer(responder=_responder) as server:
+        router = Router(_config(server.url, f"sqlite:///{tmp_path / 'l.db'}", refit_every=0))
+        router.complete([{"role": "user", "content": "an even question"}], tenant="acme")
+        router.learning.close()
+        (label,) = router.ledger.labels()
+        assert label.source == "answer" and set(label.quality) == {"small"} and set(label.features["answers"]) == {"small"}
+        assert [e.tier for e in router.ledger.entries("tierwise-learning")] == ["frontier"]  # the judge's one call, nothing else bought
+        router.close()
+
+
+def test_simulate_learns_a_verifier_from_cheap_labels_and_escalates_with_it() -> None:
+    from classifiers import Outcome, Row, default_classifier
+    from router.learning import simulate
+
+    rows = [Row(id=f"q{i}", messages=[{"role": "user", "content": f"question {i}"}],
+                outcomes={"small": Outcome(quality=float(i % 2 == 0), cost_usd=1.0, response="The answer is 42." if i % 2 == 0 else HEDGED),
+                          "frontier": Outcome(quality=1.0, cost_usd=10.0, response="The answer is 42.")}) for i in range(600)]
+    quality = [[r.outcomes[t].quality for t in ("small", "frontier")] for r in rows]
+    cost = [[1.0, 10.0] for _ in rows]
+    args: dict[str, Any] = {"quality": quality, "cost": cost, "thresholds": [0.99], "shadow_rate": 1.0, "labels": 150, "downward": True,
+                            "refit_every": 50, "judge_cost": 0.1}
+    plain = simulate(rows, ["small", "frontier"], default_classifier(), **args)
+    learned = simulate(rows, ["small", "frontier"], default_classifier(), verifier=True, **args)
+    assert any(r.get("verifier", {}).get("swapped") for r in learned.refits)
+    assert learned.totals["quality_vs_top"] > plain.totals["quality_vs_top"] + 0.1  # hedged answers move up once it is in
+    assert learned.totals["label_cost_vs_top"] < 0.01  # one grade a label: the cheap tier answered, nothing else was bought

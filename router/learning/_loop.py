@@ -221,6 +221,9 @@ class Learner:
         if self._cfg.downward and seen.tier != self._tiers[0]:
             self._downward(seen, request_id, messages, request, answer, cost)
             return
+        if self._cfg.downward and self._cfg.verifier:  # the cheapest tier answered: a grade of its answer is what the verifier needs
+            self._graded_alone(seen, request_id, messages, request, answer, cost)
+            return
         costs, texts = {seen.tier: cost}, {seen.tier: answer}
         try:
             # The served answer is graded first: a judge that cannot grade is found before other tiers are bought.
@@ -260,6 +263,20 @@ class Learner:
         features = self._with_answers(self._features(seen.features), messages, {small: text_of(r)})
         self._store(Label(request_id, seen.tenant, "downward", {small: grade, self._tiers[-1]: 1.0}, features,
                           {small: float(r.route.cost_usd), self._tiers[-1]: cost}), messages)
+
+    def _graded_alone(self, seen: _Seen, request_id: str, messages: list[dict[str, Any]], request: str, answer: str, cost: float) -> None:
+        """An answer label: the answer served, graded by the judge with no other tier bought (one call)."""
+        try:
+            grade = self._grade(request, answer)
+        except BudgetExceeded:
+            self.skipped_budget += 1
+            return
+        except TierwiseError as exc:
+            _log.warning("tierwise learning: answer label for %s skipped: %s", request_id, exc)
+            return
+        if grade is not None:
+            features = self._with_answers(self._features(seen.features), messages, {seen.tier: answer})
+            self._store(Label(request_id, seen.tenant, "answer", {seen.tier: grade}, features, {seen.tier: cost}), messages)
 
     def _grade(self, request: str, answer: str, reference: str | None = None) -> float | None:
         """The judge's grade of one answer in [0, 1], or None when its reply holds no grade; after

@@ -15,6 +15,8 @@ from typing import Any
 
 from classifiers import Classifier, LinearClassifier, Outcome, Row
 from router.learning._refit import refit
+from router.learning._verify import label_answers, refit_verifier
+from router.ledger import Label
 
 BINS = 10  # score bins that shadow sampling keeps evenly covered
 
@@ -130,12 +132,18 @@ def simulate(
     seed: int = 0,
     labels: int | None = None,
     downward: bool = False,
+    verifier: bool = False,
+    bar: float = 0.5,
 ) -> Simulation:
     """Replay `rows` (with per-tier `quality` and `cost`, cheapest first) in a seeded order; see the module.
     `labels`: a label budget for the whole stream, spread over it (the rate falls as labels arrive);
     `shadow_rate` stays an upper bound. `downward`: a request a stronger tier answered buys only the
     cheapest tier's answer, graded against the one served (which stands in for the top tier's in the
-    label); one the cheapest tier answered buys an upward shadow."""
+    label); one the cheapest tier answered buys an upward shadow (with `verifier` too, only a grade of
+    the answer served: the verifier learns from it, one judge call). `verifier`: labels keep their
+    answers' verifier features (the rows' recorded responses; no hashed words, as without
+    store_prompts), refits train the verifier as `learning.verifier` does, and once one is in force
+    an answer below the top scoring under `bar` moves the request up a tier (both calls paid)."""
 
     if not 0 <= shadow_rate <= 1 or not 0 <= judge_noise <= 1 or refit_every < 0:
         raise ValueError("shadow_rate and judge_noise must be in [0, 1], refit_every >= 0")
@@ -147,6 +155,8 @@ def simulate(
     grade_cost = 0.1 * sum(c[-1] for c in cost) / len(cost) if judge_cost is None else judge_cost
     sampler, ths = _Sampler(shadow_rate, rng), list(thresholds)
     model: Classifier = prior
+    checker: Any = None  # the learned verifier in force
+    graded_answers: list[Label] = []
     labels_bought: list[Row] = []
     steps: list[_Step] = []
     since = 0
@@ -155,8 +165,8 @@ def simulate(
         row = rows[i]
         s = model.score(row.messages)
         p = prior.score(row.messages) if model is not prior else s
-        k = _tier(s, ths)
-        step = _Step(i, s, p, k, _tier(p, thresholds))
+        k, paid = _escalated(row, tiers, _tier(s, ths), checker, bar, cost[i])
+        step = _Step(i, s, p, k, _tier(p, thresholds), paid=paid)
         steps.append(step)
         if labels is not None:  # a budget spread over what is left of the stream
             sampler.rate = min(shadow_rate, max(0, labels - len(labels_bought)) / max(1, len(rows) - len(steps) + 1))
@@ -164,7 +174,10 @@ def simulate(
             def grade(q: float) -> float:
                 return 1 - q if rng.random() < judge_noise else q
 
-            if downward and k > 0:  # the cheapest tier's answer, graded against the answer served (the reference)
+            if downward and verifier and k == 0:  # the answer served, graded alone: what the verifier learns from
+                step.label_cost = grade_cost
+                graded = {tiers[0]: Outcome(quality=grade(quality[i][0]), cost_usd=cost[i][0])}
+            elif downward and k > 0:  # the cheapest tier's answer, graded against the answer served (the reference)
                 step.label_cost = cost[i][0] + grade_cost
                 graded = {tiers[0]: Outcome(quality=grade(quality[i][0]), cost_usd=cost[i][0]),
                           tiers[-1]: Outcome(quality=quality[i][k], cost_usd=cost[i][k])}
@@ -172,6 +185,10 @@ def simulate(
                 step.label_cost = sum(c for j, c in enumerate(cost[i]) if j != k) + grade_cost * n_tiers
                 graded = {t: Outcome(quality=grade(q), cost_usd=c) for t, q, c in zip(tiers, quality[i], cost[i])}
             labels_bought.append(Row(id=row.id, messages=row.messages, outcomes=graded, source="shadow"))
+            if verifier:
+                texts = {t: text for t in graded if t != tiers[-1] and isinstance(text := row.outcomes[t].response, str)}
+                graded_answers.append(Label(row.id, "sim", "shadow", {t: o.quality for t, o in graded.items()},
+                                            {"answers": label_answers(row.messages, texts, words=False)}))
             since += 1
         if refit_every and since >= refit_every:
             since = 0
@@ -179,6 +196,10 @@ def simulate(
             model, ths = r.classifier, list(r.thresholds)
             sim.refits.append({"at": len(steps), "labels": r.labels, "swapped": r.swapped, "auc_old": r.auc_old,
                                "auc_new": r.auc_new, "thresholds": [round(t, 4) for t in ths], "why": r.why})
+            if verifier:
+                v = refit_verifier(graded_answers, checker, seed)
+                checker = v.verifier
+                sim.refits[-1]["verifier"] = {"swapped": v.swapped, "answers": v.answers, "why": v.why}
     size = max(1, len(steps) // windows)
     for end in range(size, len(steps) + 1, size):
         window = _figures(steps[end - size:end], steps[:end], quality, cost, rounds=0)
@@ -192,13 +213,33 @@ def simulate(
 
 
 def _prior_cost_at(steps: list[_Step], quality: Sequence[Sequence[float]], cost: Sequence[Sequence[float]], share: float) -> float | None:
-    """The static prior's least cost (share of always-top) reaching the learner's quality, at its best thresholds."""
-    from router.evaluate import least_cost_for_quality
+    """The static prior's least cost (share of always-top) reaching the learner's quality: at its best
+    thresholds on a grid of score quantiles, or at the thresholds it started with, whichever is cheaper
+    (a coarse grid alone would price the prior above its own operating point and flatter learning)."""
+    from policies import sweep
 
     q, c = [quality[s.row] for s in steps], [cost[s.row] for s in steps]
     top_q, top_c = sum(x[-1] for x in q) / len(q), sum(x[-1] for x in c) / len(c) or 1.0
-    best = least_cost_for_quality([s.prior_score for s in steps], q, c, share * top_q)
-    return None if best is None else best[0] / top_c
+    own = (sum(c[j][s.prior_tier] for j, s in enumerate(steps)) / len(c), sum(q[j][s.prior_tier] for j, s in enumerate(steps)) / len(q))
+    points = [(p.cost, p.quality) for p in sweep([s.prior_score for s in steps], q, c, grid=101)] + [own]
+    ok = [cst for cst, qual in points if qual >= share * top_q - 1e-12]
+    return min(ok) / top_c if ok else None
+
+
+def _escalated(row: Row, tiers: Sequence[str], k: int, checker: Any, bar: float, cost: Sequence[float]) -> tuple[int, float | None]:
+    """The tier that serves the row once the verifier in force has read each answer below the top,
+    and what every tier tried cost (None: no verifier, the tier's own cost)."""
+    if checker is None:
+        return k, None
+    paid = cost[k]
+    while k < len(tiers) - 1:
+        text = row.outcomes[tiers[k]].response
+        score = checker.score(row.messages, text) if isinstance(text, str) else None
+        if score is None or score >= bar:
+            break
+        k += 1
+        paid += cost[k]
+    return k, paid
 
 
 def _tier(score: float, thresholds: Sequence[float]) -> int:
@@ -210,9 +251,10 @@ class _Step:
     row: int
     score: float
     prior_score: float
-    tier: int
+    tier: int  # the tier that served it
     prior_tier: int
     label_cost: float = 0.0
+    paid: float | None = None  # every tier tried, when the verifier moved it up (else the serving tier's cost)
 
 
 def _figures(part: list[_Step], upto: list[_Step], quality: Sequence[Sequence[float]], cost: Sequence[Sequence[float]], rounds: int) -> dict[str, Any]:
@@ -234,7 +276,8 @@ def _figures(part: list[_Step], upto: list[_Step], quality: Sequence[Sequence[fl
     top_q = sum(quality[s.row][-1] for s in upto) or 1.0
     label = sum(s.label_cost for s in upto)
     out |= {
-        "cost_vs_top": (sum(cost[s.row][s.tier] for s in upto) + label) / top_c, "label_cost_vs_top": label / top_c,
+        "cost_vs_top": (sum(cost[s.row][s.tier] if s.paid is None else s.paid for s in upto) + label) / top_c,
+        "label_cost_vs_top": label / top_c,
         "quality_vs_top": sum(quality[s.row][s.tier] for s in upto) / top_q,
         "prior_cost_vs_top": sum(cost[s.row][s.prior_tier] for s in upto) / top_c,
         "prior_quality_vs_top": sum(quality[s.row][s.prior_tier] for s in upto) / top_q,
