@@ -37,8 +37,9 @@ class Simulation:
                 "totals": self.totals, "refits": self.refits}
 
     def text(self) -> str:
+        verifiers = sum(bool(r.get("verifier", {}).get("swapped")) for r in self.refits)
         lines = [(f"{self.rows} requests, tiers {' / '.join(self.tiers)}; {len(self.refits)} refits "
-                 f"({sum(r['swapped'] for r in self.refits)} swapped in)"), "",
+                 f"({sum(r['swapped'] for r in self.refits)} swapped in" + (f", {verifiers} verifiers" if verifiers else "") + ")"), "",
                  f"{'window':>8} {'labels':>7} {'nAPGR':>7} {'prior':>7} {'gap':>7} {'prior':>7} {'cost/top':>9} {'q/top':>7}"]
         for w in self.windows:
             lines.append(f"{w['end']:>8} {w['labels']:>7} {w['napgr']:7.3f} {w['prior_napgr']:7.3f} {w['gap_closed']:7.1%} "
