@@ -14,7 +14,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC
-from typing import Any
+from typing import Any, TypeVar
 
 from classifiers import LinearClassifier, Outcome, Row
 from policies import ThresholdPolicy
@@ -29,6 +29,7 @@ from router.verifier._model import FORMAT as VERIFIER_FORMAT
 from router.verifier._model import from_dict as verifier_from_dict
 
 _log = logging.getLogger("tierwise")
+_T = TypeVar("_T")
 JUDGE_PROMPT = (
     "You grade an AI assistant's answer to a request.\n\n[REQUEST]\n{request}\n\n[ANSWER]\n{answer}\n\n"
     "How well does the answer serve the request? Reply with one integer from 0 (wrong or useless) to 10 (fully correct and helpful), nothing else."
@@ -225,7 +226,8 @@ class Learner:
             self._graded_alone(seen, request_id, messages, request, answer, cost)
             return
         costs, texts = {seen.tier: cost}, {seen.tier: answer}
-        try:
+
+        def buy() -> dict[str, float | None]:
             # The served answer is graded first: a judge that cannot grade is found before other tiers are bought.
             grades = {seen.tier: self._grade(request, answer)}
             for tier in self._tiers:
@@ -233,14 +235,11 @@ class Learner:
                     r = self._ask(messages, tier, max_tokens=self._cfg.shadow_max_tokens)
                     costs[tier], texts[tier] = float(r.route.cost_usd), text_of(r)
                     grades[tier] = self._grade(request, texts[tier])
-            if any(g is None for g in grades.values()):
-                return  # an unreadable grade: no label rather than a wrong one
-        except BudgetExceeded:
-            self.skipped_budget += 1  # the learning budget is spent for this period: no label
-            return
-        except TierwiseError as exc:
-            _log.warning("tierwise learning: shadow label for %s skipped: %s", request_id, exc)
-            return
+            return grades
+
+        grades = self._paid("shadow", request_id, buy)
+        if grades is None or any(g is None for g in grades.values()):
+            return  # no budget, a failed call or an unreadable grade: no label rather than a wrong one
         graded = {t: g for t, g in grades.items() if g is not None}
         features = self._with_answers(self._features(seen.features), messages, texts)
         self._store(Label(request_id, seen.tenant, "shadow", graded, features, costs), messages)
@@ -249,34 +248,35 @@ class Learner:
         """A downward label: the cheapest tier's answer, graded against the answer served (the
         reference, which stands in for the top tier's in the label): one cheap call and one grade."""
         small = self._tiers[0]
-        try:
+
+        def buy() -> tuple[Any, float | None]:
             r = self._ask(messages, small, max_tokens=self._cfg.shadow_max_tokens)
-            grade = self._grade(request, text_of(r), reference=answer)
-        except BudgetExceeded:
-            self.skipped_budget += 1
-            return
-        except TierwiseError as exc:
-            _log.warning("tierwise learning: downward label for %s skipped: %s", request_id, exc)
-            return
-        if grade is None:
-            return  # an unreadable grade: no label rather than a wrong one
+            return r, self._grade(request, text_of(r), reference=answer)
+
+        r, grade = self._paid("downward", request_id, buy) or (None, None)
+        if r is None or grade is None:
+            return  # no budget, a failed call or an unreadable grade: no label rather than a wrong one
         features = self._with_answers(self._features(seen.features), messages, {small: text_of(r)})
         self._store(Label(request_id, seen.tenant, "downward", {small: grade, self._tiers[-1]: 1.0}, features,
                           {small: float(r.route.cost_usd), self._tiers[-1]: cost}), messages)
 
     def _graded_alone(self, seen: _Seen, request_id: str, messages: list[dict[str, Any]], request: str, answer: str, cost: float) -> None:
         """An answer label: the answer served, graded by the judge with no other tier bought (one call)."""
-        try:
-            grade = self._grade(request, answer)
-        except BudgetExceeded:
-            self.skipped_budget += 1
-            return
-        except TierwiseError as exc:
-            _log.warning("tierwise learning: answer label for %s skipped: %s", request_id, exc)
-            return
+        grade = self._paid("answer", request_id, lambda: self._grade(request, answer))
         if grade is not None:
             features = self._with_answers(self._features(seen.features), messages, {seen.tier: answer})
             self._store(Label(request_id, seen.tenant, "answer", {seen.tier: grade}, features, {seen.tier: cost}), messages)
+
+    def _paid(self, kind: str, request_id: str, buy: Callable[[], _T]) -> _T | None:
+        """What `buy` returns; None when the learning budget is spent for this period or a call
+        failed (said in the log): no label then."""
+        try:
+            return buy()
+        except BudgetExceeded:
+            self.skipped_budget += 1
+        except TierwiseError as exc:
+            _log.warning("tierwise learning: %s label for %s skipped: %s", kind, request_id, exc)
+        return None
 
     def _grade(self, request: str, answer: str, reference: str | None = None) -> float | None:
         """The judge's grade of one answer in [0, 1], or None when its reply holds no grade; after
