@@ -80,11 +80,13 @@ def test_a_verifier_refit_needs_enough_answers_a_real_gain_and_readable_features
 
 def test_a_request_the_cheapest_tier_answered_buys_one_grade_of_its_answer(tmp_path: Path) -> None:
     with LocalOpenAIServer(responder=_responder) as server:
-        router = Router(_config(server.url, f"sqlite:///{tmp_path / 'l.db'}", refit_every=0))
+        router = Router(_config(server.url, f"sqlite:///{tmp_path / 'l.db'}", refit_every=1))
         router.complete([{"role": "user", "content": "an even question"}], tenant="acme")
         router.learning.close()
         (label,) = router.ledger.labels()
         assert label.source == "answer" and set(label.quality) == {"small"} and set(label.features["answers"]) == {"small"}
+        refit = router.learning.state()["refits"][-1]
+        assert refit["labels"] == 0 and refit["verifier"]["answers"] == 1  # it teaches the verifier, not the prompt model
         assert [e.tier for e in router.ledger.entries("tierwise-learning")] == ["frontier"]  # the judge's one call, nothing else bought
         router.close()
 

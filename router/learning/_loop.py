@@ -304,7 +304,10 @@ class Learner:
         clf, policy = core.brain
         entry: dict[str, Any] = {"at": time.time(), "labels": len(labels), "swapped": False}
         if self._prior is not None:
-            result = refit(rows_of(labels, self._tiers), self._tiers, clf, self._prior, getattr(policy, "thresholds", ()),
+            # An answer graded alone teaches the verifier only: counting the top tier adequate where both
+            # fail taught the prompt model (in simulate) to send the top tier requests it answers no better.
+            prompt_labels = [lab for lab in labels if lab.source != "answer"]
+            result = refit(rows_of(prompt_labels, self._tiers), self._tiers, clf, self._prior, getattr(policy, "thresholds", ()),
                            self._cfg.target.get("quality", 0.95))
             entry |= {"labels": result.labels, "swapped": result.swapped, "auc_old": result.auc_old,
                       "auc_new": result.auc_new, "thresholds": list(result.thresholds), "why": result.why,

@@ -158,7 +158,8 @@ def simulate(
     model: Classifier = prior
     checker: Any = None  # the learned verifier in force
     graded_answers: list[Label] = []
-    labels_bought: list[Row] = []
+    labels_bought: list[Row] = []  # what the prompt model refits on
+    bought = 0  # every label paid for, answers graded alone included
     steps: list[_Step] = []
     since = 0
     sim = Simulation(list(tiers), len(rows))
@@ -170,8 +171,8 @@ def simulate(
         step = _Step(i, s, p, k, _tier(p, thresholds), paid=paid)
         steps.append(step)
         if labels is not None:  # a budget spread over what is left of the stream
-            sampler.rate = min(shadow_rate, max(0, labels - len(labels_bought)) / max(1, len(rows) - len(steps) + 1))
-        if sampler.rate and (labels is None or len(labels_bought) < labels) and sampler.take(s):
+            sampler.rate = min(shadow_rate, max(0, labels - bought) / max(1, len(rows) - len(steps) + 1))
+        if sampler.rate and (labels is None or bought < labels) and sampler.take(s):
             def grade(q: float) -> float:
                 return 1 - q if rng.random() < judge_noise else q
 
@@ -185,12 +186,14 @@ def simulate(
             else:  # an upward shadow: every tier not tried, each graded
                 step.label_cost = sum(c for j, c in enumerate(cost[i]) if j != k) + grade_cost * n_tiers
                 graded = {t: Outcome(quality=grade(q), cost_usd=c) for t, q, c in zip(tiers, quality[i], cost[i])}
-            labels_bought.append(Row(id=row.id, messages=row.messages, outcomes=graded, source="shadow"))
+            if tiers[-1] in graded:  # an answer graded alone teaches the verifier only (as `rows_of` leaves it out)
+                labels_bought.append(Row(id=row.id, messages=row.messages, outcomes=graded, source="shadow"))
             if verifier:
                 texts = {t: text for t in graded if t != tiers[-1] and isinstance(text := row.outcomes[t].response, str)}
                 graded_answers.append(Label(row.id, "sim", "shadow", {t: o.quality for t, o in graded.items()},
                                             {"answers": label_answers(row.messages, texts, words=False)}))
             since += 1
+            bought += 1
         if refit_every and since >= refit_every:
             since = 0
             r = refit(labels_bought, tiers, model, prior, ths, target, seed)
