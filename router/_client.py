@@ -106,6 +106,13 @@ class LiteLLMClient:
         self._asleep = asleep
         self._prices: dict[tuple[Any, ...], Prices] = {}
         self._info: dict[str, dict[str, Any]] = {}  # litellm's model map does not change while we run
+        self._policy: tuple[RetryConfig | None, dict[str, Any]] = (None, {})
+
+    def _retry_policy(self) -> dict[str, Any]:
+        """tenacity's arguments for `self.retry`, built once per config (they hold no per-call state)."""
+        if self._policy[0] is not self.retry:
+            self._policy = (self.retry, retry_kwargs(self.retry))
+        return self._policy[1]
 
     def _params(self, spec: ModelSpec, messages: list[dict[str, Any]], kwargs: Mapping[str, Any]) -> dict[str, Any]:
         params = {**spec.params, **kwargs, "model": spec.model, "messages": messages}
@@ -122,7 +129,7 @@ class LiteLLMClient:
     def complete(self, spec: ModelSpec, messages: list[dict[str, Any]], kwargs: Mapping[str, Any]) -> tuple[Any, int]:
         litellm = litellm_module()
         params = self._params(spec, messages, kwargs)
-        retrying = Retrying(sleep=self._sleep, **retry_kwargs(self.retry))
+        retrying = Retrying(sleep=self._sleep, **self._retry_policy())
         try:
             with quiet():
                 for attempt in retrying:
@@ -136,7 +143,7 @@ class LiteLLMClient:
     async def acomplete(self, spec: ModelSpec, messages: list[dict[str, Any]], kwargs: Mapping[str, Any]) -> tuple[Any, int]:
         litellm = litellm_module()
         params = self._params(spec, messages, kwargs)
-        retrying = AsyncRetrying(sleep=self._asleep, **retry_kwargs(self.retry))
+        retrying = AsyncRetrying(sleep=self._asleep, **self._retry_policy())
         try:
             with quiet():
                 async for attempt in retrying:

@@ -63,6 +63,33 @@ async def _next_call(run: Run) -> Call | Sleep | None:
         raise
 
 
+def _begin(start: Callable[..., Run | Replay], args: tuple[Any, ...]) -> tuple[Run | Replay, Call | Sleep | None]:
+    """Claim and plan a request, and plan its first call (its budget held): one worker-thread trip."""
+    found = start(*args)
+    return found, found.next_call() if isinstance(found, Run) else None
+
+
+async def _off_loop_begin(start: Callable[..., Run | Replay], args: tuple[Any, ...]) -> tuple[Run | Replay, Call | Sleep | None]:
+    """`_begin` on a worker thread. If the caller goes away meanwhile, the hold it took is released
+    (or the id it claimed), once the thread is done."""
+    task = asyncio.ensure_future(asyncio.to_thread(_begin, start, args))
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        task.add_done_callback(_drop_begun)
+        raise
+
+
+def _drop_begun(task: asyncio.Future[Any]) -> None:
+    if task.cancelled() or task.exception() is not None:
+        return
+    run, step = task.result()
+    if isinstance(run, Run) and isinstance(step, Call):
+        run.dropped(step)
+    elif isinstance(run, Run):
+        run.abandon()
+
+
 def _settle_and_step(run: Run, call: Call, response: Any, tries: int) -> Call | Sleep | RoutedResponse:
     """Bill and check an answer, then plan the next step; the answer itself once the run is over."""
     run.succeeded(call, response, tries)
@@ -316,14 +343,15 @@ class AsyncRouter(_Base):
         **kwargs: Any,
     ) -> RoutedResponse | AsyncRoutedStream:
         args = (messages, tenant, request_id, checks, strict, {**kwargs, "stream": True} if stream else kwargs, tier)
-        found, deadline = self._look(await asyncio.to_thread(self._start, *args), None)
+        begun, step = await _off_loop_begin(self._start, args)  # one trip to a worker thread: the claim and the first hold
+        found, deadline = self._look(begun, None)
         while found is None:
             await self._asleep(_POLL_S)
-            found, deadline = self._look(await asyncio.to_thread(self._start, *args), deadline)
+            begun, step = await _off_loop_begin(self._start, args)
+            found, deadline = self._look(begun, deadline)
         if not isinstance(found, Run):
             return AsyncRoutedStream(_replay_chunks(replay_chunks(found)), found.route, _already_billed) if stream else found
         run = found
-        step = await _next_call(run)
         while step is not None:
             if isinstance(step, Sleep):
                 await self._asleep(step.seconds)

@@ -196,6 +196,37 @@ async def test_caller_cancelled_during_the_judge_is_billed_and_a_retry_replays(
     assert len(router.ledger.entries()) == 2 and server.count("m-small") == 1  # not paid twice
 
 
+async def test_caller_cancelled_before_the_call_releases_its_hold_and_its_id(server: LocalOpenAIServer, ledger_url: str) -> None:
+    """The claim and the first hold are taken in one trip to a worker thread: a caller that goes away
+    meanwhile leaves neither behind once the thread is done, and nothing is called or billed."""
+    import asyncio
+    import time
+    from decimal import Decimal
+
+    class Slow(KeywordClassifier):
+        def score(self, messages: object) -> float:
+            time.sleep(0.3)  # the worker thread is busy here when the caller goes away
+            return 0.1
+
+    server.scripts["m-small"].append("an answer")
+    config = router_on(server, ledger_url, tenants={"acme": {"budget_usd": "1", "period": "total"}}).config
+    router = AsyncRouter(config, client=LiteLLMClient(config.retry, config.timeout_s, sleep=lambda s: None), classifier=Slow())
+    task = asyncio.create_task(router.acomplete(MSG, tenant="acme", request_id="early-1"))
+    await asyncio.sleep(0.1)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    for _ in range(100):  # the thread ends about 0.2 s later and gives the hold back
+        await asyncio.sleep(0.02)
+        stored = router.ledger.get_request("early-1", tenant="acme")
+        if stored is not None and stored.status != "pending" and router.ledger.state("acme").reserved_usd == 0:
+            break
+    assert router.ledger.state("acme").reserved_usd == 0 and router.ledger.spent("acme") == Decimal(0)
+    assert server.count("m-small") == 0
+    again = await router.acomplete(MSG, tenant="acme", request_id="early-1")  # the id was released: served, not refused
+    assert again.choices[0].message.content == "an answer" and server.count("m-small") == 1
+
+
 def test_a_check_that_raises_still_bills_the_answer(server: LocalOpenAIServer, ledger_url: str) -> None:
     server.scripts["m-small"].append("an answer")
     router = router_on(server, ledger_url)
