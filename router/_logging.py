@@ -35,8 +35,17 @@ def drop_content(enabled: bool) -> Any:
     return processor
 
 
+def log_info(logger: Any, event: str, **fields: Any) -> None:
+    """`logger.info(event, **fields)`, skipped at once when the logger says it would drop the event
+    (ours asks the stdlib logger: its processors cost microseconds a request for nothing)."""
+    enabled = getattr(logger, "is_enabled_for", None)
+    if enabled is None or enabled(logging.INFO):
+        logger.info(event, **fields)
+
+
 def make_logger(log_content: bool = False) -> Any:
-    """A structlog logger over the stdlib logger 'tierwise': silent until the app configures logging."""
+    """A structlog logger over the stdlib logger 'tierwise': silent until the app configures logging.
+    Bound once, not a lazy proxy that binds again on every call."""
     return structlog.wrap_logger(
         logging.getLogger("tierwise"),
         processors=[
@@ -47,4 +56,4 @@ def make_logger(log_content: bool = False) -> Any:
             structlog.processors.JSONRenderer(default=str),
         ],
         wrapper_class=structlog.stdlib.BoundLogger,
-    )
+    ).bind()

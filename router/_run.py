@@ -19,6 +19,7 @@ from router._cache import remember
 from router._config import ModelSpec
 from router._core import Call, Core, Request, is_provider_error
 from router._errors import BudgetExceeded, EscalationExhausted, LedgerError
+from router._logging import log_info
 from router._plan import BudgetWait, PlanCursor, Sleep
 from router._retry import is_auth_error, is_caller_error, is_context_window, is_malformed_reply, tries_of
 from router._sessions import keep
@@ -274,8 +275,8 @@ class Run:
             minute, held = self.token_hold
             self.token_hold = (minute, 0)
             self.core.ledger.adjust_tokens(tenant, minute, t_in + t_out - held)
-        self.core.logger.info(
-            "tierwise.attempt", request_id=rid, tenant=tenant, tier=call.tier, model=call.spec.model,
+        log_info(
+            self.core.logger, "tierwise.attempt", request_id=rid, tenant=tenant, tier=call.tier, model=call.spec.model,
             score=round(self.route.score, 4), tokens_in=t_in, tokens_out=t_out, cost_usd=str(cost),
             latency_s=round(latency, 4), outcome=outcome, reason=reason, tries=tries,
         )

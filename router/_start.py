@@ -13,6 +13,7 @@ from router._billing import most_tokens
 from router._cache import cache_key, cached
 from router._core import Core, Replay, Request
 from router._errors import InvalidRequestError, RateLimited
+from router._logging import log_info
 from router._messages import check_name, check_session, fingerprint, validate_messages
 from router._params import allowed_params
 from router._run import Run
@@ -68,8 +69,8 @@ def start(
     plan = policy.plan(score, view) if pin_tier is None else Plan((pin_tier,), f"score {score:.3f}; pinned to {pin_model or pin_tier}")
     if session is not None and pin_tier is None:
         plan = kept(core, plan, tenant, session)
-    core.logger.info(
-        "tierwise.decision", request_id=rid, tenant=tenant, score=round(score, 4), plan=list(plan.tiers), reason=plan.reason,
+    log_info(
+        core.logger, "tierwise.decision", request_id=rid, tenant=tenant, score=round(score, 4), plan=list(plan.tiers), reason=plan.reason,
         messages=msgs,  # dropped from the log unless log_content is on
     )
     request = Request(
