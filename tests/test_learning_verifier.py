@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 from conftest import local_tiers
 
 from router import Router, RouterConfig
@@ -107,3 +108,5 @@ def test_simulate_learns_a_verifier_from_cheap_labels_and_escalates_with_it() ->
     assert any(r.get("verifier", {}).get("swapped") for r in learned.refits)
     assert learned.totals["quality_vs_top"] > plain.totals["quality_vs_top"] + 0.1  # hedged answers move up once it is in
     assert learned.totals["label_cost_vs_top"] < 0.01  # one grade a label: the cheap tier answered, nothing else was bought
+    with pytest.raises(ValueError, match="bar must be in"):
+        simulate(rows, ["small", "frontier"], default_classifier(), verifier=True, bar=1.5, **args)

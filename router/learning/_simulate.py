@@ -146,8 +146,8 @@ def simulate(
     store_prompts), refits train the verifier as `learning.verifier` does, and once one is in force
     an answer below the top scoring under `bar` moves the request up a tier (both calls paid)."""
 
-    if not 0 <= shadow_rate <= 1 or not 0 <= judge_noise <= 1 or refit_every < 0:
-        raise ValueError("shadow_rate and judge_noise must be in [0, 1], refit_every >= 0")
+    if not 0 <= shadow_rate <= 1 or not 0 <= judge_noise <= 1 or not 0 <= bar <= 1 or refit_every < 0:
+        raise ValueError("shadow_rate, judge_noise and bar must be in [0, 1], refit_every >= 0")
     rng = random.Random(seed)
     order = list(range(len(rows)))
     rng.shuffle(order)
