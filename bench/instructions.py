@@ -4,8 +4,9 @@ loop, both against a local provider in another process (so its work is not count
     python bench/instructions.py [--requests 100]
 
 Each client runs under callgrind twice, with N and 2N requests; the difference divided by N is
-what one request costs, without start-up. AsyncRouter: one tier, no checks, a SQLite ledger with
-a budget (holds and bills every request). Printed: instructions per request and the ratio.
+what one request costs, without start-up. Both send the same request (one message, max_tokens 50).
+AsyncRouter: one tier, no checks, a SQLite ledger with a budget (holds and bills every request).
+Printed: instructions per request and the ratio.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ MSG = [{{"role": "user", "content": "hello there"}}]
 async def main():
     if KIND == "bare":
         import litellm
-        send = lambda: litellm.acompletion(model="openai/m-small", api_base=URL, api_key="sk-bench", messages=MSG, max_retries=0)
+        send = lambda: litellm.acompletion(model="openai/m-small", api_base=URL, api_key="sk-bench", messages=MSG, max_tokens=50, max_retries=0)
         await send()
         for _ in range(N):
             await send()

@@ -51,6 +51,7 @@ def validate_messages(messages: Any) -> list[dict[str, Any]]:
     if not messages:
         raise InvalidMessagesError("messages is empty: at least one message is needed")
     out: list[dict[str, Any]] = []
+    plain = True  # every turn {role, content: text}: two levels deep, no walk needed
     for i, msg in enumerate(messages):
         if type(msg) is dict and len(msg) == 2 and type(msg.get("content")) is str and type(msg.get("role")) is str and msg["role"] in _PLAIN:
             # The common turn, {role, content: text}: checked here without the general walk.
@@ -58,6 +59,7 @@ def validate_messages(messages: Any) -> list[dict[str, Any]]:
                 _check_content(i, msg)  # raises the precise error
             out.append(dict(msg))
             continue
+        plain = False
         if isinstance(msg, Mapping):
             m = dict(msg)
         elif hasattr(msg, "model_dump"):  # litellm / openai Message objects
@@ -70,7 +72,7 @@ def validate_messages(messages: Any) -> list[dict[str, Any]]:
         _check_fields(i, m)
         _check_content(i, m)
         out.append(m)
-    if nesting(out) > MAX_DEPTH:
+    if not plain and nesting(out) > MAX_DEPTH:
         raise InvalidMessagesError(f"messages are nested more than {MAX_DEPTH} levels deep")
     if not any(m["role"] in ("user", "tool", "function") for m in out):
         raise InvalidMessagesError("messages has no user message")
