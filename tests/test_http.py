@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from decimal import Decimal
@@ -9,7 +10,7 @@ from decimal import Decimal
 import pytest
 from conftest import SECRET, KeywordClassifier, local_tiers
 
-from router import LiteLLMClient, ProviderError, Router, RouterConfig
+from router import AsyncRouter, LiteLLMClient, ProviderError, Router, RouterConfig
 from router.testing import LocalOpenAIServer
 
 MSG = [{"role": "user", "content": "hello there"}]
@@ -29,6 +30,30 @@ def test_429_retry_after_is_honoured(server: LocalOpenAIServer, ledger_url: str)
     assert resp.choices[0].message.content == "fine"
     assert sleeps == [3.0] and server.count("m-small") == 2  # one retry, and no SDK retries besides ours
     assert resp.route.attempts[0].tries == 2
+
+
+def test_async_retries_replay_the_first_failure_into_tenacity(server: LocalOpenAIServer, ledger_url: str) -> None:
+    """The first try runs outside tenacity; its failure is tenacity's attempt 1: Retry-After is
+    honoured, the tries are counted, and an error that is not worth a retry is sent once."""
+    server.scripts["m-small"].extend([{"status": 429, "headers": {"Retry-After": "3"}}, {"status": 503}, "fine", {"status": 400}])
+    config = RouterConfig.from_dict({"tiers": local_tiers(server.url), "ledger": ledger_url, "thresholds": [0.4, 0.7]})
+    sleeps: list[float] = []
+
+    async def asleep(seconds: float) -> None:
+        sleeps.append(seconds)
+
+    async def run() -> tuple[object, BaseException]:
+        client = LiteLLMClient(config.retry, config.timeout_s, asleep=asleep)
+        async with AsyncRouter(config, client=client, classifier=KeywordClassifier()) as router:
+            resp = await router.acomplete(MSG, tier="small")
+            with pytest.raises(ProviderError) as info:
+                await router.acomplete(MSG, tier="small")
+            return resp, info.value
+
+    resp, error = asyncio.run(run())
+    assert resp.choices[0].message.content == "fine" and resp.route.attempts[0].tries == 3  # type: ignore[attr-defined]
+    assert sleeps[0] == 3.0 and len(sleeps) == 2 and server.count("m-small") == 4  # the 400: one request, no retry
+    assert [a.tries for a in error.attempts] == [1]  # type: ignore[attr-defined]
 
 
 def test_retry_after_is_capped(server: LocalOpenAIServer, ledger_url: str) -> None:
