@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import Any, Literal, Self, TypeVar, overload
+from typing import Any, Literal, Self, overload
 from zoneinfo import ZoneInfo
 
 from classifiers import Classifier, HeuristicClassifier, WeightsError, default_classifier, load
@@ -15,6 +15,7 @@ from router._client import LiteLLMClient, LLMClient, litellm_module, replay_chun
 from router._config import RouterConfig
 from router._core import Call, Core, Replay
 from router._errors import ConfigError, DuplicateRequestError
+from router._hops import begin_off_loop, next_call_off_loop, off_loop, settle_and_step
 from router._logging import make_logger
 from router._plan import Sleep
 from router._redis_cache import RedisCache
@@ -28,7 +29,6 @@ from router.ledger import Ledger, open_ledger
 from router.verifier import load_verifier
 
 _POLL_S = 0.05
-_T = TypeVar("_T")
 
 
 def _classifier(config: RouterConfig) -> Classifier:
@@ -50,80 +50,6 @@ def _already_billed(chunks: list[Any], completed: bool, error: BaseException | N
 async def _replay_chunks(chunks: list[Any]) -> AsyncIterator[Any]:
     for chunk in chunks:
         yield chunk
-
-
-async def _next_call(run: Run) -> Call | Sleep | None:
-    """run.next_call() on a worker thread (it reads and writes the ledger). If the caller goes away
-    meanwhile, a hold it took is released once the thread is done."""
-    task = asyncio.ensure_future(asyncio.to_thread(run.next_call))
-    try:
-        return await asyncio.shield(task)
-    except asyncio.CancelledError:
-        task.add_done_callback(lambda done: _drop_after(done, run))
-        raise
-
-
-def _begin(start: Callable[..., Run | Replay], args: tuple[Any, ...]) -> tuple[Run | Replay, Call | Sleep | None]:
-    """Claim and plan a request, and plan its first call (its budget held): one worker-thread trip."""
-    found = start(*args)
-    return found, found.next_call() if isinstance(found, Run) else None
-
-
-async def _off_loop_begin(start: Callable[..., Run | Replay], args: tuple[Any, ...]) -> tuple[Run | Replay, Call | Sleep | None]:
-    """`_begin` on a worker thread. If the caller goes away meanwhile, the hold it took is released
-    (or the id it claimed), once the thread is done."""
-    task = asyncio.ensure_future(asyncio.to_thread(_begin, start, args))
-    try:
-        return await asyncio.shield(task)
-    except asyncio.CancelledError:
-        task.add_done_callback(_drop_begun)
-        raise
-
-
-def _drop_begun(task: asyncio.Future[Any]) -> None:
-    if task.cancelled() or task.exception() is not None:
-        return
-    run, step = task.result()
-    if isinstance(run, Run) and isinstance(step, Call):
-        run.dropped(step)
-    elif isinstance(run, Run):
-        run.abandon()
-
-
-def _settle_and_step(run: Run, call: Call, response: Any, tries: int) -> Call | Sleep | RoutedResponse:
-    """Bill and check an answer, then plan the next step; the answer itself once the run is over."""
-    run.succeeded(call, response, tries)
-    step = run.next_call()
-    return run.result() if step is None else step
-
-
-def _drop_after(task: asyncio.Future[Any], run: Run) -> None:
-    call = None if task.cancelled() or task.exception() is not None else task.result()
-    if isinstance(call, Call):
-        run.dropped(call)
-
-
-async def _off_loop(run: Run, step: Callable[..., _T], *args: Any) -> _T:
-    """Run a step that bills and checks an answer on a worker thread: the ledger's I/O and a judge's
-    model call (the sync client) never block the event loop."""
-    task = asyncio.ensure_future(asyncio.to_thread(step, *args))
-    try:
-        return await asyncio.shield(task)  # a thread cannot be stopped: let the step end
-    except asyncio.CancelledError:
-        # The caller went away while the judge was asked. The step still ends on its thread and
-        # bills what it called; then run.abandon() stores a passed answer or releases the id.
-        task.add_done_callback(lambda _task: _abandon_after(_task, run))
-        raise
-
-
-def _abandon_after(task: asyncio.Future[Any], run: Run) -> None:
-    """Once the step has ended on its thread: release a hold it took for a next call, then store a
-    passed answer or release the id."""
-    result = None if task.cancelled() or task.exception() is not None else task.result()
-    if isinstance(result, Call):
-        run.dropped(result)
-    else:
-        run.abandon()
 
 
 def _rebuild(data: dict[str, Any]) -> Any:
@@ -343,11 +269,11 @@ class AsyncRouter(_Base):
         **kwargs: Any,
     ) -> RoutedResponse | AsyncRoutedStream:
         args = (messages, tenant, request_id, checks, strict, {**kwargs, "stream": True} if stream else kwargs, tier)
-        begun, step = await _off_loop_begin(self._start, args)  # one trip to a worker thread: the claim and the first hold
+        begun, step = await begin_off_loop(self._start, args)  # one trip to a worker thread: the claim and the first hold
         found, deadline = self._look(begun, None)
         while found is None:
             await self._asleep(_POLL_S)
-            begun, step = await _off_loop_begin(self._start, args)
+            begun, step = await begin_off_loop(self._start, args)
             found, deadline = self._look(begun, deadline)
         if not isinstance(found, Run):
             return AsyncRoutedStream(_replay_chunks(replay_chunks(found)), found.route, _already_billed) if stream else found
@@ -355,14 +281,14 @@ class AsyncRouter(_Base):
         while step is not None:
             if isinstance(step, Sleep):
                 await self._asleep(step.seconds)
-                step = await _next_call(run)
+                step = await next_call_off_loop(run)
                 continue
             call = step
             try:
                 response, tries = await self.client.acomplete(call.spec, run.messages, call.kwargs)
             except BaseException as exc:  # noqa: BLE001 - includes CancelledError: billed, then re-raised
                 run.failed(call, exc)
-                step = await _next_call(run)
+                step = await next_call_off_loop(run)
                 continue
             if run.buffer_stream:
                 chunks = []
@@ -371,16 +297,17 @@ class AsyncRouter(_Base):
                         chunks.append(chunk)
                 except BaseException as exc:  # noqa: BLE001 - the stream broke while it was read: bill what came
                     run.failed(call, exc, chunks)
-                    step = await _next_call(run)
+                    step = await next_call_off_loop(run)
                     continue
-                if await _off_loop(run, run.buffered, call, chunks, tries):
+                if await off_loop(run, run.buffered, call, chunks, tries):
                     return AsyncRoutedStream(_replay_chunks(chunks), run.route, self._closer(run, _already_billed))
-                step = await _next_call(run)
+                step = await next_call_off_loop(run)
                 continue
             if run.stream:
                 return AsyncRoutedStream(aiter(response), run.route, self._closer(run, run.stream_started(call, tries)))
-            # One trip to a worker thread for the bill, the check, the next step and, when done, the answer.
-            after = await _off_loop(run, _settle_and_step, run, call, response, tries)
+            # The bill, the check, the next step and, when done, the answer: one trip to a worker
+            # thread, or none when billing touches only memory.
+            after = await settle_and_step(run, call, response, tries)
             if not isinstance(after, (Call, Sleep)):
                 return self._served(run, after)
             step = after

@@ -54,6 +54,8 @@ class Run:
         self.features: tuple[set[str], list[float]] | None = None  # the classifier's input, for labels
         self.token_hold: tuple[int, int] | None = None  # (minute, tokens held) against the tenant's tpm
         self._answering: ModelSpec | None = None  # the model whose answer the checks judge (what `sample` asks again)
+        self.on_loop = False  # settling on the event loop: a bill's commit is left to the driver to await
+        self.commit_due: int | None = None  # the bill whose commit the driver awaits (on_loop only)
 
     @property
     def messages(self) -> list[dict[str, Any]]:
@@ -71,6 +73,18 @@ class Run:
     def buffer_stream(self) -> bool:
         """A checked stream is read whole, judged, then replayed; an unchecked one passes through."""
         return self.stream and self.core.config.check_streams and self.checks is not None
+
+    @property
+    def answered(self) -> bool:
+        return self._final is not None
+
+    def settles_in_memory(self) -> bool:
+        """Billing an answer touches only memory: local checks only (`QualityCheck.local`), no learned
+        verifier, no tokens-a-minute count, no stored answer, session or cache entry (each of those
+        reads or writes a database)."""
+        r = self.request
+        return ((self.checks is None or self.checks.local) and self.core.verifier is None and self.token_hold is None and not r.keyed
+                and r.session is None and self.cache_key is None and not self.stream)
 
     # ---- the loop ------------------------------------------------------------------------------
     def next_call(self) -> Call | Sleep | None:
@@ -270,7 +284,10 @@ class Run:
         if outcome in ("ok", "check_failed"):
             self.route.tier, self.route.model = call.tier, call.spec.model
         self.route.latency_s = self.core.clock() - self._started
-        self.core.ledger.settle(call.reservation, entry, self._answer(response, outcome))
+        if self.on_loop:
+            self.commit_due = self.core.ledger.settle_later(call.reservation, entry, self._answer(response, outcome)) or self.commit_due
+        else:
+            self.core.ledger.settle(call.reservation, entry, self._answer(response, outcome))
         if self.token_hold is not None:  # tpm: the minute counts what was billed; the first bill gives the hold back
             minute, held = self.token_hold
             self.token_hold = (minute, 0)

@@ -44,14 +44,16 @@ CheckFn = Callable[[list[dict[str, Any]], Any, "CheckContext | None"], Verdict]
 class QualityCheck:
     """A named check; `a & b` needs both, `a | b` either.
 
-    `calls_model` marks a check that makes a model call (the judge): AsyncRouter runs such checks
-    on a worker thread so that the call does not block the event loop.
+    `calls_model` marks a check that makes a model call (the judge). `local` marks one that only
+    computes (no I/O, at most about a millisecond): AsyncRouter bills an answer whose checks are all
+    local on the event loop, and runs any other check on a worker thread.
     """
 
-    def __init__(self, name: str, fn: CheckFn, *, calls_model: bool = False) -> None:
+    def __init__(self, name: str, fn: CheckFn, *, calls_model: bool = False, local: bool = False) -> None:
         self.name = name
         self._fn = fn
         self.calls_model = calls_model
+        self.local = local and not calls_model
 
     def __call__(self, messages: list[dict[str, Any]], response: Any, ctx: CheckContext | None = None) -> Verdict:
         return self._fn(messages, response, ctx)
@@ -69,7 +71,8 @@ class QualityCheck:
                 return failed
             return Verdict(failed is None, failed.reason if failed else second.reason, min(scores) if scores else None)
 
-        return QualityCheck(f"({self.name} & {other.name})", both, calls_model=self.calls_model or other.calls_model)
+        return QualityCheck(f"({self.name} & {other.name})", both, calls_model=self.calls_model or other.calls_model,
+                            local=self.local and other.local)
 
     def __or__(self, other: QualityCheck) -> QualityCheck:
         def either(messages: list[dict[str, Any]], response: Any, ctx: CheckContext | None) -> Verdict:
@@ -79,7 +82,8 @@ class QualityCheck:
             second = other(messages, response, ctx)
             return second if second.passed else Verdict(False, f"{first.reason}; {second.reason}")
 
-        return QualityCheck(f"({self.name} | {other.name})", either, calls_model=self.calls_model or other.calls_model)
+        return QualityCheck(f"({self.name} | {other.name})", either, calls_model=self.calls_model or other.calls_model,
+                            local=self.local and other.local)
 
     def __repr__(self) -> str:
         return f"QualityCheck({self.name})"
@@ -126,7 +130,7 @@ def _text_check(name: str, test: Callable[[str], str | None]) -> QualityCheck:
         reason = test(answer_text(response))
         return Verdict(reason is None, reason or "")
 
-    return QualityCheck(name, fn)
+    return QualityCheck(name, fn, local=True)
 
 
 def _non_empty(messages: list[dict[str, Any]], response: Any, ctx: CheckContext | None) -> Verdict:
@@ -187,11 +191,11 @@ def _signal_check(name: str, signal: Callable[[str, str], Signal], bar: float = 
         score, reason = found
         return Verdict(score >= bar, reason, score)
 
-    return QualityCheck(name, fn)
+    return QualityCheck(name, fn, local=True)
 
 
-non_empty = QualityCheck("non_empty", _non_empty)
-not_truncated = QualityCheck("not_truncated", _not_truncated)
+non_empty = QualityCheck("non_empty", _non_empty, local=True)
+not_truncated = QualityCheck("not_truncated", _not_truncated, local=True)
 not_refusal = _text_check("not_refusal", _refusal)
 valid_json = _text_check("valid_json", _valid_json)
 def _uncertainty(messages: list[dict[str, Any]], response: Any, ctx: CheckContext | None) -> Verdict:
@@ -203,7 +207,7 @@ def _uncertainty(messages: list[dict[str, Any]], response: Any, ctx: CheckContex
 
 
 arithmetic = _signal_check("arithmetic", lambda _prompt, answer: arithmetic_signal(answer))
-uncertainty = QualityCheck("uncertainty", _uncertainty)
+uncertainty = QualityCheck("uncertainty", _uncertainty, local=True)
 final_answer_format = _signal_check("final_answer_format", format_signal)
 code_parses = _signal_check("code_parses", lambda _prompt, answer: code_signal(answer))
 

@@ -44,10 +44,9 @@ class Committer:
     def start(self) -> None:
         self._thread.start()
 
-    def settled(self, seq: int, urgent: bool) -> None:
-        """A bill was queued as `seq`: wait for its commit when it is urgent or `flush_s` is 0."""
-        if urgent or self._flush_s == 0:
-            self.await_commit(seq)
+    def must_wait(self, urgent: bool) -> bool:
+        """Whether a bill just queued is committed before its settle returns: when it is urgent or `flush_s` is 0."""
+        return urgent or self._flush_s == 0
 
     def await_commit(self, seq: int) -> None:
         """Return once bill `seq` is committed. The first waiter leads and commits everything queued

@@ -73,9 +73,15 @@ class SQLLedger:
         return self._books.reserve(tenant, request_id, amount_usd)
 
     def settle(self, reservation: Reservation | None, entry: Entry, answer: StoredAnswer | None = None) -> None:
-        """Bill the attempt and release its hold; see `Books.settle` and `Committer.settled`."""
+        if (seq := self.settle_later(reservation, entry, answer)) is not None:
+            self._committer.await_commit(seq)
+
+    def settle_later(self, reservation: Reservation | None, entry: Entry, answer: StoredAnswer | None = None) -> int | None:
         seq, urgent = self._books.settle(reservation, entry, answer)
-        self._committer.settled(seq, urgent)
+        return seq if self._committer.must_wait(urgent) else None
+
+    def await_commit(self, seq: int) -> None:
+        self._committer.await_commit(seq)
 
     def flush(self) -> None:
         self._committer.flush()
@@ -83,8 +89,7 @@ class SQLLedger:
     def state(self, tenant: str) -> BudgetState:
         return self._books.state(tenant)
 
-    def spent(self, tenant: str) -> Decimal:
-        """What the tenant spent in its current budget period (all time when it has no budget)."""
+    def spent(self, tenant: str) -> Decimal:  # in the current budget period (all time without a budget)
         return self._books.state(tenant).spent_usd
 
     def presumed_holds(self) -> list[tuple[str, str, Decimal, float | None]]:
