@@ -271,3 +271,21 @@ def test_sigterm_under_load_drains_and_loses_no_bill(server: LocalOpenAIServer, 
     assert proc.wait(30) in (0, -15)  # uvicorn re-raises the signal once it has shut down cleanly
     billed = {e.request_id for e in open_ledger(ledger, RouterConfig().budget_for).entries("acme")}
     assert len(answered) == 8 and set(answered) <= billed
+
+
+def test_the_gateways_own_process_leaves_its_start_up_objects_out_of_full_gc_passes(ledger_url: str) -> None:
+    """`tierwise serve` (app_from_env) freezes what start-up loaded (a full pass over litellm's
+    objects stalls every request ~125 ms); an app embedded in someone else's process does not."""
+    import gc
+
+    from starlette.testclient import TestClient
+
+    config = RouterConfig.from_dict({"tiers": local_tiers("http://127.0.0.1:9/v1"), "ledger": ledger_url})
+    gc.unfreeze()
+    try:
+        with TestClient(create_app(config)):
+            assert gc.get_freeze_count() == 0
+        with TestClient(create_app(config, freeze_gc=True)):
+            assert gc.get_freeze_count() > 10_000
+    finally:
+        gc.unfreeze()

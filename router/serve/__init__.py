@@ -15,13 +15,13 @@ from typing import Any
 __all__ = ["app_from_env", "create_app", "run", "startup_line", "timed_protocol"]
 
 
-def create_app(config: Any, router: Any = None) -> Any:
+def create_app(config: Any, router: Any = None, *, freeze_gc: bool = False) -> Any:
     """The gateway as an ASGI app (Starlette) for a RouterConfig; see router.serve._app."""
     try:
         from router.serve._app import create_app as _create
     except ImportError as exc:
         raise ImportError("the gateway needs Starlette and uvicorn: pip install 'tierwise[serve]'") from exc
-    return _create(config, router)
+    return _create(config, router, freeze_gc=freeze_gc)
 
 
 def timed_protocol(head_timeout_s: float = 30.0) -> Any:
@@ -42,10 +42,11 @@ def startup_line(config: Any, host: str, port: int, workers: int) -> str:
 
 
 def app_from_env() -> Any:
-    """The app for the config file named by TIERWISE_CONFIG: what each uvicorn worker builds."""
+    """The app for the config file named by TIERWISE_CONFIG: what each uvicorn worker builds (the
+    worker's process is the gateway's own, so its start-up objects are frozen out of the GC)."""
     from router._config import RouterConfig
 
-    return create_app(RouterConfig.from_env())
+    return create_app(RouterConfig.from_env(), freeze_gc=True)
 
 
 def run(config_path: str, host: str = "127.0.0.1", port: int = 8400, workers: int = 1) -> None:

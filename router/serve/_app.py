@@ -8,6 +8,7 @@ configured model (passed straight to it, billed and budgeted). Errors come back 
 from __future__ import annotations
 
 import asyncio
+import gc
 import hashlib
 import json
 import logging
@@ -174,8 +175,10 @@ def _ledger(gateway: Gateway) -> Any:
     return gateway.router.ledger
 
 
-def create_app(config: RouterConfig, router: AsyncRouter | None = None) -> Starlette:
-    """The gateway as an ASGI app; the router is built when the app starts (one per worker)."""
+def create_app(config: RouterConfig, router: AsyncRouter | None = None, *, freeze_gc: bool = False) -> Starlette:
+    """The gateway as an ASGI app; the router is built when the app starts (one per worker).
+    `freeze_gc` (`tierwise serve`, whose process is the gateway's own): once started, the objects
+    loaded so far are left out of the garbage collector's full passes."""
     if not config.gateway.keys:  # keys may all live in the ledger (tierwise keys add): said, not refused
         logging.getLogger("tierwise").info("tierwise gateway: no keys in gateway.keys; the ledger's keys (tierwise keys) are used")
     gateway = Gateway(config, router)
@@ -186,6 +189,11 @@ def create_app(config: RouterConfig, router: AsyncRouter | None = None) -> Starl
         own = gateway.router is None
         if own:
             gateway.router = AsyncRouter(config)
+        if freeze_gc:
+            # litellm and its SDKs load ~300k objects that live as long as the process; a full
+            # collection walks them all (about 125 ms, stalling every request in flight).
+            gc.collect()
+            gc.freeze()
         try:
             yield
         finally:
