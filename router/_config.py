@@ -175,6 +175,9 @@ class LearningConfig(_Strict):
     # Train the answer verifier on the labels (each label keeps its answers' verifier features) and
     # escalate with it once it beats the one in force (escalation.verifier, or none) on the labels.
     verifier: bool = False
+    # Spread the period's labels (`labels`, `budget_usd`) over it: no more bought by a time than the
+    # share of the period gone by, plus 1/24 of it at once (off: bought as fast as sampled until spent).
+    spread: bool = False
 
     @model_validator(mode="after")
     def _usable(self) -> LearningConfig:

@@ -303,3 +303,32 @@ def test_a_downward_label_buys_the_cheapest_answer_graded_against_the_one_served
     assert len(graded) == 1 and "m-flash answer" in graded[0] and "small answer" in graded[0]  # one grade, with the reference
     assert {e.tier for e in router.ledger.entries(LEARNING)} == {"small", "frontier"}  # one cheap call and the judge: nothing else
     router.close()
+
+
+def test_spread_buys_a_period_s_labels_no_faster_than_it_passes(tmp_path: Path) -> None:
+    """`spread`: by a time of the day, at most that share of the day's labels (plus 1/24) and of its
+    label dollars; without it, labels are bought as fast as they are sampled."""
+    midnight = 1_796_428_800.0  # 2026-12-05 00:00 UTC
+
+    def labels_after(router: Router, requests: int, offset: int) -> int:
+        for i in range(requests):
+            router.complete([{"role": "user", "content": f"question {offset + i}"}], tenant="acme")
+            router.learning.close()  # one at a time: each label is bought before the next is sampled
+        return router.ledger.label_count()
+
+    with LocalOpenAIServer() as server:
+        client = ScriptedClient(default="9")
+        with Router(_config(server.url, f"sqlite:///{tmp_path / 'a.db'}", labels=48, spread=True), client=client) as router:
+            router.learning.now = lambda: midnight + 60  # 48 x (1/1440 + 1/24) -> 3 labels so far
+            assert labels_after(router, 6, 0) == 3 and router.learning.state()["skipped_for_labels"] == 3
+            router.learning.now = lambda: midnight + 12 * 3600  # noon: 48 x (1/2 + 1/24) -> 26
+            assert labels_after(router, 6, 6) == 9
+        with Router(_config(server.url, f"sqlite:///{tmp_path / 'b.db'}", labels=48), client=client) as router:
+            router.learning.now = lambda: midnight + 60
+            assert labels_after(router, 6, 0) == 6  # not spread: the day's labels go as fast as they are sampled
+        with Router(_config(server.url, f"sqlite:///{tmp_path / 'c.db'}", budget_usd="0.2", spread=True), client=client) as router:
+            router.learning.now = lambda: midnight + 60  # $0.2 x 0.042 = $0.0085 so far; a label costs about $0.0037
+            bought = labels_after(router, 6, 0)
+            assert 0 < bought < 6 and router.learning.state()["skipped_for_pace"] == 6 - bought
+            router.learning.now = lambda: midnight + 23 * 3600  # late in the day: the rest of the budget is open
+            assert labels_after(router, 6, 6) == bought + 6

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC
+from decimal import Decimal
 from typing import Any, TypeVar
 
 from classifiers import LinearClassifier, Outcome, Row
@@ -21,6 +22,7 @@ from policies import ThresholdPolicy
 from router._config import LEARNING_TENANT, LearningConfig
 from router._core import Core
 from router._errors import BudgetExceeded, InvalidRequestError, TierwiseError
+from router.learning._pace import allowed_share, paced_labels
 from router.learning._refit import refit
 from router.learning._simulate import _Sampler
 from router.learning._verify import label_answers, refit_verifier
@@ -92,6 +94,8 @@ class Learner:
         self.refits: list[dict[str, Any]] = []
         self.skipped_budget = 0
         self.skipped_labels = 0  # sampled, but the period's `labels` were all bought
+        self.skipped_pace = 0  # sampled, but `spread` holds the rest of the period's budget for later
+        self.now: Callable[[], float] = time.time  # the period's clock (a test sets its own)
         self.unparsable = 0  # judge replies without a grade
         self._unparsable_run = 0
         self.stopped: str | None = None  # why shadow labels stopped being bought, once they have
@@ -141,6 +145,7 @@ class Learner:
             "thresholds": list(getattr(policy, "thresholds", ())), "label_spend_usd": self._core.ledger.spent(LEARNING_TENANT),
             "label_budget_usd": self._cfg.budget_usd, "skipped_for_budget": self.skipped_budget, "model_id": self._model_id,
             "unparsable_grades": self.unparsable, "stopped": self.stopped, "skipped_for_labels": self.skipped_labels,
+            "skipped_for_pace": self.skipped_pace,
         }
 
     def close(self, wait: bool = True) -> None:
@@ -213,9 +218,14 @@ class Learner:
         return self._complete(messages, tenant=LEARNING_TENANT, checks=[], **pin, **kwargs)
 
     def _shadow(self, seen: _Seen, request_id: str, messages: list[dict[str, Any]], answer: str, cost: float) -> None:
-        if self._cfg.labels is not None:  # the period's label budget, shared by instances: one slot a label
-            window = int(period_start(self._cfg.period, time.time(), UTC) if self._cfg.period != "total" else 0)
-            if not self._core.ledger.take_slot("labels", window, self._cfg.labels):
+        now, cfg = self.now(), self._cfg
+        if cfg.spread and self._core.ledger.spent(LEARNING_TENANT) >= cfg.budget_usd * Decimal(allowed_share(cfg.period, now)):
+            self.skipped_pace += 1
+            return
+        if cfg.labels is not None:  # the period's label budget, shared by instances: one slot a label
+            window = int(period_start(cfg.period, now, UTC) if cfg.period != "total" else 0)
+            limit = paced_labels(cfg.labels, cfg.period, now) if cfg.spread else cfg.labels
+            if not self._core.ledger.take_slot("labels", window, limit):
                 self.skipped_labels += 1
                 return
         request = "\n".join(str(m.get("content", "")) for m in messages if m.get("role") != "system")[-8000:]
