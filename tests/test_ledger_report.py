@@ -150,3 +150,36 @@ def test_spent_in_period_is_what_the_books_hold_from_the_period_start(zone: str,
             first = -1 if start == float("-inf") else start // 3600  # the books count the hour it falls in whole
             want = sum((e.cost_usd for e in entries if e.tenant == name and e.ts // 3600 >= first), Decimal(0))
             assert Decimal(report[name]["spent_in_period_usd"]) == want, (name, window)
+
+
+def test_savings_by_lever_match_a_hand_computed_book(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--savings: routing (answers at the top model's price, less every attempt at its own),
+    the provider's cached-input discount, and what cache hits saved; per tenant and day."""
+    url = f"sqlite:///{tmp_path / 'l.db'}"
+    tiers = [{"name": "small", "models": [{"model": "openai/m-small", "input_cost_per_token": "0.0000001", "output_cost_per_token": "0.0000004",
+                                           "cache_read_input_cost_per_token": "0.00000001"}]},
+             {"name": "frontier", "models": [{"model": "openai/m-big", "input_cost_per_token": "0.00001", "output_cost_per_token": "0.00004"}]}]
+    cfg = tmp_path / "tierwise.yaml"
+    cfg.write_text(yaml.safe_dump({"tiers": tiers, "ledger": url}))
+    ledger = open_ledger(url, RouterConfig().budget_for)
+    book = [Entry("r1", 1, "acme", "small", "openai/m-small", 1000, 100, Decimal("0.0001"), 0.1, "ok", "", T0 + 60, cached_in=400),
+            Entry("r2", 1, "acme", "small", "openai/m-small", 500, 50, Decimal("0.00007"), 0.1, "check_failed", "", T0 + DAY),
+            Entry("r3", 1, "acme", "small", "openai/m-small", 0, 0, Decimal(0), 0.0, "ok", "cache hit: saved $0.0042", T0 + DAY),
+            Entry("r4", 1, "acme", "small", "mystery-model-x", 10, 10, Decimal("0.001"), 0.1, "ok", "", T0 + DAY)]
+    for entry in book:
+        ledger.settle(None, entry)
+    ledger.close()
+    assert main(["ledger", "--config", str(cfg), "--json", "--savings"]) == 0
+    found = json.loads(capsys.readouterr().out)["savings"]
+    (acme,) = found["tenants"]
+    routing = (1000 * Decimal("0.00001") + 100 * Decimal("0.00004")) - (1000 * Decimal("0.0000001") + 100 * Decimal("0.0000004"))
+    failed = 500 * Decimal("0.0000001") + 50 * Decimal("0.0000004")
+    assert Decimal(acme["routing_usd"]) == routing - failed
+    assert Decimal(acme["cached_input_usd"]) == 400 * (Decimal("0.0000001") - Decimal("0.00000001"))
+    assert Decimal(acme["cache_hits_usd"]) == Decimal("0.0042")
+    assert Decimal(acme["saved_usd"]) == routing - failed + Decimal("0.000036") + Decimal("0.0042")
+    assert [(d["day"], Decimal(d["routing_usd"])) for d in acme["days"]] == [("2025-11-23", routing), ("2025-11-24", -failed)]
+    assert found["unpriced_models"] == ["mystery-model-x"] and found["top_model"] == "openai/m-big"
+    assert main(["ledger", "--config", str(cfg), "--savings"]) == 0
+    text = capsys.readouterr().out
+    assert "by lever" in text and "left out (no known price): mystery-model-x" in text

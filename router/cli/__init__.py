@@ -114,6 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     ledger.add_argument("--until", help="up to (not including) this ISO date or time")
     ledger.add_argument("--tenant", help="only this tenant")
     ledger.add_argument("--json", action="store_true", help="print the report as JSON")
+    ledger.add_argument("--savings", action="store_true",
+                        help="also what each lever saved against always-top (routing, cached input, cache hits), per tenant and day")
     ledger.add_argument("--csv", help="write every entry to this CSV file")
     ledger.set_defaults(func=cmd_ledger)
 

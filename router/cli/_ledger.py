@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from router._config import RouterConfig
 from router._errors import TierwiseError
+from router.cli._savings import render_savings, savings, usd
 from router.ledger import Entry, Ledger, from_nanos, open_ledger, period_start
 from router.ledger._records import add_sums
 
@@ -39,12 +40,6 @@ def parse_when(text: str | None, tz: tzinfo) -> float | None:
     except ValueError:
         raise ValueError(f"{text!r} is not an ISO date or time (e.g. 2026-11-01 or 2026-11-01T09:00+01:00)") from None
     return (when if when.tzinfo else when.replace(tzinfo=tz)).timestamp()
-
-
-def usd(amount: Decimal) -> str:
-    """Money as plain decimal text (never 6E-7): exact, and what a finance user can paste."""
-    text = format(amount, "f")
-    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def _frontier_prices(config: RouterConfig) -> tuple[Decimal, Decimal] | None:
@@ -215,7 +210,10 @@ def cmd_ledger(args: argparse.Namespace) -> int:
         if args.csv:
             print(f"wrote {_export_csv(ledger, args.csv, args.tenant)} entries to {args.csv}")
         report = build_report(ledger, config, url, since, until, args.tenant)
+        saved = savings(ledger, config, tz, since, until, args.tenant) if args.savings else None
     finally:
         ledger.close()
-    print(json.dumps(report, indent=2) if args.json else render(report))
+    if args.savings:
+        report["savings"] = saved
+    print(json.dumps(report, indent=2) if args.json else render(report) + ("\n\n" + render_savings(saved) if args.savings else ""))
     return 0
