@@ -36,7 +36,9 @@ def test_200_requests_over_two_instances_pass_exactly_the_limit(server: LocalOpe
             routers[k % 2].complete(MSG, tenant="acme")
             outcome = "ok"
         except RateLimited as exc:
-            outcome = "limited" if 0 < exc.retry_after_s <= 60 else "bad wait"
+            outcome = "limited" if 0 < exc.retry_after_s <= 60 else f"bad wait {exc.retry_after_s}"
+        except Exception as exc:  # noqa: BLE001 - named in the assertion below, not lost with the thread
+            outcome = f"{type(exc).__name__}: {str(exc)[:200]}"
         with lock:
             results.append(outcome)
 
@@ -49,7 +51,7 @@ def test_200_requests_over_two_instances_pass_exactly_the_limit(server: LocalOpe
         t.join()
     minutes = int(time.time() // 60) - first + 1  # a loaded machine may cross into the next minute
     assert results.count("ok") == 25 if minutes == 1 else 25 <= results.count("ok") <= 25 * minutes
-    assert results.count("ok") + results.count("limited") == 200
+    assert results.count("ok") + results.count("limited") == 200, sorted({r for r in results if r not in ("ok", "limited")})
     assert routers[0].complete(MSG, tenant="globex").choices[0].message.content == "ok"  # another tenant, no limit
     for r in routers:
         r.close()
