@@ -97,11 +97,9 @@ async def settle_and_step(run: Run, call: Call, response: Any, tries: int) -> Ca
     a commit that must be awaited goes to a thread), else on a worker thread."""
     if not run.settles_in_memory():
         return await off_loop(run, _settle_and_step, run, call, response, tries)
-    run.commit_due, run.on_loop = None, True
     try:
-        run.succeeded(call, response, tries)
+        run.succeed_on_loop(call, response, tries)
     finally:
-        run.on_loop = False
         if run.commit_due is not None:  # near the cap, a full queue, flush_s 0: committed before the answer is given
             await asyncio.to_thread(run.core.ledger.await_commit, run.commit_due)
     if run.answered:

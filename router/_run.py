@@ -54,8 +54,8 @@ class Run:
         self.features: tuple[set[str], list[float]] | None = None  # the classifier's input, for labels
         self.token_hold: tuple[int, int] | None = None  # (minute, tokens held) against the tenant's tpm
         self._answering: ModelSpec | None = None  # the model whose answer the checks judge (what `sample` asks again)
-        self.on_loop = False  # settling on the event loop: a bill's commit is left to the driver to await
-        self.commit_due: int | None = None  # the bill whose commit the driver awaits (on_loop only)
+        self._on_loop = False  # billing on the event loop: a bill's commit is left to the driver to await
+        self.commit_due: int | None = None  # the bill whose commit the driver awaits (after succeed_on_loop)
 
     @property
     def messages(self) -> list[dict[str, Any]]:
@@ -75,13 +75,12 @@ class Run:
         return self.stream and self.core.config.check_streams and self.checks is not None
 
     @property
-    def answered(self) -> bool:
+    def answered(self) -> bool:  # an answer passed: next_call() has nothing more to plan
         return self._final is not None
 
     def settles_in_memory(self) -> bool:
-        """Billing an answer touches only memory: local checks only (`QualityCheck.local`), no learned
-        verifier, no tokens-a-minute count, no stored answer, session or cache entry (each of those
-        reads or writes a database)."""
+        """Billing an answer touches only memory: local checks only (`QualityCheck.local`); no verifier, tpm
+        count, stored answer, session or cache entry (each reads or writes a database)."""
         r = self.request
         return ((self.checks is None or self.checks.local) and self.core.verifier is None and self.token_hold is None and not r.keyed
                 and r.session is None and self.cache_key is None and not self.stream)
@@ -216,6 +215,14 @@ class Run:
             self.route.note(f"{call.tier} ({call.spec.model}) failed its check: {verdict.reason or 'no reason given'}; moved up")
             self.cursor.escalate()
 
+    def succeed_on_loop(self, call: Call, response: Any, tries: int) -> None:
+        """`succeeded`, its bill queued: `commit_due` names a commit to await before answering (also on a raise)."""
+        self.commit_due, self._on_loop = None, True
+        try:
+            self.succeeded(call, response, tries)
+        finally:
+            self._on_loop = False
+
     def failed(self, call: Call, exc: BaseException, partial: list[Any] | None = None) -> None:
         """Record a failed call (and the chunks a broken stream gave); fall back, or raise."""
         provider = is_provider_error(exc)
@@ -284,7 +291,7 @@ class Run:
         if outcome in ("ok", "check_failed"):
             self.route.tier, self.route.model = call.tier, call.spec.model
         self.route.latency_s = self.core.clock() - self._started
-        if self.on_loop:
+        if self._on_loop:
             self.commit_due = self.core.ledger.settle_later(call.reservation, entry, self._answer(response, outcome)) or self.commit_due
         else:
             self.core.ledger.settle(call.reservation, entry, self._answer(response, outcome))

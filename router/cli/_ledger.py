@@ -18,8 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from router._config import RouterConfig
-from router._errors import TierwiseError
-from router.cli._savings import render_savings, savings, usd
+from router.cli._savings import PriceBook, render_savings, savings, usd
 from router.ledger import Entry, Ledger, from_nanos, open_ledger, period_start
 from router.ledger._records import add_sums
 
@@ -43,13 +42,8 @@ def parse_when(text: str | None, tz: tzinfo) -> float | None:
 
 
 def _frontier_prices(config: RouterConfig) -> tuple[Decimal, Decimal] | None:
-    from router._client import LiteLLMClient
-
-    try:
-        prices = LiteLLMClient().prices(config.tiers[-1].models[0])
-    except TierwiseError:  # no price known: the comparison is left out, not guessed
-        return None
-    return prices.input, prices.output
+    prices = PriceBook(config)(config.tiers[-1].models[0].model)  # None: no price known, the comparison is left out
+    return None if prices is None else (prices.input, prices.output)
 
 
 # Columns of a `spend_by` row after its keys: attempts, requests, answers, tokens in and out, answer tokens in and out, nanos.

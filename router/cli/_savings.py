@@ -27,7 +27,7 @@ _HIT = re.compile(r"^cache hit: saved \$(\d+(?:\.\d+)?)")
 LEVERS = ("routing_usd", "cached_input_usd", "cache_hits_usd")
 
 
-class _PriceBook:
+class PriceBook:
     """Each model's prices, once: the config's spec, else litellm's map; None when neither knows it."""
 
     def __init__(self, config: RouterConfig) -> None:
@@ -61,7 +61,7 @@ def _levers(entry: Entry, prices: Prices | None, top: Prices) -> dict[str, Decim
 def savings(ledger: Ledger, config: RouterConfig, tz: tzinfo, since: float | None, until: float | None,
             tenant: str | None) -> dict[str, Any] | None:
     """Per tenant and day (of `tz`): each lever's saving; None when the top tier has no known price."""
-    book = _PriceBook(config)
+    book = PriceBook(config)
     top = book(config.tiers[-1].models[0].model)
     if top is None:
         return None
