@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from router._core import Core, Replay
-from router._types import Attempt, Route, route_from_dict, route_to_dict
+from router._types import Attempt, Route, route_from_dict, stored_route
 from router.ledger import Entry, StoredRequest
 
 _log = logging.getLogger("tierwise")
@@ -42,18 +42,18 @@ def cached(core: Core, key: str, tenant: str, request_id: str, keyed: bool = Fal
         row = (core.cache_store or core.ledger).cache_get(key, tenant, time.time() - core.config.cache.ttl_s)
         if row is None:
             return None
-        response, stored_route, saved = json.loads(row[0]), route_from_dict(json.loads(row[1])), Decimal(row[2])
+        response, earlier, saved = json.loads(row[0]), route_from_dict(json.loads(row[1])), Decimal(row[2])
     except Exception as exc:  # noqa: BLE001 - an unreadable entry or a failing cache is a miss, never an error
         _log.warning("tierwise cache: lookup failed (%s: %s); calling the model", type(exc).__name__, exc)
         return None
-    tier, model = stored_route.tier or "", stored_route.model or ""
+    tier, model = earlier.tier or "", earlier.model or ""
     reason = f"cache hit: saved ${saved}"
-    route = Route(request_id=request_id, tenant=tenant, score=stored_route.score, planned_tiers=[tier], tier=tier, model=model,
+    route = Route(request_id=request_id, tenant=tenant, score=earlier.score, planned_tiers=[tier], tier=tier, model=model,
                   attempts=[Attempt(tier, model, "ok", Decimal(0), 0.0, 0, 0, reason, 0)], reason=reason, cached=True)
     core.ledger.settle(None, Entry(request_id, 1, tenant, tier, model, 0, 0, Decimal(0), 0.0, "ok", reason))
     if keyed:
-        core.ledger.finish_request(request_id, "done", response, route_to_dict(route), tenant=tenant)
-    return Replay(request_id, StoredRequest("done", response, route_to_dict(route)), tenant, cached=True)
+        core.ledger.finish_request(request_id, "done", response, stored_route(route), tenant=tenant)
+    return Replay(request_id, StoredRequest("done", response, stored_route(route)), tenant, cached=True)
 
 
 def remember(core: Core, key: str | None, tenant: str, response: Any, route: Route) -> None:
@@ -61,7 +61,7 @@ def remember(core: Core, key: str | None, tenant: str, response: Any, route: Rou
     if key is None or core.config.cache is None or route.escalation_exhausted or not hasattr(response, "model_dump"):
         return
     try:
-        (core.cache_store or core.ledger).cache_put(key, tenant, json.dumps(response.model_dump(), default=str), json.dumps(route_to_dict(route)),
+        (core.cache_store or core.ledger).cache_put(key, tenant, json.dumps(response.model_dump(), default=str), json.dumps(stored_route(route)),
                               format(route.cost_usd, "f"), time.time(), core.config.cache.max_entries)
     except Exception as exc:  # noqa: BLE001 - the answer is paid for and returned; the next one calls the model
         _log.warning("tierwise cache: store failed (%s: %s)", type(exc).__name__, exc)

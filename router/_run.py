@@ -23,7 +23,7 @@ from router._logging import log_info
 from router._plan import BudgetWait, PlanCursor, Sleep
 from router._retry import is_auth_error, is_caller_error, is_context_window, is_malformed_reply, tries_of
 from router._sessions import keep
-from router._types import Attempt, AttemptOutcome, RequestStatus, Route, RoutedResponse, attach_route, route_to_dict
+from router._types import Attempt, AttemptOutcome, RequestStatus, Route, RoutedResponse, attach_route, stored_route
 from router.checks import QualityCheck, Verdict, answer_text, barred, verified
 from router.ledger import Entry, Reservation, StoredAnswer
 
@@ -282,7 +282,7 @@ class Run:
         t_in, t_out, cost = billed.tokens_in, billed.tokens_out, billed.cost_usd
         reason = f"{reason}; {billed.note}" if reason and billed.note else reason or billed.note
         latency = self.core.clock() - call.started
-        attempt = Attempt(call.tier, call.spec.model, outcome, cost, latency, t_in, t_out, reason, tries)
+        attempt = Attempt(call.tier, call.spec.model, outcome, cost, latency, t_in, t_out, reason, tries, billed.cached_in)
         rid, tenant = self.request.request_id, self.request.tenant
         entry = Entry(rid, call.attempt, tenant, call.tier, call.spec.model, t_in, t_out, cost, latency, outcome, reason,
                       cached_in=billed.cached_in)
@@ -389,7 +389,7 @@ class Run:
         dumped = response.model_dump() if status == "done" and hasattr(response, "model_dump") else None
         try:
             self.core.ledger.finish_request(
-                self.request.request_id, status, dumped, route_to_dict(self.route) if dumped else None, tenant=self.request.tenant
+                self.request.request_id, status, dumped, stored_route(self.route) if dumped else None, tenant=self.request.tenant
             )
         except LedgerError as exc:  # a paid answer was stored with its bill; the status can wait
             logging.getLogger("tierwise").warning("tierwise: could not mark request %s %s: %s", self.request.request_id, status, exc)
@@ -398,4 +398,4 @@ class Run:
         """For a caller's request id, the answer that an "ok" attempt paid for, stored with its bill."""
         if not self.request.keyed or outcome != "ok" or not hasattr(response, "model_dump"):
             return None
-        return StoredAnswer(response.model_dump(), route_to_dict(self.route))
+        return StoredAnswer(response.model_dump(), stored_route(self.route))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from decimal import Decimal
 from typing import Any, Literal, Protocol, Self, runtime_checkable
 
@@ -31,6 +31,7 @@ class Attempt:
     tokens_out: int = 0
     reason: str = ""
     tries: int = 1
+    cached_in: int = 0  # of tokens_in, what the provider served from its prompt cache
 
 
 @dataclass
@@ -76,11 +77,29 @@ def route_to_dict(route: Route) -> dict[str, Any]:
     return data
 
 
+# Attempt fields an instance of tierwise 0.1.0 sharing the ledger cannot read back (it takes every
+# stored key as an argument): left out of stored routes, so a rolling upgrade replays on either version.
+_NEWER_ATTEMPT_FIELDS = ("cached_in",)
+_ROUTE_FIELDS = {f.name for f in fields(Route)}
+_ATTEMPT_FIELDS = {f.name for f in fields(Attempt)}
+
+
+def stored_route(route: Route) -> dict[str, Any]:
+    """A route as the ledger and the cache keep it for replays: `route_to_dict` less newer fields."""
+    data = route_to_dict(route)
+    for attempt in data["attempts"]:
+        for name in _NEWER_ATTEMPT_FIELDS:
+            attempt.pop(name, None)
+    return data
+
+
 def route_from_dict(data: dict[str, Any]) -> Route:
-    fields = dict(data)
-    fields["cost_usd"] = Decimal(fields["cost_usd"])
-    fields["attempts"] = [Attempt(**{**a, "cost_usd": Decimal(a["cost_usd"])}) for a in fields["attempts"]]
-    return Route(**fields)
+    """A stored route; keys a newer version added are left out, so an older instance reads it too."""
+    kept = {k: v for k, v in data.items() if k in _ROUTE_FIELDS}
+    kept["cost_usd"] = Decimal(kept["cost_usd"])
+    kept["attempts"] = [Attempt(**{k: v for k, v in a.items() if k in _ATTEMPT_FIELDS and k != "cost_usd"}, cost_usd=Decimal(a["cost_usd"]))
+                        for a in kept["attempts"]]
+    return Route(**kept)
 
 
 @runtime_checkable

@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -289,3 +290,24 @@ def test_the_gateways_own_process_leaves_its_start_up_objects_out_of_full_gc_pas
             assert gc.get_freeze_count() > 10_000
     finally:
         gc.unfreeze()
+
+
+def test_metrics_split_what_each_answer_saved_by_lever(server: LocalOpenAIServer, ledger_url: str) -> None:
+    import httpx
+
+    tiers = local_tiers(server.url)
+    tiers[0]["models"][0]["cache_read_input_cost_per_token"] = "0.00000001"  # small: input 1e-7, cached 1e-8, output 4e-7
+    config = RouterConfig.from_dict({**gateway_config(server, ledger_url), "tiers": tiers})
+    usage = {"content": "hi", "prompt_tokens": 1000, "completion_tokens": 10, "cached_tokens": 800}
+    server.scripts["m-small"].extend([usage, usage])
+    with serving(config) as url:
+        client = openai.OpenAI(base_url=url, api_key=KEY, max_retries=0)
+        for headers in ({"Idempotency-Key": "k1"}, {"Idempotency-Key": "k1"}, {"x-session-id": "s1"}):  # the replay saves nothing
+            assert client.chat.completions.create(model="tierwise", messages=MSG, extra_headers=headers).model == "openai/m-small"  # type: ignore[arg-type]
+        lines = httpx.get(url.replace("/v1", "/metrics")).text.splitlines()
+    saved = {line.split('lever="')[1].split('"')[0]: Decimal(line.split()[-1]) for line in lines
+             if line.startswith('tierwise_saved_usd{tenant="acme"')}
+    # Against always-m-big (1e-5 in, 4e-5 out): each answer's tokens at its price, less small's uncached price.
+    one = 1000 * Decimal("0.00001") + 10 * Decimal("0.00004") - 1000 * Decimal("0.0000001") - 10 * Decimal("0.0000004")
+    cached = 800 * (Decimal("0.0000001") - Decimal("0.00000001"))
+    assert saved == {"routing": 2 * one, "cached_input": cached, "session": cached, "cache_hits": 0}

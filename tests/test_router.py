@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import threading
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
-from conftest import KeywordClassifier
+from conftest import MOCK_TIERS, KeywordClassifier
 
 from router import (
     AsyncRouter,
@@ -254,3 +255,25 @@ def test_a_caller_can_pin_a_tier_or_a_configured_model(mock_config: RouterConfig
         router.complete(MSG, tenant="acme", model="gpt-4o")
     with pytest.raises(InvalidRequestError, match="not configured"):
         router.complete(MSG, tenant="acme", tier="huge")
+
+
+def test_a_stored_answer_replays_across_versions_of_the_route(tmp_path: Path) -> None:
+    """A rolling upgrade shares one ledger: what is stored leaves out fields 0.1.0 cannot read, and a
+    stored route with a field this version does not know is still replayed."""
+    import json
+    import sqlite3
+
+    path = tmp_path / "ledger.db"
+    config = RouterConfig.from_dict({"tiers": MOCK_TIERS, "ledger": f"sqlite:///{path}", "thresholds": [0.4, 0.7]})
+    router, client = make(config)
+    first = router.complete(MSG, tenant="acme", request_id="r1")
+    router.ledger.flush()
+    with sqlite3.connect(path) as conn:
+        (stored,) = conn.execute("SELECT route FROM claims WHERE request_id = 'r1'").fetchone()
+        route = json.loads(stored)
+        assert "cached_in" in first.route.to_dict()["attempts"][0] and "cached_in" not in route["attempts"][0]
+        route["attempts"][0]["added_by_a_later_version"] = 1
+        route["added_by_a_later_version"] = True
+        conn.execute("UPDATE claims SET route = ? WHERE request_id = 'r1'", (json.dumps(route),))
+    again = router.complete(MSG, tenant="acme", request_id="r1")
+    assert again.route.replayed and again.id == first.id and len(client.calls) == 1

@@ -18,7 +18,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from router._config import RouterConfig
-from router.cli._savings import PriceBook, render_savings, savings, usd
+from router._savings import PriceBook
+from router.cli._savings import render_savings, savings, usd
 from router.ledger import Entry, Ledger, from_nanos, open_ledger, period_start
 from router.ledger._records import add_sums
 
@@ -42,7 +43,8 @@ def parse_when(text: str | None, tz: tzinfo) -> float | None:
 
 
 def _frontier_prices(config: RouterConfig) -> tuple[Decimal, Decimal] | None:
-    prices = PriceBook(config)(config.tiers[-1].models[0].model)  # None: no price known, the comparison is left out
+    book = PriceBook(config)
+    prices = book(book.top_model)  # None: no price known, the comparison is left out
     return None if prices is None else (prices.input, prices.output)
 
 

@@ -1,68 +1,28 @@
 """`tierwise ledger --savings`: what each lever saved against always-top, per tenant and day.
 
 Read from the entries themselves (every attempt, so it scans them all; the main report reads the
-hourly totals). Three levers, each priced from the config (else litellm's price map):
-- routing: the answers' tokens priced at the top tier's first model, less every attempt's tokens
-  at its own model's uncached prices (escalations, failed checks and errors are paid out of it);
-- cached input: the provider's discount on cached input tokens (`cached_in` x (input - cached
-  price)); a session's turns count here, as their point is to keep the provider's cache;
-- cache hits: what the answers served from tierwise's response cache cost when they were bought.
+hourly totals). The levers are `router._savings`'s, priced from the config (else litellm's price
+map); entries carry no session id, so a session's turns count under cached input (/metrics splits
+them out).
 """
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from datetime import datetime, tzinfo
 from decimal import Decimal
 from typing import Any
 
-from router._client import LiteLLMClient, Prices
-from router._config import ModelSpec, RouterConfig
-from router._errors import TierwiseError
-from router._quiet import quiet
-from router.ledger import Entry, Ledger
-
-_HIT = re.compile(r"^cache hit: saved \$(\d+(?:\.\d+)?)")
-LEVERS = ("routing_usd", "cached_input_usd", "cache_hits_usd")
-
-
-class PriceBook:
-    """Each model's prices, once: the config's spec, else litellm's map; None when neither knows it."""
-
-    def __init__(self, config: RouterConfig) -> None:
-        self._specs = {spec.model: spec for tier in config.tiers for spec in tier.models}
-        self._client = LiteLLMClient()
-        self._found: dict[str, Prices | None] = {}
-
-    def __call__(self, model: str) -> Prices | None:
-        if model not in self._found:
-            try:
-                with quiet():  # litellm prints its provider list for a model it does not know
-                    self._found[model] = self._client.prices(self._specs.get(model) or ModelSpec(model=model))
-            except TierwiseError:
-                self._found[model] = None
-        return self._found[model]
-
-
-def _levers(entry: Entry, prices: Prices | None, top: Prices) -> dict[str, Decimal] | None:
-    """What this attempt adds to each lever; None when its model has no known price."""
-    hit = _HIT.match(entry.reason)
-    if hit is not None:
-        return {"routing_usd": Decimal(0), "cached_input_usd": Decimal(0), "cache_hits_usd": Decimal(hit.group(1))}
-    if prices is None:
-        return None
-    own = entry.tokens_in * prices.input + entry.tokens_out * prices.output
-    answer = entry.tokens_in * top.input + entry.tokens_out * top.output if entry.outcome == "ok" else Decimal(0)
-    cached = min(entry.cached_in, entry.tokens_in) * (prices.input - prices.cache_read)
-    return {"routing_usd": answer - own, "cached_input_usd": cached, "cache_hits_usd": Decimal(0)}
+from router._config import RouterConfig
+from router._savings import LEVERS, PriceBook, levers
+from router.ledger import Ledger
 
 
 def savings(ledger: Ledger, config: RouterConfig, tz: tzinfo, since: float | None, until: float | None,
             tenant: str | None) -> dict[str, Any] | None:
     """Per tenant and day (of `tz`): each lever's saving; None when the top tier has no known price."""
     book = PriceBook(config)
-    top = book(config.tiers[-1].models[0].model)
+    top = book(book.top_model)
     if top is None:
         return None
     days: dict[str, dict[str, dict[str, Decimal]]] = defaultdict(lambda: defaultdict(lambda: dict.fromkeys(LEVERS, Decimal(0))))
@@ -70,7 +30,7 @@ def savings(ledger: Ledger, config: RouterConfig, tz: tzinfo, since: float | Non
     for entry in ledger.entries(tenant):
         if (since is not None and entry.ts < since) or (until is not None and entry.ts >= until):
             continue
-        found = _levers(entry, book(entry.model), top)
+        found = levers(entry.tokens_in, entry.tokens_out, entry.cached_in, entry.outcome == "ok", entry.reason, book(entry.model), top)
         if found is None:
             unpriced.add(entry.model)
             continue
@@ -79,7 +39,7 @@ def savings(ledger: Ledger, config: RouterConfig, tz: tzinfo, since: float | Non
             day[lever] += amount
     tenants = [{"tenant": name, **_sum(list(by_day.values())),
                 "days": [{"day": day, **_text(sums)} for day, sums in sorted(by_day.items())]} for name, by_day in sorted(days.items())]
-    return {"top_model": config.tiers[-1].models[0].model, "tenants": tenants, "unpriced_models": sorted(unpriced)}
+    return {"top_model": book.top_model, "tenants": tenants, "unpriced_models": sorted(unpriced)}
 
 
 def _sum(rows: list[dict[str, Decimal]]) -> dict[str, str]:

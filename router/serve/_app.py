@@ -33,6 +33,7 @@ from router._errors import (
 )
 from router._params import ANSWER_PARAMS, allowed_params
 from router._router import AsyncRouter
+from router._savings import PriceBook, route_levers
 from router._types import Route as RouteInfo
 from router.ledger import ApiKey
 from router.serve._admin import Admin
@@ -62,6 +63,7 @@ class Gateway:
         self.router = router
         self.keys = LiveKeys({digest: tenant for tenant, digests in config.gateway.keys.items() for digest in digests})
         self.metrics = Metrics()
+        self.prices = PriceBook(config)  # what each answer saved, by lever, for /metrics
 
     @staticmethod
     def _digest(request: Request) -> str | None:
@@ -113,7 +115,7 @@ class Gateway:
         try:
             if body.get("stream"):
                 stream = await self.router.acomplete(messages, tenant=tenant, request_id=request_id, tier=tier, stream=True, **params)
-                return StreamingResponse(self._events(stream, tenant, started), media_type="text/event-stream",
+                return StreamingResponse(self._events(stream, tenant, started, session is not None), media_type="text/event-stream",
                                          headers=_headers(stream.route, with_cost=False))
             result = await self.router.acomplete(messages, tenant=tenant, request_id=request_id, tier=tier, **params)
         except TierwiseError as exc:
@@ -123,10 +125,10 @@ class Gateway:
         route = result.route
         data = result.model_dump()
         data["model"] = route.model
-        self._observe(tenant, route, started)
+        self._observe(tenant, route, started, session is not None)
         return JSONResponse(data, headers=_headers(route))
 
-    async def _events(self, stream: Any, tenant: str, started: float) -> AsyncIterator[str]:
+    async def _events(self, stream: Any, tenant: str, started: float, session: bool) -> AsyncIterator[str]:
         try:
             async for chunk in stream:
                 data = chunk.model_dump(exclude_none=True)
@@ -136,12 +138,13 @@ class Gateway:
             yield f"data: {bytes(_typed(exc).body).decode()}\n\n"
         finally:
             await stream.aclose()  # billed once, whether it ended, failed or the client left
-            self._observe(tenant, stream.route, started)
+            self._observe(tenant, stream.route, started, session)
         yield "data: [DONE]\n\n"
 
-    def _observe(self, tenant: str, route: RouteInfo, started: float) -> None:
+    def _observe(self, tenant: str, route: RouteInfo, started: float, session: bool) -> None:
         moves = max(0, len({a.tier for a in route.attempts if a.tier != "judge"}) - 1)
-        self.metrics.observe(tenant, route.tier or "-", "ok", time.monotonic() - started, route.cost_usd or Decimal(0), moves)
+        self.metrics.observe(tenant, route.tier or "-", "ok", time.monotonic() - started, route.cost_usd or Decimal(0), moves,
+                             route_levers(route, self.prices, session))
 
     async def models(self, request: Request) -> Response:
         if await self._caller(request) is None:  # tier and model names are the operator's, not the public's

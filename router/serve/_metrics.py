@@ -18,12 +18,16 @@ class Metrics:
         self.escalations: dict[str, int] = defaultdict(int)
         self.spend: dict[str, Decimal] = defaultdict(Decimal)
         self.refusals: dict[str, int] = defaultdict(int)
+        self.saved: dict[tuple[str, str], Decimal] = defaultdict(Decimal)  # (tenant, lever): against always-top
         self.latency: list[int] = [0] * (len(_BUCKETS) + 1)
         self.latency_sum = 0.0
         self.latency_count = 0
 
-    def observe(self, tenant: str, tier: str, status: str, seconds: float, cost: Decimal = Decimal(0), escalations: int = 0) -> None:
+    def observe(self, tenant: str, tier: str, status: str, seconds: float, cost: Decimal = Decimal(0), escalations: int = 0,
+                saved: dict[str, Decimal] | None = None) -> None:
         with self._lock:
+            for lever, amount in (saved or {}).items():
+                self.saved[(tenant, lever)] += amount
             self.requests[(tenant, tier, status)] += 1
             self.escalations[tenant] += escalations
             self.spend[tenant] += cost
@@ -41,6 +45,9 @@ class Metrics:
             lines += [f'tierwise_escalations_total{{tenant="{_q(t)}"}} {n}' for t, n in sorted(self.escalations.items())]
             lines.append("# TYPE tierwise_spend_usd_total counter")
             lines += [f'tierwise_spend_usd_total{{tenant="{_q(t)}"}} {format(v, "f")}' for t, v in sorted(self.spend.items())]
+            # A gauge: routing's saving goes down when escalations and failed checks cost more than it saved.
+            lines.append("# TYPE tierwise_saved_usd gauge")
+            lines += [f'tierwise_saved_usd{{tenant="{_q(t)}",lever="{lever}"}} {format(v, "f")}' for (t, lever), v in sorted(self.saved.items())]
             lines.append("# TYPE tierwise_budget_refusals_total counter")
             lines += [f'tierwise_budget_refusals_total{{tenant="{_q(t)}"}} {n}' for t, n in sorted(self.refusals.items())]
             lines.append("# TYPE tierwise_request_seconds histogram")
