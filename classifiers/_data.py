@@ -40,6 +40,7 @@ class Row:
     split: str | None = None
     contaminated: bool = False
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    weight: float = 1.0  # a sampling weight: a row bought at half the rate of the others stands for two
 
 
 def _number(value: Any, name: str, *, integer: bool = False) -> Any:

@@ -98,7 +98,7 @@ def _examples(rows: Sequence[Row], weak: Sequence[str], strong: Sequence[str], b
             into.rows.append(r)
             into.y.append(y)
             into.cal.append(cal)
-            into.weight.append(w)
+            into.weight.append(w * r.weight)
     return fit, dev
 
 

@@ -52,6 +52,7 @@ def test_shadow_labels_arrive_after_the_answer_and_keep_no_prompt(tmp_path: Path
     label = labels[0]
     assert label.source == "shadow" and label.tenant == "acme" and label.quality == {"small": 0.3, "flash": 0.9, "frontier": 0.9}
     assert set(label.cost_usd) == {"small", "flash", "frontier"} and label.messages is None
+    assert label.features["sw"] == 1.0  # its sampling weight: at a shadow_rate of 1 every request is sampled alike
     spent = {e.tier for e in router.ledger.entries(LEARNING)}
     assert spent == {"flash", "frontier"}  # shadow and judge calls are billed to the learning budget, not to acme
     assert router.ledger.spent("acme") == resp.route.cost_usd
@@ -332,3 +333,27 @@ def test_spread_buys_a_period_s_labels_no_faster_than_it_passes(tmp_path: Path) 
             assert 0 < bought < 6 and router.learning.state()["skipped_for_pace"] == 6 - bought
             router.learning.now = lambda: midnight + 23 * 3600  # late in the day: the rest of the budget is open
             assert labels_after(router, 6, 6) == bought + 6
+
+
+def test_labels_weigh_as_the_traffic_does_a_label_of_weight_two_counts_as_two_labels() -> None:
+    """Sampling favours sparse score ranges; each label's weight (rate over its chance) is carried into
+    the ranking a refit compares and into the thresholds it calibrates, so a weight of 2 is two labels."""
+    from policies import calibrate
+
+    prior = default_classifier()
+    tiers = ["small", "flash", "frontier"]
+    rows = _labels(240, signal=False, seed=3)
+    twice = [2.0 if int(r.id) % 3 == 0 else 1.0 for r in rows]
+    weighted = [Row(r.id, r.messages, r.outcomes, weight=w) for r, w in zip(rows, twice, strict=True)]
+    doubled = rows + [Row(f"{r.id}b", r.messages, r.outcomes) for r, w in zip(rows, twice, strict=True) if w == 2.0]
+    as_weighted, as_doubled, plain = (refit(x, tiers, prior, prior, [0.2, 0.6]) for x in (weighted, doubled, rows))
+    assert as_weighted.auc_old == pytest.approx(as_doubled.auc_old) and as_weighted.auc_old != pytest.approx(plain.auc_old)
+    scores = [prior.score(r.messages) for r in rows]
+    quality = [[r.outcomes[t].quality for t in tiers] for r in rows]
+    cost = [[r.outcomes[t].cost_usd or 0.0 for t in tiers] for r in rows]
+    extra = [i for i, w in enumerate(twice) if w == 2.0]
+    by_weight = calibrate(scores, quality, cost, "quality", 0.9, twice)
+    by_rows = calibrate(scores + [scores[i] for i in extra], quality + [quality[i] for i in extra], cost + [cost[i] for i in extra], "quality", 0.9)
+    assert (by_weight.cost, by_weight.quality) == pytest.approx((by_rows.cost, by_rows.quality))
+    with pytest.raises(ValueError, match="weights"):
+        calibrate(scores, quality, cost, weights=[-1.0] * len(scores))

@@ -25,7 +25,7 @@ from router._errors import BudgetExceeded, InvalidRequestError, TierwiseError
 from router.learning._pace import allowed_share, paced_labels
 from router.learning._refit import refit
 from router.learning._simulate import _Sampler
-from router.learning._verify import label_answers, refit_verifier
+from router.learning._verify import label_answers, refit_verifier, sample_weight
 from router.ledger import Label, period_start
 from router.verifier._model import FORMAT as VERIFIER_FORMAT
 from router.verifier._model import from_dict as verifier_from_dict
@@ -70,7 +70,7 @@ def rows_of(labels: list[Label], tiers: list[str]) -> list[Row]:
         outcomes = {t: Outcome(quality=q, cost_usd=lab.cost_usd.get(t)) for t, q in quality.items()}
         rows.append(Row(id=f"label-{lab.id}", messages=lab.messages or [{"role": "user", "content": ""}], outcomes=outcomes,
                         source=f"tierwise-{lab.source}", task=lab.source, extra={"features": lab.features, "request_id": lab.request_id,
-                                                                                 "tenant": lab.tenant}))
+                                                                                 "tenant": lab.tenant}, weight=sample_weight(lab)))
     return rows
 
 
@@ -112,11 +112,12 @@ class Learner:
                 if len(self._recent) > self._cfg.remember:
                     self._recent.popitem(last=False)
             shadow = self._cfg.shadow_rate > 0 and self.stopped is None and route.tier in self._tiers and self._sampler.take(route.score)
+            weight = self._sampler.weight  # what this label will stand for in fits and calibrations
         failed = [a.tier for a in route.attempts if a.outcome == "check_failed"]
         if failed:  # a tier whose answer failed a check: a free label for it
             self._submit(self._store, Label(request_id, tenant, "check", {t: 0.0 for t in failed}, self._features(seen.features)))
         if shadow:
-            self._submit(self._shadow, seen, request_id, messages, text_of(response), float(route.cost_usd))
+            self._submit(self._shadow, seen, request_id, messages, text_of(response), float(route.cost_usd), weight)
         if self._core.clock() >= self._next_pickup:
             self._next_pickup = self._core.clock() + self._cfg.pickup_s
             self._submit(self._pickup)
@@ -217,7 +218,7 @@ class Learner:
         pin = {"tier": who} if who in self._tiers else {"model": who}
         return self._complete(messages, tenant=LEARNING_TENANT, checks=[], **pin, **kwargs)
 
-    def _shadow(self, seen: _Seen, request_id: str, messages: list[dict[str, Any]], answer: str, cost: float) -> None:
+    def _shadow(self, seen: _Seen, request_id: str, messages: list[dict[str, Any]], answer: str, cost: float, weight: float = 1.0) -> None:
         now, cfg = self.now(), self._cfg
         if cfg.spread and self._core.ledger.spent(LEARNING_TENANT) >= cfg.budget_usd * Decimal(allowed_share(cfg.period, now)):
             self.skipped_pace += 1
@@ -229,11 +230,12 @@ class Learner:
                 self.skipped_labels += 1
                 return
         request = "\n".join(str(m.get("content", "")) for m in messages if m.get("role") != "system")[-8000:]
+        features = {**self._features(seen.features), "sw": round(weight, 6)}
         if self._cfg.downward and seen.tier != self._tiers[0]:
-            self._downward(seen, request_id, messages, request, answer, cost)
+            self._downward(seen, request_id, messages, request, answer, cost, features)
             return
         if self._cfg.downward and self._cfg.verifier:  # the cheapest tier answered: a grade of its answer is what the verifier needs
-            self._graded_alone(seen, request_id, messages, request, answer, cost)
+            self._graded_alone(seen, request_id, messages, request, answer, cost, features)
             return
         costs, texts = {seen.tier: cost}, {seen.tier: answer}
 
@@ -251,10 +253,11 @@ class Learner:
         if grades is None or any(g is None for g in grades.values()):
             return  # no budget, a failed call or an unreadable grade: no label rather than a wrong one
         graded = {t: g for t, g in grades.items() if g is not None}
-        features = self._with_answers(self._features(seen.features), messages, texts)
+        features = self._with_answers(features, messages, texts)
         self._store(Label(request_id, seen.tenant, "shadow", graded, features, costs), messages)
 
-    def _downward(self, seen: _Seen, request_id: str, messages: list[dict[str, Any]], request: str, answer: str, cost: float) -> None:
+    def _downward(self, seen: _Seen, request_id: str, messages: list[dict[str, Any]], request: str, answer: str, cost: float,
+                  features: dict[str, Any]) -> None:
         """A downward label: the cheapest tier's answer, graded against the answer served (the
         reference, which stands in for the top tier's in the label): one cheap call and one grade."""
         small = self._tiers[0]
@@ -266,15 +269,16 @@ class Learner:
         r, grade = self._paid("downward", request_id, buy) or (None, None)
         if r is None or grade is None:
             return  # no budget, a failed call or an unreadable grade: no label rather than a wrong one
-        features = self._with_answers(self._features(seen.features), messages, {small: text_of(r)})
+        features = self._with_answers(features, messages, {small: text_of(r)})
         self._store(Label(request_id, seen.tenant, "downward", {small: grade, self._tiers[-1]: 1.0}, features,
                           {small: float(r.route.cost_usd), self._tiers[-1]: cost}), messages)
 
-    def _graded_alone(self, seen: _Seen, request_id: str, messages: list[dict[str, Any]], request: str, answer: str, cost: float) -> None:
+    def _graded_alone(self, seen: _Seen, request_id: str, messages: list[dict[str, Any]], request: str, answer: str, cost: float,
+                      features: dict[str, Any]) -> None:
         """An answer label: the answer served, graded by the judge with no other tier bought (one call)."""
         grade = self._paid("answer", request_id, lambda: self._grade(request, answer))
         if grade is not None:
-            features = self._with_answers(self._features(seen.features), messages, {seen.tier: answer})
+            features = self._with_answers(features, messages, {seen.tier: answer})
             self._store(Label(request_id, seen.tenant, "answer", {seen.tier: grade}, features, {seen.tier: cost}), messages)
 
     def _paid(self, kind: str, request_id: str, buy: Callable[[], _T]) -> _T | None:

@@ -37,18 +37,19 @@ def _gaps(rows: Sequence[Row], tiers: Sequence[str]) -> Any:
 CONFIDENCE = 0.95  # how sure the paired bootstrap must be that a candidate ranks better before it is swapped in
 
 
-def better(old: Any, new: Any, gaps: Any, rounds: int = 300, seed: int = 0) -> tuple[bool, float, float]:
+def better(old: Any, new: Any, gaps: Any, rounds: int = 300, seed: int = 0, weights: Any = None) -> tuple[bool, float, float]:
     """Whether the new scores rank the labels better: in at least CONFIDENCE of paired bootstrap
-    rounds AUC(new) > AUC(old). Returns (verdict, AUC old, AUC new)."""
+    rounds AUC(new) > AUC(old), each label counted by its sampling weight. Returns (verdict, AUC old, AUC new)."""
     import numpy as np
 
     old, new, needs = np.asarray(old), np.asarray(new), np.asarray(gaps) > 1e-9
+    w = np.ones(len(needs)) if weights is None else np.asarray(weights, dtype=float)
     rng = np.random.default_rng(seed)
     diffs = []
     for _ in range(rounds):
         i = rng.integers(0, len(needs), len(needs))
-        diffs.append(auc(new[i], needs[i]) - auc(old[i], needs[i]))
-    return bool(np.percentile(diffs, 100 * (1 - CONFIDENCE)) > 0), auc(old, needs), auc(new, needs)
+        diffs.append(auc(new[i], needs[i], w[i]) - auc(old[i], needs[i], w[i]))
+    return bool(np.percentile(diffs, 100 * (1 - CONFIDENCE)) > 0), auc(old, needs, w), auc(new, needs, w)
 
 
 def refit(
@@ -72,11 +73,12 @@ def refit(
     if len(usable) < MIN_LABELS:
         return Refit(current, ths, False, len(usable), why=f"kept the model in force: {len(usable)} labels, a swap needs {MIN_LABELS}")
     sel = select(usable, tiers, current, prior, seed=seed)
-    old = auc(sel.oof["in force"], needs_better(usable, tiers))
-    new = auc(sel.oof[sel.chosen], needs_better(usable, tiers)) if sel.chosen in sel.oof else None
+    weights = [r.weight for r in usable]  # sampling weights: labels stand for the traffic, not for how they were sampled
+    old = auc(sel.oof["in force"], needs_better(usable, tiers), weights)
+    new = auc(sel.oof[sel.chosen], needs_better(usable, tiers), weights) if sel.chosen in sel.oof else None
     if sel.chosen == "in force":
         return Refit(current, ths, False, len(usable), old, new, sel.candidates, f"kept the model in force: {sel.why}")
-    swap, _, _ = better(sel.oof["in force"], sel.oof[sel.chosen], _gaps(usable, tiers), seed=seed)
+    swap, _, _ = better(sel.oof["in force"], sel.oof[sel.chosen], _gaps(usable, tiers), seed=seed, weights=weights)
     if not swap:
         return Refit(current, ths, False, len(usable), old, new, sel.candidates,
                      f"candidate {sel.chosen} kept out: {sel.why}, but not better than the model in force in {CONFIDENCE:.0%} "
@@ -86,5 +88,5 @@ def refit(
         quality = [[r.outcomes[t].quality for t in tiers] for r in whole]
         cost = [[r.outcomes[t].cost_usd or 0.0 for t in tiers] for r in whole]
         if any(any(c) for c in cost) and sum(q[-1] for q in quality) > 0:
-            ths = calibrate(scores_of(sel.classifier, whole), quality, cost, "quality", quality_target).thresholds
+            ths = calibrate(scores_of(sel.classifier, whole), quality, cost, "quality", quality_target, [r.weight for r in whole]).thresholds
     return Refit(sel.classifier, ths, True, len(usable), old, new, sel.candidates, f"candidate {sel.chosen} swapped in: {sel.why}")

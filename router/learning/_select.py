@@ -34,17 +34,23 @@ def needs_better(rows: Sequence[Row], tiers: Sequence[str]) -> list[bool]:
     return [r.outcomes[tiers[-1]].quality - r.outcomes[tiers[0]].quality > 1e-9 for r in rows]
 
 
-def auc(scores: Any, needs: Any) -> float:
-    """The chance a request that needed a better tier outscores one that did not (ties half)."""
+def auc(scores: Any, needs: Any, weights: Any = None) -> float:
+    """The chance a request that needed a better tier outscores one that did not (ties half), each
+    request counted by its sampling weight (1 each by default)."""
     import numpy as np
-    from scipy.stats import rankdata
 
     needs = np.asarray(needs, dtype=bool)
-    pos, neg = int(needs.sum()), int((~needs).sum())
-    if pos == 0 or neg == 0:
+    w = np.ones(len(needs)) if weights is None else np.asarray(weights, dtype=float)
+    pos, neg = float(w[needs].sum()), float(w[~needs].sum())
+    if pos <= 0 or neg <= 0:
         return 0.5
-    ranks = rankdata(np.asarray(scores, dtype=float))
-    return float((ranks[needs].sum() - pos * (pos + 1) / 2) / (pos * neg))
+    order = np.argsort(np.asarray(scores, dtype=float), kind="mergesort")
+    ranked = np.asarray(scores, dtype=float)[order]
+    starts = np.flatnonzero(np.r_[True, ranked[1:] != ranked[:-1]])  # each run of tied scores
+    pos_in = np.add.reduceat(np.where(needs[order], w[order], 0.0), starts)
+    neg_in = np.add.reduceat(np.where(needs[order], 0.0, w[order]), starts)
+    below = np.cumsum(neg_in) - neg_in
+    return float((pos_in * (below + neg_in / 2)).sum() / (pos * neg))
 
 
 def scores_of(clf: Classifier, rows: Sequence[Row]) -> list[float]:
@@ -72,6 +78,7 @@ def select(rows: Sequence[Row], tiers: Sequence[str], current: Classifier | None
     import numpy as np
 
     needs = np.asarray(needs_better(rows, tiers))
+    w = np.asarray([r.weight for r in rows], dtype=float)  # sampling weights: every fit and score counts a row as it stands
     k = max(2, min(folds if len(rows) >= 500 else 3, len(rows) // 10))  # fewer folds while labels are few: refits stay quick
     fold = np.random.default_rng(seed).permutation(len(rows)) % k
     fixed: dict[str, Classifier] = {}
@@ -92,7 +99,7 @@ def select(rows: Sequence[Row], tiers: Sequence[str], current: Classifier | None
         except ValueError:  # a fold with one class only: this candidate cannot be judged yet
             continue
         oof[name] = scores
-    per_fold = {name: [auc(s[fold == f], needs[fold == f]) for f in range(k)] for name, s in oof.items()}
+    per_fold = {name: [auc(s[fold == f], needs[fold == f], w[fold == f]) for f in range(k)] for name, s in oof.items()}
     table = {name: (float(np.mean(v)), float(np.std(v) / np.sqrt(k))) for name, v in per_fold.items()}
     best = max(table, key=lambda n: table[n][0])
     # One standard error: a model already fitted (in force, then the prior) stays unless a trained one beats it by more.

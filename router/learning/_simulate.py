@@ -103,17 +103,22 @@ def _ci(pair: Any, fmt: str = ".1%") -> str:
 class _Sampler:
     """Shadow sampling at `rate` overall, spread so that every score bin seen gets a like share of the
     labels: a bin with little traffic is sampled more, a crowded one less (within 2x of `rate`: labels
-    that stray far from the traffic teach a model that ranks the traffic worse)."""
+    that stray far from the traffic teach a model that ranks the traffic worse). `weight` is what the
+    last request taken stands for: `rate` over its chance (1 at the overall rate), carried into every
+    fit and calibration so that labels weigh as the traffic does."""
 
     def __init__(self, rate: float, rng: random.Random) -> None:
         self.rate, self.rng, self.seen = rate, rng, [0] * BINS
+        self.weight = 1.0
 
     def take(self, score: float) -> bool:
         b = min(max(int(score * BINS), 0), BINS - 1)
         self.seen[b] += 1
         total, used = sum(self.seen), sum(1 for n in self.seen if n)
         p = self.rate * total / (used * self.seen[b])  # this bin's fair share of the labels, over its share of traffic
-        return self.rng.random() < min(1.0, 2 * self.rate, max(self.rate / 2, p))
+        chance = min(1.0, 2 * self.rate, max(self.rate / 2, p))
+        self.weight = self.rate / chance if chance > 0 else 1.0
+        return self.rng.random() < chance
 
 
 def simulate(
@@ -173,6 +178,7 @@ def simulate(
         if labels is not None:  # a budget spread over what is left of the stream
             sampler.rate = min(shadow_rate, max(0, labels - bought) / max(1, len(rows) - len(steps) + 1))
         if sampler.rate and (labels is None or bought < labels) and sampler.take(s):
+            weight = sampler.weight
             def grade(q: float) -> float:
                 return 1 - q if rng.random() < judge_noise else q
 
@@ -187,11 +193,11 @@ def simulate(
                 step.label_cost = sum(c for j, c in enumerate(cost[i]) if j != k) + grade_cost * n_tiers
                 graded = {t: Outcome(quality=grade(q), cost_usd=c) for t, q, c in zip(tiers, quality[i], cost[i])}
             if tiers[-1] in graded:  # an answer graded alone teaches the verifier only (as `rows_of` leaves it out)
-                labels_bought.append(Row(id=row.id, messages=row.messages, outcomes=graded, source="shadow"))
+                labels_bought.append(Row(id=row.id, messages=row.messages, outcomes=graded, source="shadow", weight=weight))
             if verifier:
                 texts = {t: text for t in graded if t != tiers[-1] and isinstance(text := row.outcomes[t].response, str)}
                 graded_answers.append(Label(row.id, "sim", "shadow", {t: o.quality for t, o in graded.items()},
-                                            {"answers": label_answers(row.messages, texts, words=False)}))
+                                            {"answers": label_answers(row.messages, texts, words=False), "sw": weight}))
             since += 1
             bought += 1
         if refit_every and since >= refit_every:

@@ -42,12 +42,20 @@ def label_answers(messages: list[dict[str, Any]], texts: dict[str, str], words: 
     return out
 
 
-def examples_of(labels: Sequence[Label]) -> tuple[list[Features], list[int], list[str]]:
-    """(features, good, request) of every graded answer the labels kept; a label of another version's
-    features is left out."""
+def sample_weight(label: Label) -> float:
+    """What a label stands for: the inverse of how much likelier than average it was to be sampled
+    (kept as `sw` in its features; 1 for a label not sampled, or of a version without it)."""
+    w = label.features.get("sw", 1.0) if isinstance(label.features, dict) else 1.0
+    return float(w) if isinstance(w, (int, float)) and not isinstance(w, bool) and math.isfinite(w) and 0 < w <= 100 else 1.0
+
+
+def examples_of(labels: Sequence[Label]) -> tuple[list[Features], list[int], list[str], list[float]]:
+    """(features, good, request, sampling weight) of every graded answer the labels kept; a label of
+    another version's features is left out."""
     found: list[Features] = []
     good: list[int] = []
     groups: list[str] = []
+    weights: list[float] = []
     for lab in labels:
         answers = lab.features.get("answers") if isinstance(lab.features, dict) else None
         for tier, f in (answers or {}).items() if isinstance(answers, dict) else ():
@@ -56,7 +64,8 @@ def examples_of(labels: Sequence[Label]) -> tuple[list[Features], list[int], lis
                 found.append(parsed)
                 good.append(int(lab.quality[tier] >= 0.5))
                 groups.append(f"{lab.tenant}/{lab.request_id}")
-    return found, good, groups
+                weights.append(sample_weight(lab))
+    return found, good, groups, weights
 
 
 def _parsed(f: Any) -> Features | None:
@@ -73,23 +82,25 @@ def refit_verifier(labels: Sequence[Label], current: Verifier | None, seed: int 
     """A candidate trained on the labels' answers, swapped in only when it beats `current` (see module)."""
     import numpy as np
 
-    found, good, groups = examples_of(labels)
+    found, good, groups, weights = examples_of(labels)
     y = np.asarray(good, dtype=float)
     if len(y) < MIN_ANSWERS or y.min() == y.max():
         return VerifierRefit(current, False, len(y), why=f"kept the verifier in force: {len(y)} graded answers "
                              f"({int(y.sum())} good), a swap needs {MIN_ANSWERS} of both kinds")
     candidate, oof = fit_verifier(found, good, groups, HASH_DIMS, folds=3 if len(y) < 500 else 5, seed=seed,
-                                  about={"source": "tierwise learning", "labels": len(labels)})
-    old = np.full(len(y), y.mean()) if current is None else np.asarray([_or_half(current.score_features(*f)) for f in found])
+                                  about={"source": "tierwise learning", "labels": len(labels)}, weights=weights)
+    w = np.asarray(weights)
+    old = np.full(len(y), np.average(y, weights=w)) if current is None else np.asarray([_or_half(current.score_features(*f)) for f in found])
     l_old, l_new = _losses(y, old), _losses(y, np.asarray(oof))
     rng = np.random.default_rng(seed)
-    diffs = [float(np.mean(l_old[i] - l_new[i])) for i in (rng.integers(0, len(y), len(y)) for _ in range(300))]
+    diffs = [float(np.average(l_old[i] - l_new[i], weights=w[i])) for i in (rng.integers(0, len(y), len(y)) for _ in range(300))]
     swap = float(np.percentile(diffs, 100 * (1 - CONFIDENCE))) > 0
     name = "the verifier in force" if current is not None else "no verifier (the base rate)"
     verdict = "swapped in" if swap else f"kept out: not better in {CONFIDENCE:.0%} of paired bootstrap rounds"
-    why = (f"verifier candidate (C {candidate.trained['penalty_c']}, CV log loss {l_new.mean():.4f}) {verdict} against {name} "
-           f"({l_old.mean():.4f}) on {len(y)} graded answers")
-    return VerifierRefit(candidate if swap else current, swap, len(y), float(l_old.mean()), float(l_new.mean()), why)
+    loss_old, loss_new = float(np.average(l_old, weights=w)), float(np.average(l_new, weights=w))
+    why = (f"verifier candidate (C {candidate.trained['penalty_c']}, CV log loss {loss_new:.4f}) {verdict} against {name} "
+           f"({loss_old:.4f}) on {len(y)} graded answers")
+    return VerifierRefit(candidate if swap else current, swap, len(y), loss_old, loss_new, why)
 
 
 def _or_half(score: float | None) -> float:

@@ -78,8 +78,9 @@ def train_verifier(pairs: Sequence[tuple[list[dict[str, Any]], str]], labels: Se
 
 
 def fit_verifier(found: Sequence[Features], labels: Sequence[int], groups: Sequence[str], hash_dims: int, folds: int = 5,
-                 seed: int = 0, about: dict[str, Any] | None = None) -> tuple[Verifier, Any]:
-    """`train_verifier` on answers' features: the verifier and its out-of-fold scores of them."""
+                 seed: int = 0, about: dict[str, Any] | None = None, weights: Sequence[float] | None = None) -> tuple[Verifier, Any]:
+    """`train_verifier` on answers' features: the verifier and its out-of-fold scores of them.
+    `weights`: each answer's sampling weight, in every fit and loss (1 each by default)."""
     import numpy as np
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import log_loss, roc_auc_score
@@ -89,6 +90,7 @@ def fit_verifier(found: Sequence[Features], labels: Sequence[int], groups: Seque
     if len(y) < 2 * folds or y.min() == y.max():
         raise ConfigError(f"a verifier needs good and bad answers to learn from: {len(y)} answers, {int(y.sum())} good")
     x = matrix(found, hash_dims)
+    w = np.ones(len(y)) if weights is None else np.asarray(weights, dtype=float)
     splits = list(GroupKFold(n_splits=min(folds, len(set(groups)))).split(x, y, groups))
     results = []
     for c in PENALTIES:
@@ -96,15 +98,16 @@ def fit_verifier(found: Sequence[Features], labels: Sequence[int], groups: Seque
         for fit_rows, test_rows in splits:
             if y[fit_rows].min() == y[fit_rows].max():
                 continue
-            model = LogisticRegression(C=c, solver="liblinear", max_iter=1000, random_state=seed).fit(x[fit_rows], y[fit_rows])
+            model = LogisticRegression(C=c, solver="liblinear", max_iter=1000, random_state=seed).fit(x[fit_rows], y[fit_rows],
+                                                                                                     sample_weight=w[fit_rows])
             held[test_rows] = model.predict_proba(x[test_rows])[:, 1]
-            losses.append(log_loss(y[test_rows], held[test_rows], labels=[0, 1]))
+            losses.append(log_loss(y[test_rows], held[test_rows], labels=[0, 1], sample_weight=w[test_rows]))
         results.append((c, float(np.mean(losses)), float(np.std(losses) / max(1.0, np.sqrt(len(losses)))), held))
     best = min(results, key=lambda r: r[1])
     chosen = next(r for r in results if r[1] <= best[1] + best[2])  # one standard error: the strongest penalty that is as good
-    model = LogisticRegression(C=chosen[0], solver="liblinear", max_iter=1000, random_state=seed).fit(x, y)
+    model = LogisticRegression(C=chosen[0], solver="liblinear", max_iter=1000, random_state=seed).fit(x, y, sample_weight=w)
     coef = model.coef_[0]
     trained = {**(about or {}), "answers": len(y), "good": int(y.sum()), "penalty_c": chosen[0],
-               "cv_log_loss": round(chosen[1], 4), "cv_auc": round(float(roc_auc_score(y, chosen[3])), 4),
+               "cv_log_loss": round(chosen[1], 4), "cv_auc": round(float(roc_auc_score(y, chosen[3], sample_weight=w)), 4),
                "cv": {str(c): round(loss, 4) for c, loss, _, _ in results}}
     return Verifier(list(coef[: len(DENSE)]), list(coef[len(DENSE) :]), float(model.intercept_[0]), hash_dims, trained), chosen[3]
