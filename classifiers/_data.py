@@ -94,7 +94,10 @@ def parse_row(obj: Any) -> Row:
     split = obj.get("split")
     if split is not None and split not in ("train", "dev", "test"):
         raise ValueError(f"split must be train, dev or test, got {split!r}")
-    known = {"id", "messages", "outcomes", "source", "task", "split", "contaminated"}
+    weight = _number(obj.get("weight", 1.0), "weight")  # optional: labels exported with their sampling weight
+    if weight <= 0:
+        raise ValueError(f"weight must be above 0, got {weight!r}")
+    known = {"id", "messages", "outcomes", "source", "task", "split", "contaminated", "weight"}
     return Row(
         id=rid,
         messages=messages,
@@ -104,6 +107,7 @@ def parse_row(obj: Any) -> Row:
         split=split,
         contaminated=bool(obj.get("contaminated", False)),
         extra={k: v for k, v in obj.items() if k not in known},
+        weight=weight,
     )
 
 

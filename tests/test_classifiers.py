@@ -156,6 +156,13 @@ def test_shipped_weights_are_small_and_json(tmp_path: Path) -> None:
     assert json.loads(path.read_text())["format"] == "tierwise-linear"
 
 
+def test_a_rows_sampling_weight_is_read_and_defaults_to_one(tmp_path: Path) -> None:
+    path = tmp_path / "s.jsonl"
+    path.write_text('{"id": "a", "weight": 2, "messages": [{"role": "user", "content": "x"}], "outcomes": {"m": {"quality": 1}}}\n'
+                    '{"id": "b", "messages": [{"role": "user", "content": "x"}], "outcomes": {"m": {"quality": 1}}}\n')
+    assert [(r.weight, r.extra) for r in iter_rows(path)] == [(2.0, {}), (1.0, {})]
+
+
 @pytest.mark.parametrize(
     ("line", "needle"),
     [
@@ -165,6 +172,8 @@ def test_shipped_weights_are_small_and_json(tmp_path: Path) -> None:
         ('{"id": "a", "messages": [{"role": "user", "content": "x"}], "outcomes": {"m": {}}}', "no quality"),
         ('{"id": "a", "messages": [{"role": "user", "content": "x"}], "outcomes": {"m": {"quality": 1, "cost_usd": -1}}}', "cost_usd"),
         ('{"id": "a", "split": "holdout", "messages": [{"role": "user", "content": "x"}], "outcomes": {"m": {"quality": 1}}}', "split"),
+        ('{"id": "a", "weight": 0, "messages": [{"role": "user", "content": "x"}], "outcomes": {"m": {"quality": 1}}}', "weight"),
+        ('{"id": "a", "weight": "2", "messages": [{"role": "user", "content": "x"}], "outcomes": {"m": {"quality": 1}}}', "weight"),
     ],
 )
 def test_malformed_set_lines_name_file_and_line(tmp_path: Path, line: str, needle: str) -> None:

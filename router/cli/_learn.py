@@ -55,8 +55,9 @@ def cmd_labels_export(args: argparse.Namespace) -> int:
     with args.out.open("w", encoding="utf-8") as out:
         for row in rows_of(labels, [t.name for t in config.tiers]):
             outcomes = {t: {"quality": o.quality, **({"cost_usd": o.cost_usd} if o.cost_usd is not None else {})} for t, o in row.outcomes.items()}
+            weight = {"weight": row.weight} if row.weight != 1.0 else {}  # its sampling weight, which train counts
             out.write(json.dumps({"id": row.id, "source": row.source, "task": row.task, "messages": row.messages, "outcomes": outcomes,
-                                  **row.extra}) + "\n")
+                                  **row.extra, **weight}) + "\n")
     print(f"wrote {len(labels)} labels to {args.out}" + ("" if all(lab.messages for lab in labels) else
           " (labels without stored prompts carry features only: train reads them; eval needs prompts, see learning.store_prompts)"))
     return 0
