@@ -357,3 +357,19 @@ def test_labels_weigh_as_the_traffic_does_a_label_of_weight_two_counts_as_two_la
     assert (by_weight.cost, by_weight.quality) == pytest.approx((by_rows.cost, by_rows.quality))
     with pytest.raises(ValueError, match="weights"):
         calibrate(scores, quality, cost, weights=[-1.0] * len(scores))
+
+
+def test_a_model_swapped_in_without_labels_to_calibrate_on_keeps_each_tiers_share() -> None:
+    """Downward labels carry the cheapest and the top tier only: with three tiers none can calibrate
+    thresholds. The old cut points would read the new model's scores on another scale (in simulate a
+    swap moved RouterBench to 6x the prior's spend at lower quality); each tier keeps its share instead."""
+    prior = default_classifier()
+    tiers = ["small", "flash", "frontier"]
+    rows = [Row(r.id, r.messages, {t: o for t, o in r.outcomes.items() if t != "flash"}) for r in _labels(240, signal=True)]
+    old = (0.2, 0.6)
+    result = refit(rows, tiers, prior, prior, old)
+    assert result.swapped and "keep each tier's share" in result.why
+    before = [prior.score(r.messages) for r in rows]
+    after = [result.classifier.score(r.messages) for r in rows]
+    for t_old, t_new in zip(old, result.thresholds, strict=True):
+        assert abs(sum(s < t_new for s in after) - sum(s < t_old for s in before)) <= 3  # the same share, to a few ties

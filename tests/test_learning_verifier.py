@@ -79,6 +79,24 @@ def test_a_verifier_refit_needs_enough_answers_a_real_gain_and_readable_features
     assert refit_verifier(odd, None).answers == 0
 
 
+def test_a_verifier_that_predicts_well_stays_out_when_its_escalations_do_not_pay() -> None:
+    """The top tier fails where the cheap one fails: the verifier tells good answers from bad, but an
+    escalation buys nothing, so it is kept out (on RouterBench in simulate, a verifier at bar 0.5
+    doubled the spend for no quality before this rule)."""
+    from router.learning import Escalation
+    from router.verifier import FEATURES
+
+    good, bad = [0.9] * len(FEATURES), [0.1] * len(FEATURES)
+    labels = [Label(f"r{i}", "acme", "downward", {"small": float(i % 2), "frontier": float(i % 2)},
+                    {"answers": {"small": {"d": good if i % 2 else bad, "h": {}}}}, {"small": 1.0, "frontier": 10.0}) for i in range(200)]
+    how = Escalation(["small", "frontier"], [0.1] * len(labels), [0.5])
+    assert refit_verifier(labels, None).swapped  # without the rule: swapped in on its fit alone
+    kept = refit_verifier(labels, None, escalation=how)
+    assert not kept.swapped and kept.verifier is None and "kept out: it predicts better, but escalating under bar 0.50" in kept.why
+    lifted = [Label(lab.request_id, lab.tenant, lab.source, {**lab.quality, "frontier": 1.0}, lab.features, lab.cost_usd) for lab in labels]
+    assert refit_verifier(lifted, None, escalation=how).swapped  # where the top tier answers better, escalating pays
+
+
 def test_a_request_the_cheapest_tier_answered_buys_one_grade_of_its_answer(tmp_path: Path) -> None:
     with LocalOpenAIServer(responder=_responder) as server:
         router = Router(_config(server.url, f"sqlite:///{tmp_path / 'l.db'}", refit_every=1))
@@ -101,12 +119,18 @@ def test_simulate_learns_a_verifier_from_cheap_labels_and_escalates_with_it() ->
                           "frontier": Outcome(quality=1.0, cost_usd=10.0, response="The answer is 42.")}) for i in range(600)]
     quality = [[r.outcomes[t].quality for t in ("small", "frontier")] for r in rows]
     cost = [[1.0, 10.0] for _ in rows]
-    args: dict[str, Any] = {"quality": quality, "cost": cost, "thresholds": [0.99], "shadow_rate": 1.0, "labels": 150, "downward": True,
+    # Some requests (under half) start at the top: their downward labels price it, which showing that
+    # escalations pay needs (the others' labels grade the cheap answer alone).
+    scores = sorted(default_classifier().score(r.messages) for r in rows)
+    quarter = min(x for x in scores if x > scores[len(scores) // 2])  # past the median and its ties
+    assert 0.1 < sum(x >= quarter for x in scores) / len(scores) < 0.5
+    args: dict[str, Any] = {"quality": quality, "cost": cost, "thresholds": [quarter], "shadow_rate": 1.0, "labels": 150, "downward": True,
                             "refit_every": 50, "judge_cost": 0.1}
     plain = simulate(rows, ["small", "frontier"], default_classifier(), **args)
     learned = simulate(rows, ["small", "frontier"], default_classifier(), verifier=True, **args)
-    assert any(r.get("verifier", {}).get("swapped") for r in learned.refits)
+    swapped = [r["verifier"] for r in learned.refits if r.get("verifier", {}).get("swapped")]
+    assert swapped and "escalating under bar 0.50 gives quality" in swapped[0]["why"]
     assert learned.totals["quality_vs_top"] > plain.totals["quality_vs_top"] + 0.1  # hedged answers move up once it is in
-    assert learned.totals["label_cost_vs_top"] < 0.01  # one grade a label: the cheap tier answered, nothing else was bought
+    assert learned.totals["label_cost_vs_top"] < 0.03  # a label buys at most a cheap answer and a grade
     with pytest.raises(ValueError, match="bar must be in"):
         simulate(rows, ["small", "frontier"], default_classifier(), verifier=True, bar=1.5, **args)

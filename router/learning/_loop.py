@@ -24,8 +24,9 @@ from router._core import Core
 from router._errors import BudgetExceeded, InvalidRequestError, TierwiseError
 from router.learning._pace import allowed_share, paced_labels
 from router.learning._refit import refit
+from router.learning._select import scores_of
 from router.learning._simulate import _Sampler
-from router.learning._verify import label_answers, refit_verifier, sample_weight
+from router.learning._verify import Escalation, label_answers, refit_verifier, sample_weight
 from router.ledger import Label, period_start
 from router.verifier._model import FORMAT as VERIFIER_FORMAT
 from router.verifier._model import from_dict as verifier_from_dict
@@ -332,7 +333,13 @@ class Learner:
                     core.ledger.save_model(result.classifier.to_dict(), list(result.thresholds), result.labels, time.time())
             _log.info("tierwise learning: refit on %d labels: %s", result.labels, result.why)
         if self._cfg.verifier:
-            v = refit_verifier(labels, core.verifier)
+            clf, policy = core.brain  # the prompt model and thresholds in force now (the refit above may have swapped them)
+            thresholds = list(getattr(policy, "thresholds", ()))
+            bars = [core.config.escalation.bars.get(t, 0.5) for t in self._tiers[:-1]]
+            # How the router would escalate on it, so that a verifier only joins when its escalations
+            # pay (a policy without thresholds cannot be replayed: the verifier's fit alone decides).
+            how = Escalation(self._tiers, scores_of(clf, rows_of(labels, self._tiers)), thresholds, bars) if thresholds else None
+            v = refit_verifier(labels, core.verifier, escalation=how)
             entry["verifier"] = {"swapped": v.swapped, "answers": v.answers, "log_loss_old": v.loss_old, "log_loss_new": v.loss_new,
                                  "why": v.why}
             if v.swapped and v.verifier is not None:

@@ -84,9 +84,30 @@ def refit(
                      f"candidate {sel.chosen} kept out: {sel.why}, but not better than the model in force in {CONFIDENCE:.0%} "
                      "of paired bootstrap rounds")
     whole = [r for r in usable if all(t in r.outcomes and r.outcomes[t].cost_usd is not None for t in tiers)]  # enough to calibrate on
-    if len(whole) >= 20:
-        quality = [[r.outcomes[t].quality for t in tiers] for r in whole]
-        cost = [[r.outcomes[t].cost_usd or 0.0 for t in tiers] for r in whole]
-        if any(any(c) for c in cost) and sum(q[-1] for q in quality) > 0:
-            ths = calibrate(scores_of(sel.classifier, whole), quality, cost, "quality", quality_target, [r.weight for r in whole]).thresholds
-    return Refit(sel.classifier, ths, True, len(usable), old, new, sel.candidates, f"candidate {sel.chosen} swapped in: {sel.why}")
+    quality = [[r.outcomes[t].quality for t in tiers] for r in whole]
+    cost = [[r.outcomes[t].cost_usd or 0.0 for t in tiers] for r in whole]
+    if len(whole) >= 20 and any(any(c) for c in cost) and sum(q[-1] for q in quality) > 0:
+        ths = calibrate(scores_of(sel.classifier, whole), quality, cost, "quality", quality_target, [r.weight for r in whole]).thresholds
+        how = "thresholds calibrated on the labels"
+    else:  # too few labels carry every tier to calibrate: each tier keeps its share of the labelled traffic
+        ths = mapped(sel.oof["in force"], scores_of(sel.classifier, usable), weights, thresholds)
+        how = "thresholds moved to keep each tier's share of the labelled traffic (too few labels carry every tier to calibrate)"
+    return Refit(sel.classifier, ths, True, len(usable), old, new, sel.candidates, f"candidate {sel.chosen} swapped in: {sel.why}; {how}")
+
+
+def mapped(old: Sequence[float], new: Sequence[float], weights: Sequence[float], thresholds: Sequence[float]) -> tuple[float, ...]:
+    """Thresholds for the `new` scores that start each tier on the same (weighted) share of the
+    requests as `thresholds` did on the `old` scores: a model swapped in without enough labels to
+    calibrate keeps the mix of tiers, and so the spend, instead of reading the old cut points on
+    another scale."""
+    import numpy as np
+
+    o, n, w = np.asarray(old, dtype=float), np.asarray(new, dtype=float), np.asarray(weights, dtype=float)
+    order = np.argsort(n, kind="mergesort")
+    ranked, below = n[order], np.cumsum(w[order]) / w.sum()  # share of the weight at or under each new score
+    out = []
+    for t in thresholds:
+        share = float(w[o < t].sum() / w.sum())
+        k = int(np.searchsorted(below, share - 1e-12))  # the first score that takes the share past it starts the next tier
+        out.append(float(ranked[k]) if share > 0 and k < len(ranked) else float(ranked[0]) if share <= 0 else float(ranked[-1]) + 1e-9)
+    return tuple(out)

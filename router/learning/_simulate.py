@@ -15,7 +15,7 @@ from typing import Any
 
 from classifiers import Classifier, LinearClassifier, Outcome, Row
 from router.learning._refit import refit
-from router.learning._verify import label_answers, refit_verifier
+from router.learning._verify import Escalation, label_answers, refit_verifier
 from router.ledger import Label
 
 BINS = 10  # score bins that shadow sampling keeps evenly covered
@@ -163,6 +163,7 @@ def simulate(
     model: Classifier = prior
     checker: Any = None  # the learned verifier in force
     graded_answers: list[Label] = []
+    answered: list[list[dict[str, Any]]] = []  # the messages of each of those labels
     labels_bought: list[Row] = []  # what the prompt model refits on
     bought = 0  # every label paid for, answers graded alone included
     steps: list[_Step] = []
@@ -197,7 +198,9 @@ def simulate(
             if verifier:
                 texts = {t: text for t in graded if t != tiers[-1] and isinstance(text := row.outcomes[t].response, str)}
                 graded_answers.append(Label(row.id, "sim", "shadow", {t: o.quality for t, o in graded.items()},
-                                            {"answers": label_answers(row.messages, texts, words=False), "sw": weight}))
+                                            {"answers": label_answers(row.messages, texts, words=False), "sw": weight},
+                                            {t: o.cost_usd for t, o in graded.items() if o.cost_usd is not None}))
+                answered.append(row.messages)
             since += 1
             bought += 1
         if refit_every and since >= refit_every:
@@ -207,7 +210,8 @@ def simulate(
             sim.refits.append({"at": len(steps), "labels": r.labels, "swapped": r.swapped, "auc_old": r.auc_old,
                                "auc_new": r.auc_new, "thresholds": [round(t, 4) for t in ths], "why": r.why})
             if verifier:
-                v = refit_verifier(graded_answers, checker, seed)
+                how = Escalation(tiers, [model.score(m) for m in answered], ths, [bar] * (n_tiers - 1))
+                v = refit_verifier(graded_answers, checker, seed, how)
                 checker = v.verifier
                 sim.refits[-1]["verifier"] = {"swapped": v.swapped, "answers": v.answers, "why": v.why}
     size = max(1, len(steps) // windows)

@@ -49,14 +49,14 @@ def sample_weight(label: Label) -> float:
     return float(w) if isinstance(w, (int, float)) and not isinstance(w, bool) and math.isfinite(w) and 0 < w <= 100 else 1.0
 
 
-def examples_of(labels: Sequence[Label]) -> tuple[list[Features], list[int], list[str], list[float]]:
+def examples_of(labels: Sequence[Label], keys: list[tuple[int, str]] | None = None) -> tuple[list[Features], list[int], list[str], list[float]]:
     """(features, good, request, sampling weight) of every graded answer the labels kept; a label of
-    another version's features is left out."""
+    another version's features is left out. `keys` gets each answer's (label index, tier)."""
     found: list[Features] = []
     good: list[int] = []
     groups: list[str] = []
     weights: list[float] = []
-    for lab in labels:
+    for i, lab in enumerate(labels):
         answers = lab.features.get("answers") if isinstance(lab.features, dict) else None
         for tier, f in (answers or {}).items() if isinstance(answers, dict) else ():
             parsed = _parsed(f)
@@ -65,6 +65,8 @@ def examples_of(labels: Sequence[Label]) -> tuple[list[Features], list[int], lis
                 good.append(int(lab.quality[tier] >= 0.5))
                 groups.append(f"{lab.tenant}/{lab.request_id}")
                 weights.append(sample_weight(lab))
+                if keys is not None:
+                    keys.append((i, tier))
     return found, good, groups, weights
 
 
@@ -78,11 +80,56 @@ def _parsed(f: Any) -> Features | None:
     return (values, words) if ok else None
 
 
-def refit_verifier(labels: Sequence[Label], current: Verifier | None, seed: int = 0) -> VerifierRefit:
-    """A candidate trained on the labels' answers, swapped in only when it beats `current` (see module)."""
+@dataclass(frozen=True)
+class Escalation:
+    """How the router escalates on a verifier: tiers (cheapest first), the prompt score of each label
+    (the model in force), the thresholds in force and each checked tier's bar."""
+
+    tiers: Sequence[str]
+    scores: Sequence[float]
+    thresholds: Sequence[float]
+    bars: Sequence[float] = ()  # one per tier below the top; none given: 0.5 each, the verifier's default
+
+
+MIN_WHOLE = 50  # labels grading the cheapest tier's answer, to show a verifier's escalations pay
+
+
+def escalation_pays(labels: Sequence[Label], answer: dict[tuple[int, str], float], how: Escalation) -> tuple[bool, str]:
+    """Whether escalating the cheapest tier's answers on these scores (out of fold) gives the labelled
+    requests more quality than the prompt alone can buy for the same spend (any threshold): else a
+    verifier only adds calls. Judged as labels are made, on the cheapest tier against the top (or the
+    answer served in its stead: quality 1 when not graded, its cost the labels' weighted mean where
+    not paid), with the first threshold and bar, by the labels' sampling weights."""
+    from policies import cascade_paths, sweep
+
+    small, top = how.tiers[0], how.tiers[-1]
+    used = [i for i, lab in enumerate(labels) if isinstance(lab.quality.get(small), (int, float)) and small in lab.cost_usd]
+    priced = [(sample_weight(labels[i]), float(labels[i].cost_usd[top])) for i in used if top in labels[i].cost_usd]
+    if len(used) < MIN_WHOLE or not priced:
+        return False, f"{len(used)} labels grade the cheapest tier ({len(priced)} price the top): showing its escalations pay needs {MIN_WHOLE} and a price"
+    top_cost = sum(w * c for w, c in priced) / sum(w for w, _ in priced)
+    quality = [[float(labels[i].quality[small]), float(labels[i].quality.get(top, 1.0))] for i in used]
+    cost = [[float(labels[i].cost_usd[small]), float(labels[i].cost_usd.get(top, top_cost))] for i in used]
+    w = [sample_weight(labels[i]) for i in used]
+    scores = [how.scores[i] for i in used]
+    bar = (list(how.bars) or [0.5])[0]
+    q_paths, c_paths = cascade_paths([[answer.get((i, small), 1.0), 1.0] for i in used], quality, cost, [bar])  # no score: no escalation
+    start = [int(s >= how.thresholds[0]) if how.thresholds else 0 for s in scores]
+    total = sum(w)
+    q = sum(wi * qs[k] for wi, qs, k in zip(w, q_paths, start, strict=True)) / total
+    c = sum(wi * cs[k] for wi, cs, k in zip(w, c_paths, start, strict=True)) / total
+    alone = max((p.quality for p in sweep(scores, quality, cost, grid=101, weights=w) if p.cost <= c + 1e-12), default=-1.0)
+    said = f"the prompt alone reaches {alone:.3f} for that spend" if alone >= 0 else "the prompt alone cannot spend that little"
+    return q > alone + 1e-9, f"escalating under bar {bar:.2f} gives quality {q:.3f} for {c:.6g} a request on {len(used)} labels; {said}"
+
+
+def refit_verifier(labels: Sequence[Label], current: Verifier | None, seed: int = 0, escalation: Escalation | None = None) -> VerifierRefit:
+    """A candidate trained on the labels' answers, swapped in only when it beats `current` (see module)
+    and, given how the router escalates on it, when its escalations pay (`escalation_pays`)."""
     import numpy as np
 
-    found, good, groups, weights = examples_of(labels)
+    keys: list[tuple[int, str]] = []
+    found, good, groups, weights = examples_of(labels, keys)
     y = np.asarray(good, dtype=float)
     if len(y) < MIN_ANSWERS or y.min() == y.max():
         return VerifierRefit(current, False, len(y), why=f"kept the verifier in force: {len(y)} graded answers "
@@ -97,6 +144,9 @@ def refit_verifier(labels: Sequence[Label], current: Verifier | None, seed: int 
     swap = float(np.percentile(diffs, 100 * (1 - CONFIDENCE))) > 0
     name = "the verifier in force" if current is not None else "no verifier (the base rate)"
     verdict = "swapped in" if swap else f"kept out: not better in {CONFIDENCE:.0%} of paired bootstrap rounds"
+    if swap and escalation is not None:
+        swap, said = escalation_pays(labels, {k: float(p) for k, p in zip(keys, oof, strict=True)}, escalation)
+        verdict = f"swapped in ({said})" if swap else f"kept out: it predicts better, but {said}"
     loss_old, loss_new = float(np.average(l_old, weights=w)), float(np.average(l_new, weights=w))
     why = (f"verifier candidate (C {candidate.trained['penalty_c']}, CV log loss {loss_new:.4f}) {verdict} against {name} "
            f"({loss_old:.4f}) on {len(y)} graded answers")
