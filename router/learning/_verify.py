@@ -2,11 +2,15 @@
 graded (the cheap tier's, on a downward label; every tier's below the top, on a shadow). A
 candidate trained on them (penalty by grouped cross-validation) replaces the verifier in force only
 when its out-of-fold log loss beats that verifier's on the same answers in CONFIDENCE of paired
-bootstrap rounds; with no verifier in force, it must beat the base rate (a constant score)."""
+bootstrap rounds; with no verifier in force, it must beat the base rate (a constant score). Given
+how the router escalates (`Escalation`), its escalations must also pay: more quality than the
+prompt alone buys for the same spend, in CONFIDENCE of paired bootstrap rounds. Each label counts
+by its sampling weight."""
 
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -92,6 +96,7 @@ class Escalation:
 
 
 MIN_WHOLE = 50  # labels grading the cheapest tier's answer, to show a verifier's escalations pay
+BOOTSTRAP = 200  # rounds of the paired bootstrap that shows it
 
 
 def escalation_pays(labels: Sequence[Label], answer: dict[tuple[int, str], float], how: Escalation) -> tuple[bool, str]:
@@ -115,12 +120,23 @@ def escalation_pays(labels: Sequence[Label], answer: dict[tuple[int, str], float
     bar = (list(how.bars) or [0.5])[0]
     q_paths, c_paths = cascade_paths([[answer.get((i, small), 1.0), 1.0] for i in used], quality, cost, [bar])  # no score: no escalation
     start = [int(s >= how.thresholds[0]) if how.thresholds else 0 for s in scores]
-    total = sum(w)
-    q = sum(wi * qs[k] for wi, qs, k in zip(w, q_paths, start, strict=True)) / total
-    c = sum(wi * cs[k] for wi, cs, k in zip(w, c_paths, start, strict=True)) / total
-    alone = max((p.quality for p in sweep(scores, quality, cost, grid=101, weights=w) if p.cost <= c + 1e-12), default=-1.0)
+    served = [(qs[k], cs[k]) for qs, cs, k in zip(q_paths, c_paths, start, strict=True)]
+
+    def gain(rows: Sequence[int]) -> tuple[float, float, float]:
+        """(cascade quality, its spend, what the prompt alone reaches for that spend) on these rows."""
+        ws = [w[i] for i in rows]
+        q = sum(ws[j] * served[i][0] for j, i in enumerate(rows)) / sum(ws)
+        c = sum(ws[j] * served[i][1] for j, i in enumerate(rows)) / sum(ws)
+        points = sweep([scores[i] for i in rows], [quality[i] for i in rows], [cost[i] for i in rows], grid=51, weights=ws)
+        return q, c, max((p.quality for p in points if p.cost <= c + 1e-12), default=-1.0)
+
+    q, c, alone = gain(range(len(used)))
+    rng = random.Random(0)  # paired bootstrap: each round replays both on the same resampled labels
+    rounds = [gain([rng.randrange(len(used)) for _ in used]) for _ in range(BOOTSTRAP)]
+    sure = sorted(r[0] - r[2] for r in rounds)[int(BOOTSTRAP * (1 - CONFIDENCE))] > 0
     said = f"the prompt alone reaches {alone:.3f} for that spend" if alone >= 0 else "the prompt alone cannot spend that little"
-    return q > alone + 1e-9, f"escalating under bar {bar:.2f} gives quality {q:.3f} for {c:.6g} a request on {len(used)} labels; {said}"
+    return sure, (f"escalating under bar {bar:.2f} gives quality {q:.3f} for {c:.6g} a request on {len(used)} labels; {said}"
+                  f" ({'more' if sure else 'not more'} in {CONFIDENCE:.0%} of paired bootstrap rounds)")
 
 
 def refit_verifier(labels: Sequence[Label], current: Verifier | None, seed: int = 0, escalation: Escalation | None = None) -> VerifierRefit:
