@@ -97,6 +97,7 @@ class Escalation:
 
 MIN_WHOLE = 50  # labels grading the cheapest tier's answer, to show a verifier's escalations pay
 BOOTSTRAP = 200  # rounds of the paired bootstrap that shows it
+MAX_REPLAYED = 5000  # the latest labels replayed: each round sorts them, so a refit stays a few seconds
 
 
 def escalation_pays(labels: Sequence[Label], answer: dict[tuple[int, str], float], how: Escalation) -> tuple[bool, str]:
@@ -108,7 +109,7 @@ def escalation_pays(labels: Sequence[Label], answer: dict[tuple[int, str], float
     from policies import cascade_paths, sweep
 
     small, top = how.tiers[0], how.tiers[-1]
-    used = [i for i, lab in enumerate(labels) if isinstance(lab.quality.get(small), (int, float)) and small in lab.cost_usd]
+    used = [i for i, lab in enumerate(labels) if isinstance(lab.quality.get(small), (int, float)) and small in lab.cost_usd][-MAX_REPLAYED:]
     priced = [(sample_weight(labels[i]), float(labels[i].cost_usd[top])) for i in used if top in labels[i].cost_usd]
     if len(used) < MIN_WHOLE or not priced:
         return False, f"{len(used)} labels grade the cheapest tier ({len(priced)} price the top): showing its escalations pay needs {MIN_WHOLE} and a price"
