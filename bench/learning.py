@@ -71,6 +71,7 @@ def main() -> None:
     parser.add_argument("--warm-start", action="store_true", help="only the warm-start check: train on half A, score half B")
     parser.add_argument("--labels", type=int, help="a label budget per stream, spread over it (else --shadow-rate)")
     parser.add_argument("--downward", action="store_true", help="downward labels: the cheapest tier graded against the answer served")
+    parser.add_argument("--grade-locally", action="store_true", help="downward labels graded by their final answers' match where both have one")
     parser.add_argument("--verifier", action="store_true", help="labels also train the answer verifier, which then escalates")
     args = parser.parse_args()
     cache: dict[str, object] = {}
@@ -81,7 +82,8 @@ def main() -> None:
             if P.path(target.file).exists() and (not args.only or args.only == target.name):
                 warm_start(target, prior_for(target, cache))  # type: ignore[arg-type]
         return
-    print(f"shadow rate {args.shadow_rate}, labels {args.labels or 'no budget'}, {'downward' if args.downward else 'upward'} labels, "
+    print(f"shadow rate {args.shadow_rate}, labels {args.labels or 'no budget'}, {'downward' if args.downward else 'upward'} labels"
+          f"{' (graded locally where they can be)' if args.grade_locally else ''}, "
           f"{'verifier learned' if args.verifier else 'no verifier'}, "
           f"refit every {args.refit_every} labels, judge noise {args.judge_noise}; "
           "prior trained without the set; figures on the last half of each stream")
@@ -94,7 +96,7 @@ def main() -> None:
         sim = simulate(rows, target.tiers, prior_for(target, cache), quality=quality, cost=cost,  # type: ignore[arg-type]
                        thresholds=defaults(len(target.tiers)), shadow_rate=args.shadow_rate,
                        judge_noise=args.judge_noise, refit_every=args.refit_every, seed=0, labels=args.labels,
-                       downward=args.downward, verifier=args.verifier)
+                       downward=args.downward, verifier=args.verifier, grade_locally=args.grade_locally)
         h, t = sim.last_half, sim.totals
         ci = h.get("ci95", {})
         diff = ci.get("learning - prior", [float("nan")] * 2)

@@ -178,6 +178,9 @@ class LearningConfig(_Strict):
     # Spread the period's labels (`labels`, `budget_usd`) over it: no more bought by a time than the
     # share of the period gone by, plus 1/24 of it at once (off: bought as fast as sampled until spent).
     spread: bool = False
+    # A downward label whose cheap answer and reference both settle on a final answer (a choice letter
+    # or a number) is graded by whether they match, with no judge call; others go to the judge.
+    grade_locally: bool = False
 
     @model_validator(mode="after")
     def _usable(self) -> LearningConfig:

@@ -306,6 +306,34 @@ def test_a_downward_label_buys_the_cheapest_answer_graded_against_the_one_served
     router.close()
 
 
+def test_grade_locally_matches_final_answers_and_calls_the_judge_only_where_none_settles(tmp_path: Path) -> None:
+    """`grade_locally`: a downward label whose cheap answer and served answer both settle on a final
+    answer (a number, a choice letter) is graded by their match, with no judge call; prose goes to the judge."""
+    judged: list[str] = []
+
+    def responder(model: str, messages: list[dict[str, Any]]) -> Any:
+        text = str(messages[-1]["content"])
+        if "[REFERENCE]" in text:
+            judged.append(text)
+            return "7"
+        if "sum" in text:
+            return "So the total is 12." if model == "m-small" else "The total is 12."
+        if "product" in text:
+            return "The answer is 30." if model == "m-small" else "The answer is 35."
+        return "A gentle essay." if model == "m-small" else "A longer essay."
+
+    with LocalOpenAIServer(responder=responder) as server:
+        router = Router(_config(server.url, f"sqlite:///{tmp_path / 'l.db'}", downward=True, grade_locally=True))
+        for text in ("the sum of 5 and 7", "the product of 5 and 7", "an essay on rain"):
+            router.complete([{"role": "user", "content": text}], tenant="acme", tier="flash")
+            router.learning.close()
+        labels = router.ledger.labels()
+    assert [lab.quality["small"] for lab in labels] == [1.0, 0.0, 0.7]  # matched, differed, judged
+    assert [lab.features.get("g") for lab in labels] == ["local", "local", None]
+    assert len(judged) == 1 and "essay" in judged[0]  # one judge call, for the answers that settle on nothing
+    router.close()
+
+
 def test_spread_buys_a_period_s_labels_no_faster_than_it_passes(tmp_path: Path) -> None:
     """`spread`: by a time of the day, at most that share of the day's labels (plus 1/24) and of its
     label dollars; without it, labels are bought as fast as they are sampled."""
@@ -373,3 +401,17 @@ def test_a_model_swapped_in_without_labels_to_calibrate_on_keeps_each_tiers_shar
     after = [result.classifier.score(r.messages) for r in rows]
     for t_old, t_new in zip(old, result.thresholds, strict=True):
         assert abs(sum(s < t_new for s in after) - sum(s < t_old for s in before)) <= 3  # the same share, to a few ties
+
+
+def test_simulate_grades_downward_labels_locally_for_the_price_of_the_cheap_call() -> None:
+    from router.learning import simulate
+
+    rows = [Row(id=f"q{i}", messages=[{"role": "user", "content": f"what is {i} times 3"}],
+                outcomes={"small": Outcome(float(i % 3 > 0), cost_usd=1.0, response=f"It is {3 * i + (i % 3 == 0)}."),
+                          "frontier": Outcome(1.0, cost_usd=10.0, response=f"The answer is {3 * i}.")}) for i in range(300)]
+    args: dict[str, Any] = {"quality": [[float(i % 3 > 0), 1.0] for i in range(300)], "cost": [[1.0, 10.0]] * 300, "thresholds": [0.0],
+                            "shadow_rate": 1.0, "labels": 60, "downward": True, "refit_every": 0, "judge_cost": 2.0}
+    judged = simulate(rows, ["small", "frontier"], default_classifier(), **args)
+    local = simulate(rows, ["small", "frontier"], default_classifier(), grade_locally=True, **args)
+    assert judged.totals["labels"] == local.totals["labels"] == 60  # every request starts at the top: 60 downward labels
+    assert local.totals["label_cost_vs_top"] == pytest.approx(judged.totals["label_cost_vs_top"] / 3)  # the cheap call (1), not + a grade (2)

@@ -21,6 +21,8 @@ def add_learning_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
     sim.add_argument("--verifier", action="store_true",
                      help="labels also train the answer verifier (learning.verifier): once one is in force, answers under --bar move up")
     sim.add_argument("--bar", type=float, default=0.5, help="the verifier score under which an answer moves up a tier (default 0.5)")
+    sim.add_argument("--grade-locally", action="store_true",
+                     help="downward labels whose recorded answers both settle on a final answer are graded by their match, no judge")
     sim.add_argument("--judge-noise", type=float, default=0.0, help="share of grades the judge gets wrong (flipped)")
     sim.add_argument("--judge-cost", type=float, help="cost of one grade (default: a tenth of the top tier's mean cost)")
     sim.add_argument("--refit-every", type=int, default=100, help="new labels between refits (0: never)")
@@ -95,5 +97,5 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     result = simulate(rows, tiers, prior, quality=quality, cost=cost, thresholds=thresholds, shadow_rate=_rate(args),
                       judge_noise=args.judge_noise, judge_cost=args.judge_cost, refit_every=args.refit_every,
                       windows=args.windows, target=value, seed=args.seed, labels=args.labels,
-                      downward=args.downward, verifier=args.verifier, bar=args.bar)
+                      downward=args.downward, verifier=args.verifier, bar=args.bar, grade_locally=args.grade_locally)
     return write_outputs(result, args)

@@ -26,7 +26,7 @@ from router.learning._pace import allowed_share, paced_labels
 from router.learning._refit import refit
 from router.learning._select import scores_of
 from router.learning._simulate import _Sampler
-from router.learning._verify import Escalation, label_answers, refit_verifier, sample_weight
+from router.learning._verify import Escalation, graded_locally, label_answers, refit_verifier, sample_weight
 from router.ledger import Label, period_start
 from router.verifier._model import FORMAT as VERIFIER_FORMAT
 from router.verifier._model import from_dict as verifier_from_dict
@@ -265,7 +265,10 @@ class Learner:
 
         def buy() -> tuple[Any, float | None]:
             r = self._ask(messages, small, max_tokens=self._cfg.shadow_max_tokens)
-            return r, self._grade(request, text_of(r), reference=answer)
+            local = graded_locally(text_of(r), answer) if self._cfg.grade_locally else None
+            if local is not None:
+                features["g"] = "local"  # the grade is the final answers' match, not a judge's
+            return r, local if local is not None else self._grade(request, text_of(r), reference=answer)
 
         r, grade = self._paid("downward", request_id, buy) or (None, None)
         if r is None or grade is None:

@@ -15,7 +15,7 @@ from typing import Any
 
 from classifiers import Classifier, LinearClassifier, Outcome, Row
 from router.learning._refit import refit
-from router.learning._verify import Escalation, label_answers, refit_verifier
+from router.learning._verify import Escalation, graded_locally, label_answers, refit_verifier
 from router.ledger import Label
 
 BINS = 10  # score bins that shadow sampling keeps evenly covered
@@ -140,6 +140,7 @@ def simulate(
     downward: bool = False,
     verifier: bool = False,
     bar: float = 0.5,
+    grade_locally: bool = False,
 ) -> Simulation:
     """Replay `rows` (with per-tier `quality` and `cost`, cheapest first) in a seeded order; see the module.
     `labels`: a label budget for the whole stream, spread over it (the rate falls as labels arrive);
@@ -149,7 +150,9 @@ def simulate(
     the answer served: the verifier learns from it, one judge call). `verifier`: labels keep their
     answers' verifier features (the rows' recorded responses; no hashed words, as without
     store_prompts), refits train the verifier as `learning.verifier` does, and once one is in force
-    an answer below the top scoring under `bar` moves the request up a tier (both calls paid)."""
+    an answer below the top scoring under `bar` moves the request up a tier (both calls paid).
+    `grade_locally`: a downward label whose two recorded answers settle on a final answer is graded
+    by their match (`learning.grade_locally`), with no judge paid and no judge noise."""
 
     if not 0 <= shadow_rate <= 1 or not 0 <= judge_noise <= 1 or not 0 <= bar <= 1 or refit_every < 0:
         raise ValueError("shadow_rate, judge_noise and bar must be in [0, 1], refit_every >= 0")
@@ -187,8 +190,9 @@ def simulate(
                 step.label_cost = grade_cost
                 graded = {tiers[0]: Outcome(quality=grade(quality[i][0]), cost_usd=cost[i][0])}
             elif downward and k > 0:  # the cheapest tier's answer, graded against the answer served (the reference)
-                step.label_cost = cost[i][0] + grade_cost
-                graded = {tiers[0]: Outcome(quality=grade(quality[i][0]), cost_usd=cost[i][0]),
+                local = _local(row, tiers[0], tiers[k]) if grade_locally else None
+                step.label_cost = cost[i][0] + (grade_cost if local is None else 0.0)
+                graded = {tiers[0]: Outcome(quality=grade(quality[i][0]) if local is None else local, cost_usd=cost[i][0]),
                           tiers[-1]: Outcome(quality=quality[i][k], cost_usd=cost[i][k])}
             else:  # an upward shadow: every tier not tried, each graded
                 step.label_cost = sum(c for j, c in enumerate(cost[i]) if j != k) + grade_cost * n_tiers
@@ -201,6 +205,7 @@ def simulate(
                                             {"answers": label_answers(row.messages, texts, words=False), "sw": weight},
                                             {t: o.cost_usd for t, o in graded.items() if o.cost_usd is not None}))
                 answered.append(row.messages)
+            step.labelled = True
             since += 1
             bought += 1
         if refit_every and since >= refit_every:
@@ -240,6 +245,12 @@ def _prior_cost_at(steps: list[_Step], quality: Sequence[Sequence[float]], cost:
     return min(ok) / top_c if ok else None
 
 
+def _local(row: Row, cheap: str, served: str) -> float | None:
+    """The grade `learning.grade_locally` gives the cheap tier's recorded answer against the served one."""
+    a, b = row.outcomes[cheap].response, row.outcomes[served].response
+    return graded_locally(a, b) if isinstance(a, str) and isinstance(b, str) else None
+
+
 def _escalated(row: Row, tiers: Sequence[str], k: int, checker: Any, bar: float, cost: Sequence[float]) -> tuple[int, float | None]:
     """The tier that serves the row once the verifier in force has read each answer below the top,
     and what every tier tried cost (None: no verifier, the tier's own cost)."""
@@ -268,6 +279,7 @@ class _Step:
     tier: int  # the tier that served it
     prior_tier: int
     label_cost: float = 0.0
+    labelled: bool = False  # a label was bought here (its cost may be 0: a free cheap tier graded locally)
     paid: float | None = None  # every tier tried, when the verifier moved it up (else the serving tier's cost)
 
 
@@ -275,7 +287,7 @@ def _figures(part: list[_Step], upto: list[_Step], quality: Sequence[Sequence[fl
     """nAPGR of the scores in force against the static prior on `part`; money and quality so far on `upto`."""
     from router.evaluate import napgr
 
-    out: dict[str, Any] = {"labels": sum(s.label_cost > 0 for s in upto)}
+    out: dict[str, Any] = {"labels": sum(s.labelled for s in upto)}
     try:
         res = napgr({"learning": [s.score for s in part], "prior": [s.prior_score for s in part]},
                     [quality[s.row] for s in part], [cost[s.row] for s in part], rounds=rounds)

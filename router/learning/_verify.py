@@ -46,6 +46,16 @@ def label_answers(messages: list[dict[str, Any]], texts: dict[str, str], words: 
     return out
 
 
+def graded_locally(answer: str, reference: str) -> float | None:
+    """A downward label's grade without a judge: 1 when the answer and the reference settle on the
+    same final answer (a choice letter or a number), 0 when on different ones; None when either
+    settles on none (then the judge grades)."""
+    from router._signals import final_answer
+
+    mine, theirs = final_answer(answer), final_answer(reference)
+    return None if mine is None or theirs is None else float(mine == theirs)
+
+
 def sample_weight(label: Label) -> float:
     """What a label stands for: the inverse of how much likelier than average it was to be sampled
     (kept as `sw` in its features; 1 for a label not sampled, or of a version without it)."""
