@@ -263,17 +263,16 @@ class Learner:
         reference, which stands in for the top tier's in the label): one cheap call and one grade."""
         small = self._tiers[0]
 
-        def buy() -> tuple[Any, float | None]:
+        def buy() -> tuple[Any, float | None, bool]:
             r = self._ask(messages, small, max_tokens=self._cfg.shadow_max_tokens)
             local = graded_locally(text_of(r), answer) if self._cfg.grade_locally else None
-            if local is not None:
-                features["g"] = "local"  # the grade is the final answers' match, not a judge's
-            return r, local if local is not None else self._grade(request, text_of(r), reference=answer)
+            return r, local if local is not None else self._grade(request, text_of(r), reference=answer), local is not None
 
-        r, grade = self._paid("downward", request_id, buy) or (None, None)
+        r, grade, local = self._paid("downward", request_id, buy) or (None, None, False)
         if r is None or grade is None:
             return  # no budget, a failed call or an unreadable grade: no label rather than a wrong one
-        features = self._with_answers(features, messages, {small: text_of(r)})
+        # "g": the grade is the final answers' match, not a judge's.
+        features = self._with_answers({**features, "g": "local"} if local else features, messages, {small: text_of(r)})
         self._store(Label(request_id, seen.tenant, "downward", {small: grade, self._tiers[-1]: 1.0}, features,
                           {small: float(r.route.cost_usd), self._tiers[-1]: cost}), messages)
 
