@@ -50,7 +50,8 @@ def cache_hit_saving(reason: str) -> Decimal | None:
 def levers(tokens_in: int, tokens_out: int, cached_in: int, answered: bool, reason: str, prices: Prices | None,
            top: Prices) -> dict[str, Decimal] | None:
     """What one attempt adds to each lever; None when its model has no known price."""
-    hit = cache_hit_saving(reason)
+    # A hit is billed no tokens: a check's reason that happens to read like one is not taken for one.
+    hit = cache_hit_saving(reason) if tokens_in == tokens_out == 0 else None
     if hit is not None:
         return {"routing_usd": Decimal(0), "cached_input_usd": Decimal(0), "cache_hits_usd": hit}
     if prices is None:
