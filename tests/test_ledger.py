@@ -218,3 +218,21 @@ def test_an_outbox_left_by_a_version_before_cached_tokens_is_committed(tmp_path:
     entry = next(e for e in ledger.entries() if e.request_id == "old-2")
     assert entry.cost_usd == Decimal("0.5") and entry.cached_in == 0 and entry.tokens_out == 4
     ledger.close()
+
+
+def test_an_outbox_and_a_journal_of_a_newer_version_are_committed_with_the_fields_this_one_knows(tmp_path: Path) -> None:
+    """A rolling upgrade on one host: this version replays what a newer one left, whose entries have
+    a field more (here a 14th, after cached_in) in the outbox line and in the older journal's dict."""
+    path = tmp_path / "l.db"
+    newer = [1, "new-1", 1, "acme", "small", "m", 3, 4, "0.5", 0.1, "ok", "", 1.8e9, 7, "a later field", None, "hold-1"]
+    (tmp_path / "l.db.journal-feedbeef.jsonl").write_text(json.dumps(newer) + "\n")
+    line = {"reservation": None, "answer": None, "entry": {"request_id": "new-2", "attempt": 1, "tenant": "acme", "tier": "small",
+            "model": "m", "tokens_in": 3, "tokens_out": 4, "cost_usd": "0.25", "latency_s": 0.1, "outcome": "ok", "reason": "",
+            "ts": 1.8e9, "cached_in": 2, "a_later_field": 1}}
+    (tmp_path / "l.db.journal").write_text(json.dumps(line) + "\n")
+    ledger = ledger_for(f"sqlite:///{path}")
+    found = {e.request_id: e for e in ledger.entries()}
+    assert (found["new-1"].cost_usd, found["new-1"].cached_in, found["new-1"].reason) == (Decimal("0.5"), 7, "")
+    assert (found["new-2"].cost_usd, found["new-2"].cached_in) == (Decimal("0.25"), 2)
+    assert ledger.spent("acme") == Decimal("0.75")
+    ledger.close()

@@ -102,9 +102,10 @@ _OLD_FIELDS = 12  # an Entry's fields in the outbox lines of versions before cac
 
 
 def _fields(line: list[Any]) -> int:
-    """How many entry fields an outbox line holds: [1, fields..., answer, hold] now; older versions
-    wrote 12 fields, with a hold or without one."""
-    return len(line) - 3 if len(line) == 3 + len(ENTRY_FIELDS) else _OLD_FIELDS
+    """How many entry fields an outbox line holds: [1, fields..., answer, hold] now, and in newer
+    versions with more fields (this one reads the fields it knows: an instance of either version on
+    the host replays the other's file); older versions wrote 12 fields, with a hold or without one."""
+    return len(line) - 3 if len(line) >= 3 + len(ENTRY_FIELDS) else _OLD_FIELDS
 
 
 def presumed(hold: list[Any]) -> Bill:

@@ -196,7 +196,8 @@ def stored(row: Any) -> StoredRequest:
 
 
 def entry_from_dict(data: dict[str, Any]) -> Entry:
-    return Entry(**{**data, "cost_usd": Decimal(data["cost_usd"])})
+    """An entry as an older journal kept it; keys of a newer version are left out."""
+    return Entry(**{k: v for k, v in data.items() if k in _KNOWN and k != "cost_usd"}, cost_usd=Decimal(data["cost_usd"]))
 
 
 # ---- the Entry codec: every place a bill is written or read goes through these, derived from the
@@ -205,6 +206,7 @@ def entry_from_dict(data: dict[str, Any]) -> Entry:
 ENTRY_FIELDS = tuple(f.name for f in fields(Entry))
 ENTRY_COLUMNS = ", ".join("cost_nanos" if name == "cost_usd" else name for name in ENTRY_FIELDS)
 COL = {name: i for i, name in enumerate(ENTRY_FIELDS)}  # a field's place in a row
+_KNOWN = frozenset(ENTRY_FIELDS)
 _COST, _TS = COL["cost_usd"], COL["ts"]
 _QUOTE: Callable[[str], str] = json.encoder.encode_basestring_ascii
 # One f-string item per field, by its declared type (money as a decimal string, ts the billing time).
