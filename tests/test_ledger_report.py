@@ -163,7 +163,9 @@ def test_savings_by_lever_match_a_hand_computed_book(tmp_path: Path, capsys: pyt
     cfg.write_text(yaml.safe_dump({"tiers": tiers, "ledger": url}))
     ledger = open_ledger(url, RouterConfig().budget_for)
     book = [Entry("r1", 1, "acme", "small", "openai/m-small", 1000, 100, Decimal("0.0001"), 0.1, "ok", "", T0 + 60, cached_in=400),
-            Entry("r2", 1, "acme", "small", "openai/m-small", 500, 50, Decimal("0.00007"), 0.1, "check_failed", "", T0 + DAY),
+            # A custom check's reason that reads like a cache hit: billed tokens, so a failed attempt all the same.
+            Entry("r2", 1, "acme", "small", "openai/m-small", 500, 50, Decimal("0.00007"), 0.1, "check_failed", "cache hit: saved $9",
+                  T0 + DAY),
             Entry("r3", 1, "acme", "small", "openai/m-small", 0, 0, Decimal(0), 0.0, "ok", "cache hit: saved $0.0042", T0 + DAY),
             Entry("r4", 1, "acme", "small", "mystery-model-x", 10, 10, Decimal("0.001"), 0.1, "ok", "", T0 + DAY)]
     for entry in book:
