@@ -6,6 +6,7 @@ import json
 import sqlite3
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -108,6 +109,31 @@ def test_tenant_names_are_data_not_sql(url: str) -> None:
     ledger = ledger_for(url, {evil: {"budget_usd": "1", "period": "total"}})
     ledger.settle(ledger.reserve(evil, "r", Decimal("0.5")), entry(evil, "0.25"))
     assert ledger.spent(evil) == Decimal("0.25") and ledger.entries(evil)[0].tenant == evil
+
+
+def test_a_group_of_bills_goes_in_exactly_as_billed(url: str) -> None:
+    """The group's entries travel as one JSON parameter that the database parses: quotes,
+    backslashes, control characters, non-ASCII text and extreme numbers come back unchanged, and the
+    hourly totals add exactly the rows that went in (an attempt billed again by another instance adds
+    nothing). NUL and a lone surrogate, which a database cannot store, are replaced, never left to
+    block the group."""
+    odd = 'a"b\\c\n\td\x01é漢😀\u2028'
+    billed = [Entry(f"{odd}-{i}", i + 1, f"t{odd}", "small", "m\\odel", 2**40 + i, 0, Decimal("0.000000001") * (i + 1),
+                    1e-9 * (i + 1), "ok" if i % 2 else "check_failed", odd, 1_700_000_000.123456 + i, i) for i in range(5)]
+    hostile = replace(billed[4], request_id="x", reason="judge said \x00 and \ud800")
+    ledger = ledger_for(url)
+    for e in [*billed, hostile]:
+        ledger.settle_later(None, e)
+    ledger.flush()
+    assert sorted(ledger.entries(f"t{odd}"), key=lambda e: (e.attempt, e.request_id)) == [
+        *billed, replace(hostile, reason="judge said \ufffd and ?")]
+    other = ledger_for(url)  # another instance bills one of them again in a group with a new one: only the new one goes in
+    other.settle_later(None, billed[0])
+    other.settle_later(None, replace(billed[0], request_id="new"))
+    other.flush()
+    spend = ledger.spend(tenant=f"t{odd}")
+    assert sum(r.attempts for r in spend) == 7 and sum(r.answers for r in spend) == 2
+    assert sum(r.cost_usd for r in spend) == Decimal("0.000000021") and sum(r.tokens_in for r in spend) == 7 * 2**40 + 14
 
 
 def test_concurrent_reservations_never_overspend(url: str) -> None:

@@ -21,7 +21,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from router.ledger._records import Entry, StoredAnswer, entry_json
+from router.ledger._records import Entry, StoredAnswer, entry_json, storable
 
 _quote = json.encoder.encode_basestring_ascii
 SLACK_HOLDS = 32  # a slice grows by this many of the hold that asked, ...
@@ -40,6 +40,13 @@ class Bill:
     ts: float
     hold: str = ""  # the hold it settles, crossed off the outbox's holds in flight
     seq: int = 0  # its place in the outbox's queue: a commit of seq n holds every bill up to n
+    json: str = ""  # entry_json of its entry, as its outbox line has it (written once, read by the commit)
+
+
+def batch_json(bills: list[Bill]) -> str:
+    """The bills as one JSON array for one INSERT ... SELECT (see `entry_select`): each bill's
+    entry items with its cost in nano-dollars appended."""
+    return "[" + ",".join([f"[{b.json or entry_json(storable(b.entry), b.ts)},{b.cost}]" for b in bills]) + "]"
 
 
 @dataclass
@@ -196,9 +203,13 @@ class Outbox:
     def put(self, bill: Bill) -> int:
         """Queue a bill; its sequence number, or 0 when this attempt was billed here already."""
         e = bill.entry
+        bill.json = entry_json(e, bill.ts)
+        if "\\u0000" in bill.json or "\\ud" in bill.json:  # rare: NUL, a character past U+FFFF, or a lone surrogate
+            bill.entry = e = storable(e)
+            bill.json = entry_json(e, bill.ts)
         key = (e.tenant, e.request_id, e.attempt)
         answer = "null" if bill.answer is None else json.dumps(bill.answer.__dict__, default=str)
-        line = f"[1,{entry_json(e, bill.ts)},{answer},{_quote(bill.hold)}]\n"
+        line = f"[1,{bill.json},{answer},{_quote(bill.hold)}]\n"
         with self._lock:
             self._open.pop(bill.hold, None)
             if key in self._recent:

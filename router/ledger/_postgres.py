@@ -16,12 +16,12 @@ from typing import Any
 
 from router._config import data_home
 from router._errors import ConfigError, LedgerUnavailable
-from router.ledger._group import SLACK_SHARE, Bill
+from router.ledger._group import SLACK_SHARE, Bill, batch_json
 from router.ledger._journal import Journal
 from router.ledger._keys import KEYS_SQL
 from router.ledger._labels import LABELS_POSTGRES
 from router.ledger._postgres_sql import ANSWER, DBNOW, INSERT_BATCH, ROLLUP, SCHEMA, SHRINK, SPENT_HELD
-from router.ledger._records import SPEND_SQL, dumps, entry_row
+from router.ledger._records import SPEND_SQL, dumps
 from router.ledger._store import DuplicateEntry, Grant
 
 
@@ -91,10 +91,9 @@ class PostgresStore:
         return None if row[0] is None else int(row[0])
 
     def write_batch(self, bills: list[Bill], shrink: dict[str, int], expires: float) -> None:
-        columns = list(zip(*[entry_row(b.entry, b.cost, b.ts) for b in bills], strict=True))
         try:
             with self._pool.connection() as conn, conn.transaction(), conn.pipeline():
-                conn.execute(INSERT_BATCH, [list(c) for c in columns])
+                conn.execute(INSERT_BATCH, (batch_json(bills),))
                 with conn.cursor() as cur:
                     cur.executemany(ANSWER, [(b.ts, dumps(b.answer.response), dumps(b.answer.route), b.entry.tenant, b.entry.request_id)
                                              for b in bills if b.answer is not None])

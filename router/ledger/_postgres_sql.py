@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from router.ledger._records import ROLLUP_TABLE
+from router.ledger._records import ENTRY_COLUMNS, ROLLUP_TABLE, entry_select
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tierwise_entries (
@@ -126,12 +126,12 @@ SPENT_HELD = (
     f" WHERE r.tenant = %(t)s AND r.owner IS NOT NULL AND (o.beat IS NULL OR o.beat <= {DBNOW} - %(timeout)s))"
 )
 
-# A batch of bills: one statement (one trigger run), an attempt already billed is skipped.
+# A batch of bills: one statement (one trigger run) over one JSON parameter that the server parses
+# (see `entry_select`); an attempt already billed is skipped.
 INSERT_BATCH = (
-    "INSERT INTO tierwise_entries (request_id, attempt, tenant, tier, model, tokens_in, tokens_out, cost_nanos, latency_s,"
-    " outcome, reason, ts, cached_in) SELECT * FROM unnest(%s::text[], %s::int[], %s::text[], %s::text[], %s::text[], %s::bigint[],"
-    " %s::bigint[], %s::bigint[], %s::float8[], %s::text[], %s::text[], %s::float8[], %s::bigint[])"
-    " ON CONFLICT (tenant, request_id, attempt) DO NOTHING"
+    f"INSERT INTO tierwise_entries ({ENTRY_COLUMNS}) SELECT"
+    f" {entry_select({'str': 'e->>{i}', 'int': '(e->>{i})::bigint', 'float': '(e->>{i})::float8'})}"
+    " FROM json_array_elements(%s::json) AS b(e) ON CONFLICT (tenant, request_id, attempt) DO NOTHING"
 )
 ANSWER = ("UPDATE tierwise_claims SET status = 'done', updated = %s, response = %s, route = %s"
           " WHERE tenant = %s AND request_id = %s")

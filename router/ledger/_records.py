@@ -205,9 +205,8 @@ def entry_from_dict(data: dict[str, Any]) -> Entry:
 # in the database, a decimal string on file).
 ENTRY_FIELDS = tuple(f.name for f in fields(Entry))
 ENTRY_COLUMNS = ", ".join("cost_nanos" if name == "cost_usd" else name for name in ENTRY_FIELDS)
-COL = {name: i for i, name in enumerate(ENTRY_FIELDS)}  # a field's place in a row
 _KNOWN = frozenset(ENTRY_FIELDS)
-_COST, _TS = COL["cost_usd"], COL["ts"]
+_COST = ENTRY_FIELDS.index("cost_usd")
 _QUOTE: Callable[[str], str] = json.encoder.encode_basestring_ascii
 # One f-string item per field, by its declared type (money as a decimal string, ts the billing time).
 _ITEM = {"int": "{int(e.%s)}", "float": "{float(e.%s)!r}", "Decimal": '"{e.%s}"'}
@@ -223,13 +222,6 @@ def _json_writer() -> Callable[[Entry, float], str]:
     return writer
 
 
-def entry_row(entry: Entry, cost_nanos: int, ts: float) -> tuple[Any, ...]:
-    """The entry as a database row (ENTRY_COLUMNS): money in nano-dollars, `ts` when it was billed."""
-    values = [getattr(entry, name) for name in ENTRY_FIELDS]
-    values[_COST], values[_TS] = cost_nanos, ts
-    return tuple(values)
-
-
 def entry_from_row(r: Any) -> Entry:
     """An entry from a database row (ENTRY_COLUMNS)."""
     values = list(r[: len(ENTRY_FIELDS)])
@@ -241,27 +233,28 @@ entry_json = _json_writer()
 entry_json.__doc__ = "The entry's fields as JSON list items (money as a decimal string, `ts` as given), for an outbox line."
 
 
+def storable(entry: Entry) -> Entry:
+    """The entry with text every database stores as it is: NUL (which PostgreSQL refuses and SQLite's
+    JSON cuts at) becomes U+FFFD and a lone surrogate "?", so that no bill can block the group
+    committed with it."""
+    def clean(v: Any) -> Any:
+        return v.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8") if isinstance(v, str) else v
+
+    return Entry(*[clean(getattr(entry, name)) for name in ENTRY_FIELDS])
+
+
+def entry_select(cast: dict[str, str]) -> str:
+    """The SELECT list of ENTRY_COLUMNS read from one element of a batch: a JSON array of
+    `entry_json`'s items with the cost in nanos appended. `cast` maps a field's kind ("str", "int",
+    "float") to the dialect's expression of element `{i}`; the database parses the batch, not Python."""
+    kinds = {"int": "int", "float": "float"}
+    items = [cast["int"].format(i=len(ENTRY_FIELDS)) if f.name == "cost_usd" else cast[kinds.get(str(f.type), "str")].format(i=i)
+             for i, f in enumerate(fields(Entry))]
+    return ", ".join(items)
+
+
 def entry_from_json(values: list[Any]) -> Entry:
     """An entry from the list items `entry_json` wrote."""
     values = values[: len(ENTRY_FIELDS)]
     values[_COST] = Decimal(values[_COST])
     return Entry(*values)
-
-
-def rollup(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-    """Entry rows (ENTRY_COLUMNS) summed per tenant, hour, tier and model, as `spend_rollup` rows."""
-    sums: dict[tuple[str, int, str, str], list[int]] = {}
-    tenant, ts, tier, model, attempt = COL["tenant"], COL["ts"], COL["tier"], COL["model"], COL["attempt"]
-    tin, tout, outcome = COL["tokens_in"], COL["tokens_out"], COL["outcome"]
-    for r in rows:
-        ok = r[outcome] == "ok"
-        s = sums.setdefault((r[tenant], int(r[ts] // 3600), r[tier], r[model]), [0] * 8)
-        s[0] += 1
-        s[1] += r[attempt] == 1
-        s[2] += ok
-        s[3] += r[tin]
-        s[4] += r[tout]
-        s[5] += r[tin] if ok else 0
-        s[6] += r[tout] if ok else 0
-        s[7] += r[_COST]
-    return [(*k, *v) for k, v in sums.items()]

@@ -1,10 +1,11 @@
 """The SQLite store (default): one file in WAL mode, shared by the processes of one host.
 
 A slice grows in one atomic INSERT ... SELECT (the cap check and the growth in one statement); a
-group of bills is one transaction: the entries, the hourly totals (summed in Python by the Entry
-codec's `rollup`, one upsert per hour), the stored answers and the slices' rows shrunk by what was
-billed. Each thread has its own connection. The file is created 0600 (its -wal and -shm take its
-mode). A database error is LedgerUnavailable; a second bill for one attempt is DuplicateEntry.
+group of bills is one transaction: the entries (one INSERT over the group as JSON, parsed by SQLite),
+the hourly totals (summed from the rows that went in, one upsert), the stored answers and the
+slices' rows shrunk by what was billed; an attempt already billed is skipped. Each thread has its
+own connection. The file is created 0600 (its -wal and -shm take its mode). A database error is
+LedgerUnavailable; a second bill for one attempt is DuplicateEntry.
 """
 
 from __future__ import annotations
@@ -20,11 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from router._errors import ConfigError, LedgerError, LedgerUnavailable
-from router.ledger._group import SLACK_SHARE, Bill
+from router.ledger._group import SLACK_SHARE, Bill, batch_json
 from router.ledger._journal import Journal
 from router.ledger._keys import KEYS_SQL
 from router.ledger._labels import LABELS_SQLITE
-from router.ledger._records import ENTRY_COLUMNS, ENTRY_FIELDS, ROLLUP_TABLE, SPEND_SQL, Entry, StoredAnswer, dumps, entry_row, rollup
+from router.ledger._records import ENTRY_COLUMNS, ROLLUP_TABLE, SPEND_SQL, Entry, StoredAnswer, dumps, entry_select
 from router.ledger._store import DuplicateEntry, Grant
 
 _ENTRIES = """CREATE TABLE IF NOT EXISTS {name} (
@@ -81,10 +82,11 @@ CREATE TABLE IF NOT EXISTS claims (
 # Totals per tenant, hour, tier and model, kept in step with the entries by the transaction that
 # inserts them (`write_batch`): budgets sum a period's hours, reports read whole hours here (and
 # only the edge hours from the entries).
-_ROLLUP = ROLLUP_TABLE.format(t="", int="INTEGER") + """
-INSERT INTO spend_rollup SELECT tenant, CAST(ts / 3600 AS INTEGER), tier, model, COUNT(*), SUM(attempt = 1), SUM(outcome = 'ok'),
-    SUM(tokens_in), SUM(tokens_out), SUM(CASE WHEN outcome = 'ok' THEN tokens_in ELSE 0 END),
-    SUM(CASE WHEN outcome = 'ok' THEN tokens_out ELSE 0 END), SUM(cost_nanos) FROM entries GROUP BY 1, 2, 3, 4;
+_ITEM = "json_extract(value, '$[{i}]')"
+_SUMS = ("SUM(attempt = 1), SUM(outcome = 'ok'), SUM(tokens_in), SUM(tokens_out), SUM(CASE WHEN outcome = 'ok' THEN tokens_in ELSE 0 END),"
+         " SUM(CASE WHEN outcome = 'ok' THEN tokens_out ELSE 0 END), SUM(cost_nanos)")
+_ROLLUP = ROLLUP_TABLE.format(t="", int="INTEGER") + f"""
+INSERT INTO spend_rollup SELECT tenant, CAST(ts / 3600 AS INTEGER), tier, model, COUNT(*), {_SUMS} FROM entries GROUP BY 1, 2, 3, 4;
 DROP TRIGGER IF EXISTS entries_settle;
 DROP TABLE IF EXISTS spend_hourly;
 """
@@ -185,23 +187,19 @@ class SQLiteStore:
         )
         return None if row is None else int(row[0])
 
-    _INSERT = f"INSERT INTO entries ({ENTRY_COLUMNS}) VALUES ({', '.join('?' * len(ENTRY_FIELDS))})"
+    # A group's entries in one statement over one JSON parameter: SQLite parses the batch in C with
+    # the GIL released once, not once a row. An attempt already billed (a replay got there first) is
+    # skipped; the hourly totals then add exactly the rows that went in (their ids follow `before`).
+    _INSERT = (f"INSERT INTO entries ({ENTRY_COLUMNS}) SELECT {entry_select(dict.fromkeys(('str', 'int', 'float'), _ITEM))}"
+               " FROM json_each(?) WHERE true ON CONFLICT (tenant, request_id, attempt) DO NOTHING")
     _ANSWER = "UPDATE claims SET status = 'done', updated = ?, response = ?, route = ? WHERE tenant = ? AND request_id = ?"
 
     def write_batch(self, bills: list[Bill], shrink: dict[str, int], expires: float) -> None:
-        rows = [entry_row(b.entry, b.cost, b.ts) for b in bills]
-        try:
-            self._insert_batch(rows, bills, shrink, expires, skip=False)
-        except DuplicateEntry:  # an attempt already billed (a replay got there first): row by row, skipping it
-            self._insert_batch(rows, bills, shrink, expires, skip=True)
-
-    def _insert_batch(self, rows: list[tuple[Any, ...]], bills: list[Bill], shrink: dict[str, int], expires: float, skip: bool) -> None:
+        batch = batch_json(bills)
         with self.tx() as conn:
-            if skip:
-                rows = [r for r in rows if conn.execute(self._INSERT + " ON CONFLICT (tenant, request_id, attempt) DO NOTHING", r).rowcount == 1]
-            else:
-                conn.executemany(self._INSERT, rows)
-            conn.executemany(_ROLLUP_ADD, rollup(rows))
+            before = conn.execute("SELECT COALESCE(MAX(id), 0) FROM entries").fetchone()[0]
+            conn.execute(self._INSERT, (batch,))
+            conn.execute(_ROLLUP_ADD, (before,))
             conn.executemany(self._ANSWER, [_answer(b.ts, b.entry, b.answer) for b in bills if b.answer is not None])
             conn.executemany("UPDATE reservations SET amount_nanos = amount_nanos - ?, expires = ? WHERE id = ?",
                              [(cost, expires, slice_id) for slice_id, cost in shrink.items()])
@@ -281,7 +279,8 @@ def _private(path: str) -> None:
 
 
 _ROLLUP_ADD = (
-    "INSERT INTO spend_rollup VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tenant, hour, tier, model) DO UPDATE SET"
+    f"INSERT INTO spend_rollup SELECT tenant, CAST(ts / 3600 AS INTEGER), tier, model, COUNT(*), {_SUMS} FROM entries WHERE id > ?"
+    " GROUP BY 1, 2, 3, 4 ON CONFLICT (tenant, hour, tier, model) DO UPDATE SET"
     " attempts = attempts + excluded.attempts, requests = requests + excluded.requests, answers = answers + excluded.answers,"
     " tokens_in = tokens_in + excluded.tokens_in, tokens_out = tokens_out + excluded.tokens_out,"
     " answer_tokens_in = answer_tokens_in + excluded.answer_tokens_in, answer_tokens_out = answer_tokens_out + excluded.answer_tokens_out,"
