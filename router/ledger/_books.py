@@ -40,8 +40,7 @@ class Periods:
         budget = self._budgets(tenant)
         period = budget.period if budget else "total"
         key = (period, int(now // 900))  # a period starts on a quarter hour in every zone
-        with self._lock:
-            hour = self._starts.get(key)
+        hour = self._starts.get(key)  # one dict read is atomic; the lock guards the writes
         if hour is None:
             since = period_start(period, now, self._tz)
             # A zone off UTC by a part hour starts its bucket early: more spend counted, never less.
@@ -119,14 +118,15 @@ class Books:
         ts = entry.ts or self._clock()
         cost = to_nanos(entry.cost_usd)
         hold = reservation.id if reservation is not None else ""
-        slice_id = self._slices.release(hold, cost) if hold else None
+        released = self._slices.release(hold, cost) if hold else None
+        slice_id = released[0] if released is not None else None
         seq = self.outbox.put(Bill(entry, answer, cost, slice_id, ts, hold))
         if not seq:
             if slice_id is not None:
                 self._slices.forget(slice_id, cost)
             raise AlreadyBilled(f"attempt {entry.attempt} of request {entry.request_id!r} of tenant {entry.tenant!r} is already billed")
         # Near the cap (or past a bill no hold covered) holds go back as they settle, as other instances expect.
-        tight = self._slices.is_tight(slice_id) if slice_id is not None else self._slices.tighten(entry.tenant)
+        tight = released[1] if released is not None else self._slices.tighten(entry.tenant)
         return seq, answer is not None or tight or len(self.outbox) >= _QUEUE_MAX
 
     def write_group(self) -> int | None:

@@ -100,9 +100,9 @@ class Slices:
             s = self._by_tenant[tenant]
             s.size, s.tight = size, size - s.size - need < slack
 
-    def release(self, hold: str, cost: int) -> str | None:
+    def release(self, hold: str, cost: int) -> tuple[str, bool] | None:
         """A hold settled for `cost` (at most its amount): the slice keeps the cost until it is
-        committed. The slice's id, or None for a hold that is not this instance's."""
+        committed. (The slice's id, whether it is tight), or None for a hold not this instance's."""
         with self._lock:
             found = self._holds.pop(hold, None)
             if found is None:
@@ -111,7 +111,7 @@ class Slices:
             if s is None:
                 return None
             s.used += min(cost, found[1]) - found[1]
-            return s.id
+            return s.id, s.tight
 
     def tighten(self, tenant: str) -> bool:
         """A bill the tenant's slice did not hold: its slack is no longer free money."""
@@ -120,11 +120,6 @@ class Slices:
             if s is not None:
                 s.tight = True
             return s is not None
-
-    def is_tight(self, slice_id: str) -> bool:
-        with self._lock:
-            s = self._by_id.get(slice_id)
-            return s is not None and s.tight
 
     def trim(self) -> dict[str, int]:
         """Take the unused part out of tight slices (before their rows shrink by as much)."""
