@@ -200,9 +200,11 @@ class SQLiteStore:
             before = conn.execute("SELECT COALESCE(MAX(id), 0) FROM entries").fetchone()[0]
             conn.execute(self._INSERT, (batch,))
             conn.execute(_ROLLUP_ADD, (before,))
-            conn.executemany(self._ANSWER, [_answer(b.ts, b.entry, b.answer) for b in bills if b.answer is not None])
-            conn.executemany("UPDATE reservations SET amount_nanos = amount_nanos - ?, expires = ? WHERE id = ?",
-                             [(cost, expires, slice_id) for slice_id, cost in shrink.items()])
+            if answers := [_answer(b.ts, b.entry, b.answer) for b in bills if b.answer is not None]:
+                conn.executemany(self._ANSWER, answers)
+            if shrink:
+                conn.executemany("UPDATE reservations SET amount_nanos = amount_nanos - ?, expires = ? WHERE id = ?",
+                                 [(cost, expires, slice_id) for slice_id, cost in shrink.items()])
 
     def claim(self, tenant: str, request_id: str, row_sql: str, decide: Callable[[Any], bool], owner: str, now: float,
               fingerprint: str | None) -> tuple[bool, Any]:
