@@ -230,21 +230,22 @@ def test_two_processes_on_one_postgresql_ledger_refit_once_and_both_pick_it_up(p
     worker = Path(__file__).parent / "helpers" / "learning_worker.py"
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     procs = [subprocess.Popen([sys.executable, str(worker), pg_url, str(first), "60"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                              text=True, env=env) for first in (0, 60)]
+                              stderr=subprocess.PIPE, text=True, env=env) for first in (0, 60)]
     for proc in procs:  # both have labelled their half: 120 labels in all, one refit due
-        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
-    states = []
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready", proc.communicate(timeout=60)
+    states, errors = [], []
     for proc in procs:
-        out, _ = proc.communicate("go\n", timeout=60)
+        out, err = proc.communicate("go\n", timeout=60)
         states.append(json.loads(out.strip().splitlines()[-1]))
-    assert sum(s["refits"] for s in states) == 1  # one instance refitted, not both
+        errors.append(err[-2000:])  # what a worker logged: shown when an assertion below fails
+    assert sum(s["refits"] for s in states) == 1, (states, errors)  # one instance refitted, not both
     from router.ledger import open_ledger
 
     ledger = open_ledger(pg_url, RouterConfig.from_dict({}).budget_for)
     latest = ledger.latest_model()
     ledger.close()
-    assert latest is not None and all(s["model_id"] == latest.id for s in states)  # both serve the published model
-    assert states[0]["thresholds"] == states[1]["thresholds"] == latest.thresholds
+    assert latest is not None and all(s["model_id"] == latest.id for s in states), (states, errors)  # both serve the published model
+    assert states[0]["thresholds"] == states[1]["thresholds"] == latest.thresholds, (states, errors)
 
 
 def test_a_judge_that_answers_in_prose_stops_the_buying_and_says_why(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

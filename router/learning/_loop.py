@@ -171,14 +171,16 @@ class Learner:
         return {"w": words, "n": len(toks), "d": [round(v, 6) for v in dense]}
 
     def _submit(self, fn: Callable[..., None], *args: Any) -> None:
+        # Submitted under the lock that `close` takes to swap the pool out: a job submitted by a worker
+        # thread while the caller closes lands in the pool being drained or in a fresh one, never in
+        # a pool already shut down (which dropped it: a refit check lost, so a due refit never ran).
         with self._lock:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="tierwise-learning")
-            pool = self._pool
-        try:
-            pool.submit(self._guarded, fn, *args)
-        except RuntimeError:  # the interpreter is exiting (a script that never closed its router): the label is dropped, quietly
-            _log.debug("tierwise learning: %s dropped at shutdown", getattr(fn, "__name__", "job"))
+            try:
+                self._pool.submit(self._guarded, fn, *args)
+            except RuntimeError:  # the interpreter is exiting (a script that never closed its router): the label is dropped, quietly
+                _log.debug("tierwise learning: %s dropped at shutdown", getattr(fn, "__name__", "job"))
 
     @staticmethod
     def _guarded(fn: Callable[..., None], *args: Any) -> None:

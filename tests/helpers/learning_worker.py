@@ -34,7 +34,9 @@ def main() -> None:
     router.complete([{"role": "user", "content": "hi"}], tenant="acme")
     router.learning.close()
     state = router.learning.state()
-    print(json.dumps({"model_id": state["model_id"], "thresholds": state["thresholds"], "refits": len(state["refits"])}), flush=True)
+    last = state["last_refit"] or {}
+    print(json.dumps({"model_id": state["model_id"], "thresholds": state["thresholds"], "refits": len(state["refits"]),
+                      "labels": state["labels"], "swapped": last.get("swapped"), "why": last.get("why")}), flush=True)
     router.close()
 
 
