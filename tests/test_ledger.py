@@ -136,6 +136,17 @@ def test_a_group_of_bills_goes_in_exactly_as_billed(url: str) -> None:
     assert sum(r.cost_usd for r in spend) == Decimal("0.000000021") and sum(r.tokens_in for r in spend) == 7 * 2**40 + 14
 
 
+def test_a_bill_whose_numbers_are_no_numbers_goes_in_with_its_group(url: str) -> None:
+    """A latency or time that is NaN or infinite (JSON has no such number) cannot block the group:
+    the latency is stored as 0 and the bill is timed when it was billed."""
+    ledger = ledger_for(url)
+    ledger.settle_later(None, replace(entry("acme", "0.5", rid="nan"), latency_s=float("nan"), ts=float("inf")))
+    ledger.settle_later(None, entry("acme", "0.25", rid="fine"))
+    ledger.flush()
+    stored = {e.request_id: e for e in ledger.entries("acme")}
+    assert stored["nan"].latency_s == 0.0 and 0 < stored["nan"].ts < 1e12 and ledger.spent("acme") == Decimal("0.75")
+
+
 def test_concurrent_reservations_never_overspend(url: str) -> None:
     ledger = ledger_for(url, {"acme": {"budget_usd": "1.00", "period": "total"}})
     granted: list[int] = []

@@ -115,7 +115,7 @@ class Books:
         """Bill the attempt and release its hold (the slice keeps the cost until it is committed):
         (the bill's place in the queue, whether its caller must wait for the commit: a stored
         answer, a slice near the cap, a full queue). A second bill for one attempt is AlreadyBilled."""
-        ts = entry.ts or self._clock()
+        ts = entry.ts if entry.ts and math.isfinite(entry.ts) else self._clock()  # a time that is no number: billed now
         cost = to_nanos(entry.cost_usd)
         hold = reservation.id if reservation is not None else ""
         released = self._slices.release(hold, cost) if hold else None

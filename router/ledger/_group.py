@@ -13,6 +13,7 @@ from __future__ import annotations
 import fcntl
 import itertools
 import json
+import math
 import mmap
 import os
 import threading
@@ -199,7 +200,8 @@ class Outbox:
         """Queue a bill; its sequence number, or 0 when this attempt was billed here already."""
         e = bill.entry
         bill.json = entry_json(e, bill.ts)
-        if "\\u0000" in bill.json or "\\ud" in bill.json:  # rare: NUL, a character past U+FFFF, or a lone surrogate
+        # Rare: NUL, a character past U+FFFF or a lone surrogate, a latency that is no number.
+        if "\\u0000" in bill.json or "\\ud" in bill.json or not math.isfinite(e.latency_s):
             bill.entry = e = storable(e)
             bill.json = entry_json(e, bill.ts)
         key = (e.tenant, e.request_id, e.attempt)

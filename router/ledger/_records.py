@@ -234,10 +234,12 @@ entry_json.__doc__ = "The entry's fields as JSON list items (money as a decimal 
 
 
 def storable(entry: Entry) -> Entry:
-    """The entry with text every database stores as it is: NUL (which PostgreSQL refuses and SQLite's
-    JSON cuts at) becomes U+FFFD and a lone surrogate "?", so that no bill can block the group
-    committed with it."""
+    """The entry as every database stores it: in text NUL (which PostgreSQL refuses and SQLite's JSON
+    cuts at) becomes U+FFFD and a lone surrogate "?", a float that is no number (not JSON) 0, so
+    that no bill can block the group committed with it."""
     def clean(v: Any) -> Any:
+        if isinstance(v, float):
+            return v if math.isfinite(v) else 0.0
         return v.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8") if isinstance(v, str) else v
 
     return Entry(*[clean(getattr(entry, name)) for name in ENTRY_FIELDS])
