@@ -13,7 +13,6 @@ from __future__ import annotations
 import fcntl
 import itertools
 import json
-import math
 import mmap
 import os
 import threading
@@ -22,7 +21,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from router.ledger._records import Entry, StoredAnswer, entry_json, storable
+from router.ledger._records import Entry, StoredAnswer, entry_json, storable, unstorable
 
 _quote = json.encoder.encode_basestring_ascii
 SLACK_HOLDS = 32  # a slice grows by this many of the hold that asked, ...
@@ -200,8 +199,7 @@ class Outbox:
         """Queue a bill; its sequence number, or 0 when this attempt was billed here already."""
         e = bill.entry
         bill.json = entry_json(e, bill.ts)
-        # Rare: NUL, a character past U+FFFF or a lone surrogate, a latency that is no number.
-        if "\\u0000" in bill.json or "\\ud" in bill.json or not math.isfinite(e.latency_s):
+        if unstorable(e, bill.json):
             bill.entry = e = storable(e)
             bill.json = entry_json(e, bill.ts)
         key = (e.tenant, e.request_id, e.attempt)

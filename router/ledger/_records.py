@@ -233,13 +233,27 @@ entry_json = _json_writer()
 entry_json.__doc__ = "The entry's fields as JSON list items (money as a decimal string, `ts` as given), for an outbox line."
 
 
+# A count past this (a trillion tokens) is absurd: stored as this, so that hourly sums of millions of
+# such bills still fit a database's 64-bit integer.
+MAX_COUNT = 2**40
+
+
+def unstorable(entry: Entry, items: str) -> bool:
+    """Whether `storable` must clean the entry (`items`: its entry_json) first; rare, checked once a bill."""
+    return ("\\u0000" in items or "\\ud" in items or not math.isfinite(entry.latency_s)
+            or max(abs(entry.attempt), abs(entry.tokens_in), abs(entry.tokens_out), abs(entry.cached_in)) > MAX_COUNT)
+
+
 def storable(entry: Entry) -> Entry:
     """The entry as every database stores it: in text NUL (which PostgreSQL refuses and SQLite's JSON
-    cuts at) becomes U+FFFD and a lone surrogate "?", a float that is no number (not JSON) 0, so
-    that no bill can block the group committed with it."""
+    cuts at) becomes U+FFFD and a lone surrogate "?" (a character past U+FFFF is kept), a float that
+    is no number (not JSON) 0, a count past MAX_COUNT that bound, so that no bill (a provider's absurd
+    usage, say) can block the group committed with it."""
     def clean(v: Any) -> Any:
         if isinstance(v, float):
             return v if math.isfinite(v) else 0.0
+        if isinstance(v, int):
+            return max(-MAX_COUNT, min(v, MAX_COUNT))
         return v.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8") if isinstance(v, str) else v
 
     return Entry(*[clean(getattr(entry, name)) for name in ENTRY_FIELDS])
