@@ -139,7 +139,8 @@ def test_a_group_of_bills_goes_in_exactly_as_billed(url: str) -> None:
 def test_a_bill_whose_numbers_are_no_numbers_goes_in_with_its_group(url: str) -> None:
     """A latency or time that is NaN or infinite (JSON has no such number), or a token count past 64
     bits (a provider's absurd usage), cannot block the group: the latency is stored as 0, the bill is
-    timed when it was billed, the count as 2**40 (a trillion tokens; hourly sums still fit)."""
+    timed when it was billed, the count as 2**40 (a trillion tokens; hourly sums still fit). A cost
+    past 2**53 nano-dollars is billed as that; a negative or NaN cost is refused with a ValueError."""
     ledger = ledger_for(url)
     ledger.settle_later(None, replace(entry("acme", "0.5", rid="nan"), latency_s=float("nan"), ts=float("inf"), tokens_in=10**30))
     ledger.settle_later(None, entry("acme", "0.25", rid="fine"))
@@ -147,6 +148,12 @@ def test_a_bill_whose_numbers_are_no_numbers_goes_in_with_its_group(url: str) ->
     stored = {e.request_id: e for e in ledger.entries("acme")}
     assert stored["nan"].latency_s == 0.0 and 0 < stored["nan"].ts < 1e12 and stored["nan"].tokens_in == 2**40
     assert ledger.spent("acme") == Decimal("0.75")
+    ledger.settle(None, entry("acme", "1e30", rid="absurd"))  # no hold bounded it: billed about $9M, which every sum holds
+    assert ledger.spent("acme") == Decimal("0.75") + Decimal(2**53) / 10**9
+    for bad in ("-0.01", "NaN", "Infinity"):  # the caller's mistake: refused, nothing queued
+        with pytest.raises(ValueError, match="finite amount of at least"):
+            ledger.settle(None, entry("acme", bad, rid=f"bad {bad}"))
+    assert ledger.spent("acme") == Decimal("0.75") + Decimal(2**53) / 10**9
 
 
 def test_concurrent_reservations_never_overspend(url: str) -> None:

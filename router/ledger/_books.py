@@ -19,7 +19,7 @@ from decimal import Decimal
 from router._config import TenantBudget
 from router._errors import AlreadyBilled, BudgetExceeded, BudgetState
 from router.ledger._group import SLACK_HOLDS, Bill, Outbox, Slices
-from router.ledger._records import BudgetLookup, Entry, Reservation, StoredAnswer, from_nanos, period_start, to_nanos
+from router.ledger._records import BudgetLookup, Entry, Reservation, StoredAnswer, bill_nanos, from_nanos, period_start, to_nanos
 from router.ledger._store import Grant, Store, render
 
 _IDLE_S = 0.1  # a slice unused this long goes back to the tenant
@@ -115,8 +115,10 @@ class Books:
         """Bill the attempt and release its hold (the slice keeps the cost until it is committed):
         (the bill's place in the queue, whether its caller must wait for the commit: a stored
         answer, a slice near the cap, a full queue). A second bill for one attempt is AlreadyBilled."""
+        if not (entry.cost_usd.is_finite() and entry.cost_usd >= 0):
+            raise ValueError(f"a bill's cost must be a finite amount of at least $0, not {entry.cost_usd}")
         ts = entry.ts if entry.ts and math.isfinite(entry.ts) else self._clock()  # a time that is no number: billed now
-        cost = to_nanos(entry.cost_usd)
+        cost = bill_nanos(entry.cost_usd)
         hold = reservation.id if reservation is not None else ""
         released = self._slices.release(hold, cost) if hold else None
         slice_id = released[0] if released is not None else None

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from router.ledger._group import Bill
-from router.ledger._records import ENTRY_FIELDS, Entry, Reservation, StoredAnswer, entry_from_dict, entry_from_json, from_nanos, to_nanos
+from router.ledger._records import ENTRY_FIELDS, Entry, Reservation, StoredAnswer, bill_nanos, entry_from_dict, entry_from_json, from_nanos
 
 _log = logging.getLogger("tierwise")
 Insert = Callable[[Reservation | None, Entry, StoredAnswer | None], None]
@@ -74,7 +74,7 @@ class Journal:
                     continue
                 hold = data[2 + _fields(data)] if isinstance(data, list) and len(data) > 2 + _fields(data) else ""
                 holds.pop(hold, None)
-                bills.append(Bill(entry, answer, to_nanos(entry.cost_usd), None, entry.ts, hold))
+                bills.append(Bill(entry, answer, bill_nanos(entry.cost_usd), None, entry.ts, hold))
             bills += [presumed(h) for h in holds.values()]
             for start in range(0, len(bills), chunk):
                 write(bills[start : start + chunk])

@@ -23,6 +23,15 @@ def to_nanos(usd: Decimal) -> int:
     return int((usd * NANOS).to_integral_value(rounding=ROUND_CEILING))
 
 
+MAX_NANOS = 2**53  # about $9M: an attempt billed more (a provider's absurd usage, unheld) is billed this
+
+
+def bill_nanos(usd: Decimal) -> int:
+    """A bill's cost in nano-dollars, rounded up, at most MAX_NANOS: hourly sums of many such bills
+    still fit a database's 64-bit integer, so no bill can block the group it is committed with."""
+    return max(0, min(to_nanos(usd), MAX_NANOS))
+
+
 def from_nanos(nanos: int) -> Decimal:
     return Decimal(nanos) / NANOS
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from router._errors import LedgerError
 from router.ledger._group import Bill
 from router.ledger._journal import Journal
-from router.ledger._records import Entry, Reservation, StoredAnswer, to_nanos
+from router.ledger._records import Entry, Reservation, StoredAnswer, bill_nanos
 from router.ledger._store import DuplicateEntry, Store, render
 
 _log = logging.getLogger("tierwise")
@@ -62,6 +62,6 @@ class Replays:
             _log.info("tierwise: replayed %d journalled bills into the ledger", done)
 
     def _insert(self, reservation: Reservation | None, entry: Entry, answer: StoredAnswer | None) -> None:
-        self._store.write_batch([Bill(entry, answer, to_nanos(entry.cost_usd), None, entry.ts)], {}, 0.0)
+        self._store.write_batch([Bill(entry, answer, bill_nanos(entry.cost_usd), None, entry.ts)], {}, 0.0)
         if reservation is not None:
             self._store.query(render(self._store, "DELETE FROM {t}reservations WHERE id = ?"), (reservation.id,))
