@@ -5,7 +5,7 @@ group of bills is one transaction: the entries (one INSERT over the group as JSO
 the hourly totals (summed from the rows that went in, one upsert), the stored answers and the
 slices' rows shrunk by what was billed; an attempt already billed is skipped. Each thread has its
 own connection. The file is created 0600 (its -wal and -shm take its mode). A database error is
-LedgerUnavailable; a second bill for one attempt is DuplicateEntry.
+LedgerUnavailable; a write that breaks a unique key (other than a bill's: skipped) is DuplicateEntry.
 """
 
 from __future__ import annotations
