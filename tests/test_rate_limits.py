@@ -123,3 +123,18 @@ def test_concurrent_requests_over_two_instances_never_pass_the_tokens_a_minute(s
     if int(time.time() // 60) != first:
         pytest.skip("the minute changed during the test")
     assert billed <= 1000 and results.count("ok") * 90 == billed and results.count("limited") > 0  # never past the limit
+
+
+def test_a_rate_window_turns_with_the_clocks_minute_on_both_backends(any_ledger_url: str) -> None:
+    """The minute a request is counted in is the clock's (rounded down): PostgreSQL's cast alone
+    rounds, which turned its windows at second 30 and made Retry-After (to the clock's next minute)
+    wrong by half a minute. Read at 100 s past the epoch, the minute is 1 on both backends."""
+    from router.ledger import open_ledger
+
+    ledger = open_ledger(any_ledger_url, RouterConfig.from_dict({}).budget_for)
+    store = ledger._store  # type: ignore[attr-defined]  # the dialect's expression, read at a fixed time
+    try:
+        assert store.query(f"SELECT {store.minute.replace(store.dbnow, '(100.0)')}", (), "one")[0] == 1
+        assert store.query(f"SELECT {store.minute.replace(store.dbnow, '(119.999)')}", (), "one")[0] == 1
+    finally:
+        ledger.close()

@@ -30,8 +30,8 @@ class PostgresStore:
 
     prefix = "tierwise_"
     mark = "%s"
-    integer = "BIGINT"
     dbnow = DBNOW
+    minute = f"floor({DBNOW} / 60)::bigint"  # a cast alone rounds: the window would turn at second 30
     rollup_scan = "tierwise_spend_rollup"
     spend_sql = SPEND_SQL.format(
         hour="floor(ts / 3600)::bigint", table="tierwise_entries", since="%(since)s", until="%(until)s", tenant="%(tenant)s::text"

@@ -17,7 +17,7 @@ class SideTables:
 
     def __init__(self, store: Store, clock: Callable[[], float]) -> None:
         self._store, self._clock = store, clock
-        self._minute = f"CAST(({store.dbnow}) / 60 AS {store.integer})"  # this minute, by the database's clock
+        self._minute = store.minute  # this minute, by the database's clock
         self._cache_puts = 0
 
     def _q(self, text: str, params: Any = (), fetch: str = "") -> Any:

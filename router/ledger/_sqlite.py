@@ -101,8 +101,8 @@ class SQLiteStore:
 
     prefix = ""
     mark = "?"
-    integer = "INTEGER"
     dbnow = "((julianday('now') - 2440587.5) * 86400.0)"
+    minute = f"CAST({dbnow} / 60 AS INTEGER)"  # a cast cuts toward zero: the floor of a time after 1970
     # Its key's index would be read row by row with a lookup of each into the table: 1.5x the time.
     rollup_scan = "spend_rollup NOT INDEXED"
     spend_sql = SPEND_SQL.format(hour="CAST(ts / 3600 AS INTEGER)", table="entries", since=":since", until=":until", tenant=":tenant")

@@ -44,7 +44,7 @@ class Store(Protocol):
     prefix: str  # table-name prefix
     mark: str  # the driver's placeholder
     dbnow: str  # the database's own clock in epoch seconds: liveness never compares local clocks across hosts
-    integer: str  # the dialect's 64-bit integer type
+    minute: str  # the minute of `dbnow` (epoch seconds // 60, rounded down: rate windows turn with the clock's minute)
     spend_sql: str  # SPEND_SQL in this dialect, with named parameters since, until and tenant
     rollup_scan: str  # the hourly totals as a report of every tenant reads them (SQLite: the table, not its key's index)
 
