@@ -204,20 +204,20 @@ class Outbox:
             bill.json = entry_json(e, bill.ts)
         key = (e.tenant, e.request_id, e.attempt)
         answer = "null" if bill.answer is None else json.dumps(bill.answer.__dict__, default=str)
-        line = f"[1,{bill.json},{answer},{_quote(bill.hold)}]\n"
-        with self._lock:
+        line = f"[1,{bill.json},{answer},{_quote(bill.hold)}]\n".encode()
+        with self._lock:  # kept short: a thread preempted in it stalls every other settle
             self._open.pop(bill.hold, None)
             if key in self._recent:
                 return 0
             self._recent[key] = None
             if len(self._recent) > RECENT_BILLS:
                 self._recent.popitem(last=False)
-            self._append(line.encode("utf-8"))
+            self._append(line)
             self._seq += 1
             bill.seq = self._seq
             self._queue.append(bill)
-            if not self.ready.is_set():
-                self.ready.set()
+        if not self.ready.is_set():
+            self.ready.set()
         return bill.seq
 
     def _append(self, line: bytes) -> None:
