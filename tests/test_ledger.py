@@ -282,3 +282,18 @@ def test_an_outbox_and_a_journal_of_a_newer_version_are_committed_with_the_field
     assert (found["new-2"].cost_usd, found["new-2"].cached_in) == (Decimal("0.25"), 2)
     assert ledger.spent("acme") == Decimal("0.75")
     ledger.close()
+
+
+def test_a_sqlite_without_json_functions_is_a_config_error_at_open(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Groups of bills go in through SQLite's JSON functions: a build without them is refused when
+    the ledger opens, with the version, not on the first commit."""
+    real = sqlite3.connect
+
+    def without_json(*args, **kwargs):  # type: ignore[no-untyped-def]
+        conn = real(*args, **kwargs)
+        conn.create_function("json_extract", 2, lambda *_: 1 / 0)  # as good as missing: every call fails
+        return conn
+
+    monkeypatch.setattr(sqlite3, "connect", without_json)
+    with pytest.raises(ConfigError, match="JSON functions"):
+        open_ledger(f"sqlite:///{tmp_path / 'l.db'}", RouterConfig.from_dict({}).budget_for)

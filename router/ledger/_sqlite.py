@@ -127,6 +127,10 @@ class SQLiteStore:
             _migrate(self)
         except LedgerError as exc:
             raise ConfigError(f"cannot use ledger {self.name!r}: {exc} (is the file writable?)") from None
+        try:  # groups of bills are written through SQLite's JSON functions (built in since 3.38)
+            self._conn().execute("SELECT json_extract('[1]', '$[0]')")
+        except sqlite3.Error:
+            raise ConfigError(f"the ledger needs SQLite with its JSON functions; this Python has SQLite {sqlite3.sqlite_version}") from None
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
