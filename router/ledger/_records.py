@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta, tzinfo
 from decimal import ROUND_CEILING, Decimal
+from operator import attrgetter
 from typing import Any
 
 from router._config import TenantBudget
@@ -247,10 +248,16 @@ entry_json.__doc__ = "The entry's fields as JSON list items (money as a decimal 
 MAX_COUNT = 2**40
 
 
+# Entry's counts, and its floats but `ts` (a line has the billing time, checked by `settle`), each read
+# in one C call. `ts` closes the second list so that it is a tuple even with one other float; it is cut off.
+_COUNTS = attrgetter(*[f.name for f in fields(Entry) if str(f.type) == "int"])
+_FLOATS = attrgetter(*[f.name for f in fields(Entry) if str(f.type) == "float" and f.name != "ts"], "ts")
+
+
 def unstorable(entry: Entry, items: str) -> bool:
     """Whether `storable` must clean the entry (`items`: its entry_json) first; rare, checked once a bill."""
-    return ("\\u0000" in items or "\\ud" in items or not math.isfinite(entry.latency_s)
-            or max(abs(entry.attempt), abs(entry.tokens_in), abs(entry.tokens_out), abs(entry.cached_in)) > MAX_COUNT)
+    return ("\\u0000" in items or "\\ud" in items or not all(map(math.isfinite, _FLOATS(entry)[:-1]))
+            or max(map(abs, _COUNTS(entry))) > MAX_COUNT)
 
 
 def storable(entry: Entry) -> Entry:

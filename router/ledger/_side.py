@@ -17,7 +17,6 @@ class SideTables:
 
     def __init__(self, store: Store, clock: Callable[[], float]) -> None:
         self._store, self._clock = store, clock
-        self._minute = store.minute  # this minute, by the database's clock
         self._cache_puts = 0
 
     def _q(self, text: str, params: Any = (), fetch: str = "") -> Any:
@@ -27,7 +26,7 @@ class SideTables:
     def take_request(self, tenant: str, rpm: int) -> float | None:
         """Count one request of the tenant in this minute if fewer than `rpm` were; else the seconds
         until the next minute (one atomic statement: instances never pass the limit together)."""
-        minute = self._minute
+        minute = self._store.minute  # this minute, by the database's clock
         row = self._q(
             f"INSERT INTO {{t}}rates (tenant, minute, requests) VALUES (?, {minute}, 1) ON CONFLICT (tenant, minute)"
             " DO UPDATE SET requests = {t}rates.requests + 1 WHERE {t}rates.requests < ? RETURNING requests", (tenant, rpm), "one")
@@ -41,7 +40,7 @@ class SideTables:
     def take_tokens(self, tenant: str, tokens: int, tpm: int) -> tuple[int | None, float]:
         """Hold `tokens` of the tenant's minute (by the database's clock) if they fit under `tpm`, in
         one atomic statement: (the minute held in, 0), or (None, seconds until the next minute)."""
-        minute = self._minute
+        minute = self._store.minute  # this minute, by the database's clock
         row = self._q(f"INSERT INTO {{t}}counters (name, span, used) SELECT ?, {minute}, ? WHERE ? <= ? ON CONFLICT (name, span)"
                       " DO UPDATE SET used = {t}counters.used + excluded.used WHERE {t}counters.used + excluded.used <= ? RETURNING span",
                       (_TPM + tenant, tokens, tokens, tpm, tpm), "one")
