@@ -19,6 +19,7 @@ class GatewayConfig(_Strict):
 
     keys: dict[str, list[str]] = Field(default_factory=dict)
     read_timeout_s: float = Field(default=30.0, gt=0)  # a client that takes longer to send its body gets a 408
+    max_body_mb: float = Field(default=32.0, gt=0)  # a larger body gets a 413 before it is buffered (1M tokens of text is ~4 MB)
     # /metrics shows tenants and spend: served to a client on the loopback, else only with one of these keys (SHA-256 hex)
     metrics_keys: list[str] = Field(default_factory=list)
     admin_keys: list[str] = Field(default_factory=list)  # SHA-256 hex of keys for the admin API (/admin/keys); none: no admin API

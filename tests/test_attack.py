@@ -95,6 +95,26 @@ def test_slow_clients_are_cut_off(server: LocalOpenAIServer, ledger_url: str) ->
             assert b" 408 " in body.recv(1000).split(b"\r\n", 1)[0] + b" "
 
 
+def test_a_body_over_the_limit_is_413_and_never_buffered_whole(server: LocalOpenAIServer, ledger_url: str) -> None:
+    keys = gateway_config(server, ledger_url)["gateway"]["keys"]
+    config = RouterConfig.from_dict(gateway_config(server, ledger_url, gateway={"keys": keys, "max_body_mb": 0.01}))  # 10 KiB
+    headers = {"authorization": f"Bearer {KEY}", "content-type": "application/json"}
+
+    def chunked() -> Any:  # no Content-Length: the limit is found while reading
+        yield b'{"model": "tierwise", "messages": [{"role": "user", "content": "'
+        yield from (b"a" * 1000 for _ in range(100))
+        yield b'"}]}'
+
+    with serving(config) as url:
+        assert httpx.post(f"{url}/chat/completions", json={"model": "tierwise", "messages": MSG}, headers=headers).status_code == 200
+        big = {"model": "tierwise", "messages": [{"role": "user", "content": "a" * 20_000}]}
+        for resp in (httpx.post(f"{url}/chat/completions", json=big, headers=headers, timeout=10),
+                     httpx.post(f"{url}/chat/completions", content=chunked(), headers=headers, timeout=10)):
+            assert resp.status_code == 413, resp.text
+            assert resp.json()["error"]["code"] == "request_too_large" and "gateway.max_body_mb" in resp.json()["error"]["message"]
+    assert len(server.requests) == 1
+
+
 _json = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
                      lambda kids: st.lists(kids, max_size=3) | st.dictionaries(st.text(max_size=6), kids, max_size=3), max_leaves=12)
 _part = st.fixed_dictionaries({"type": st.sampled_from(["text", "image_url", "input_audio", 3])},

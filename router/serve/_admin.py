@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -19,7 +18,7 @@ from starlette.routing import Route
 from router._errors import InvalidRequestError, TierwiseError
 from router.ledger import Ledger
 from router.ledger._keys import checked, new_key
-from router.serve._http import _error, _typed
+from router.serve._http import _error, _typed, read_json
 
 
 class Admin:
@@ -54,10 +53,9 @@ class Admin:
         return JSONResponse({"object": "list", "data": [k.__dict__ for k in keys]})
 
     async def _add(self, request: Request) -> Response:
-        try:
-            body = json.loads(await request.body())
-        except (ValueError, RecursionError):
-            raise InvalidRequestError("the body is not JSON") from None
+        body = await read_json(request, 1 << 16)  # a key's fields fit in far less
+        if isinstance(body, Response):
+            return body
         if not isinstance(body, dict) or set(body) - {"tenant", "rpm", "expires"}:
             raise InvalidRequestError('the body is {"tenant": ..., "rpm": N (optional), "expires": epoch seconds (optional)}')
         expires = body.get("expires")

@@ -38,7 +38,7 @@ from router._types import Route as RouteInfo
 from router.ledger import ApiKey
 from router.serve._admin import Admin
 from router.serve._docs import routes_of, spec
-from router.serve._http import _error, _not_found, _typed, _unauthorised
+from router.serve._http import _error, _not_found, _typed, _unauthorised, read_json
 from router.serve._keys import LiveKeys
 from router.serve._metrics import Metrics
 
@@ -85,12 +85,13 @@ class Gateway:
             wait = await asyncio.to_thread(self.router.ledger.take_request, "\x1fkey:" + key.id, key.rpm)
             if wait is not None:
                 return _typed(RateLimited(f"key {key.id} sent {key.rpm} requests this minute (its limit)", tenant, wait))
+        gw = self.config.gateway
         try:
-            body = json.loads(await asyncio.wait_for(request.body(), self.config.gateway.read_timeout_s))
+            body = await asyncio.wait_for(read_json(request, int(gw.max_body_mb * 2**20)), gw.read_timeout_s)
         except TimeoutError:
-            return _error(408, f"the request body did not arrive within {self.config.gateway.read_timeout_s} s", "invalid_request_error")
-        except (ValueError, RecursionError):
-            return _error(400, "the body is not JSON (or is nested too deeply)", "invalid_request_error")
+            return _error(408, f"the request body did not arrive within {gw.read_timeout_s} s", "invalid_request_error")
+        if isinstance(body, Response):
+            return body
         if not isinstance(body, dict):
             return _error(400, "the body must be a JSON object", "invalid_request_error")
         try:

@@ -27,7 +27,7 @@ def spec(admin: bool, version: str) -> dict[str, Any]:
             "A chat completion, routed: model tierwise (routed), tierwise/<tier> or a configured model; stream for SSE",
             "the answer; x-tierwise-tier, -model, -score, -cost-usd and -request-id headers",
             body="OpenAI's chat completion request: messages, model, and answer parameters only (temperature, max_tokens, tools, ...);"
-                 " Idempotency-Key and x-session-id headers", codes=(400, 401, 408, 409, 429, 502, 503, 504))},
+                 " Idempotency-Key and x-session-id headers", codes=(400, 401, 408, 409, 413, 429, 502, 503, 504))},
         "/v1/models": {"get": _op("the models a tenant key may name", "OpenAI's model list")},
         "/healthz": {"get": {"summary": "liveness", "responses": {"200": {"description": "{status: ok}"}}}},
         "/metrics": {"get": {"summary": "Prometheus metrics, from the loopback or with a metrics key", "responses": {"200": {"description": "text"},
