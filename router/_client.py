@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
 from types import ModuleType
@@ -19,6 +21,14 @@ from router._quiet import quiet
 from router._retry import TRIES_ATTR, retry_kwargs
 
 _litellm: ModuleType | None = None
+# The provider SDK prepares a request in Python with no await, about 0.1 ms a message or part: on the
+# event loop a 20,000-message request would stall every other request of the gateway's worker for
+# seconds. A request with more parts than this is sent from threads of its own (not the default
+# executor's few, which the ledger's work needs).
+ON_LOOP_PARTS = 256
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+_END = object()
 # Output bound when neither the call, the tier nor litellm's model map gives one.
 FALLBACK_MAX_OUTPUT = 4096
 
@@ -152,6 +162,9 @@ class LiteLLMClient:
         return response, retrying.statistics.get("attempt_number", 1)
 
     async def acomplete(self, spec: ModelSpec, messages: list[dict[str, Any]], kwargs: Mapping[str, Any]) -> tuple[Any, int]:
+        if parts(messages, kwargs) > ON_LOOP_PARTS:
+            response, tries = await asyncio.get_running_loop().run_in_executor(_large_pool(), self.complete, spec, messages, kwargs)
+            return (ThreadedStream(response) if kwargs.get("stream") else response), tries
         litellm = litellm_module()
         params = self._params(spec, messages, kwargs)
         with quiet():
@@ -257,6 +270,46 @@ def replay_chunks(response: Any) -> list[Any]:
     if usage is not None:
         chunks.append(litellm.ModelResponseStream(**base, choices=[], usage=usage))
     return chunks
+
+
+def parts(messages: list[dict[str, Any]], kwargs: Mapping[str, Any]) -> int:
+    """How many messages, content parts, tool calls and tools the provider SDK walks to send a request."""
+    found = len(messages) + len(kwargs.get("tools") or ())
+    for m in messages:
+        for key in ("content", "tool_calls"):
+            value = m.get(key)
+            found += len(value) if isinstance(value, list) else 0
+    return found
+
+
+def _large_pool() -> ThreadPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="tierwise-large")
+        return _pool
+
+
+class ThreadedStream:
+    """A provider's stream opened from a thread (a large request), read chunk by chunk from threads."""
+
+    def __init__(self, chunks: Any) -> None:
+        self._chunks = chunks
+        self._iter = iter(chunks)
+
+    def __aiter__(self) -> ThreadedStream:
+        return self
+
+    async def __anext__(self) -> Any:
+        chunk = await asyncio.get_running_loop().run_in_executor(_large_pool(), next, self._iter, _END)
+        if chunk is _END:
+            raise StopAsyncIteration
+        return chunk
+
+    async def aclose(self) -> None:
+        close = getattr(self._chunks, "close", None)
+        if callable(close):
+            await asyncio.get_running_loop().run_in_executor(_large_pool(), close)
 
 
 def _count(value: Any) -> int:
