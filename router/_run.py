@@ -285,7 +285,7 @@ class Run:
         attempt = Attempt(call.tier, call.spec.model, outcome, cost, latency, t_in, t_out, reason, tries, billed.cached_in)
         rid, tenant = self.request.request_id, self.request.tenant
         entry = Entry(rid, call.attempt, tenant, call.tier, call.spec.model, t_in, t_out, cost, latency, outcome, reason,
-                      cached_in=billed.cached_in)
+                      cached_in=billed.cached_in, in_session=int(self.request.session is not None))
         self.route.attempts.append(attempt)
         self.route.cost_usd += cost
         if outcome in ("ok", "check_failed"):

@@ -256,30 +256,34 @@ def test_a_journal_left_by_an_older_version_is_replayed_once_on_open(tmp_path: P
     assert (tmp_path / "l.db.journal").read_text() == ""
 
 
-def test_an_outbox_left_by_a_version_before_cached_tokens_is_committed(tmp_path: Path) -> None:
+def test_outboxes_left_by_versions_before_cached_tokens_and_session_flags_are_committed(tmp_path: Path) -> None:
     path = tmp_path / "l.db"
     old = [1, "old-2", 1, "acme", "small", "m", 3, 4, "0.5", 0.1, "ok", "", 1.8e9, None, "hold-1"]  # 12 fields, answer, hold
     (tmp_path / "l.db.journal-deadbeef.jsonl").write_text(json.dumps(old) + "\n")
+    cached = [1, "old-3", 1, "acme", "small", "m", 3, 4, "0.25", 0.1, "ok", "", 1.8e9, 2, None, "hold-2"]  # 13: cached_in, no in_session
+    (tmp_path / "l.db.journal-deadbee0.jsonl").write_text(json.dumps(cached) + "\n")
     ledger = ledger_for(f"sqlite:///{path}")
-    entry = next(e for e in ledger.entries() if e.request_id == "old-2")
-    assert entry.cost_usd == Decimal("0.5") and entry.cached_in == 0 and entry.tokens_out == 4
+    found = {e.request_id: e for e in ledger.entries()}
+    assert (found["old-2"].cost_usd, found["old-2"].cached_in, found["old-2"].tokens_out, found["old-2"].in_session) == (Decimal("0.5"), 0, 4, 0)
+    assert (found["old-3"].cost_usd, found["old-3"].cached_in, found["old-3"].in_session) == (Decimal("0.25"), 2, 0)
+    assert ledger.spent("acme") == Decimal("0.75")
     ledger.close()
 
 
 def test_an_outbox_and_a_journal_of_a_newer_version_are_committed_with_the_fields_this_one_knows(tmp_path: Path) -> None:
     """A rolling upgrade on one host: this version replays what a newer one left, whose entries have
-    a field more (here a 14th, after cached_in) in the outbox line and in the older journal's dict."""
+    a field more (here a 15th, after in_session) in the outbox line and in the older journal's dict."""
     path = tmp_path / "l.db"
-    newer = [1, "new-1", 1, "acme", "small", "m", 3, 4, "0.5", 0.1, "ok", "", 1.8e9, 7, "a later field", None, "hold-1"]
+    newer = [1, "new-1", 1, "acme", "small", "m", 3, 4, "0.5", 0.1, "ok", "", 1.8e9, 7, 1, "a later field", None, "hold-1"]
     (tmp_path / "l.db.journal-feedbeef.jsonl").write_text(json.dumps(newer) + "\n")
     line = {"reservation": None, "answer": None, "entry": {"request_id": "new-2", "attempt": 1, "tenant": "acme", "tier": "small",
             "model": "m", "tokens_in": 3, "tokens_out": 4, "cost_usd": "0.25", "latency_s": 0.1, "outcome": "ok", "reason": "",
-            "ts": 1.8e9, "cached_in": 2, "a_later_field": 1}}
+            "ts": 1.8e9, "cached_in": 2, "in_session": 1, "a_later_field": 1}}
     (tmp_path / "l.db.journal").write_text(json.dumps(line) + "\n")
     ledger = ledger_for(f"sqlite:///{path}")
     found = {e.request_id: e for e in ledger.entries()}
-    assert (found["new-1"].cost_usd, found["new-1"].cached_in, found["new-1"].reason) == (Decimal("0.5"), 7, "")
-    assert (found["new-2"].cost_usd, found["new-2"].cached_in) == (Decimal("0.25"), 2)
+    assert (found["new-1"].cost_usd, found["new-1"].cached_in, found["new-1"].in_session, found["new-1"].reason) == (Decimal("0.5"), 7, 1, "")
+    assert (found["new-2"].cost_usd, found["new-2"].cached_in, found["new-2"].in_session) == (Decimal("0.25"), 2, 1)
     assert ledger.spent("acme") == Decimal("0.75")
     ledger.close()
 

@@ -167,7 +167,9 @@ def test_savings_by_lever_match_a_hand_computed_book(tmp_path: Path, capsys: pyt
             Entry("r2", 1, "acme", "small", "openai/m-small", 500, 50, Decimal("0.00007"), 0.1, "check_failed", "cache hit: saved $9",
                   T0 + DAY),
             Entry("r3", 1, "acme", "small", "openai/m-small", 0, 0, Decimal(0), 0.0, "ok", "cache hit: saved $0.0042", T0 + DAY),
-            Entry("r4", 1, "acme", "small", "mystery-model-x", 10, 10, Decimal("0.001"), 0.1, "ok", "", T0 + DAY)]
+            Entry("r4", 1, "acme", "small", "mystery-model-x", 10, 10, Decimal("0.001"), 0.1, "ok", "", T0 + DAY),
+            # A session's turn: its cached input is the session's saving (its routing counts as any other's).
+            Entry("r5", 1, "acme", "small", "openai/m-small", 300, 0, Decimal("0.00003"), 0.1, "ok", "", T0 + DAY, cached_in=200, in_session=1)]
     for entry in book:
         ledger.settle(None, entry)
     ledger.close()
@@ -176,12 +178,15 @@ def test_savings_by_lever_match_a_hand_computed_book(tmp_path: Path, capsys: pyt
     (acme,) = found["tenants"]
     routing = (1000 * Decimal("0.00001") + 100 * Decimal("0.00004")) - (1000 * Decimal("0.0000001") + 100 * Decimal("0.0000004"))
     failed = 500 * Decimal("0.0000001") + 50 * Decimal("0.0000004")
-    assert Decimal(acme["routing_usd"]) == routing - failed
+    assert Decimal(acme["routing_usd"]) == routing - failed + 300 * (Decimal("0.00001") - Decimal("0.0000001"))
     assert Decimal(acme["cached_input_usd"]) == 400 * (Decimal("0.0000001") - Decimal("0.00000001"))
     assert Decimal(acme["cache_hits_usd"]) == Decimal("0.0042")
-    assert Decimal(acme["saved_usd"]) == routing - failed + Decimal("0.000036") + Decimal("0.0042")
-    assert [(d["day"], Decimal(d["routing_usd"])) for d in acme["days"]] == [("2025-11-23", routing), ("2025-11-24", -failed)]
+    session_routing = 300 * (Decimal("0.00001") - Decimal("0.0000001"))
+    assert Decimal(acme["session_usd"]) == 200 * (Decimal("0.0000001") - Decimal("0.00000001"))
+    assert Decimal(acme["saved_usd"]) == routing - failed + session_routing + Decimal("0.000036") + Decimal("0.000018") + Decimal("0.0042")
+    assert [(d["day"], Decimal(d["routing_usd"]), Decimal(d["session_usd"])) for d in acme["days"]] == [
+        ("2025-11-23", routing, 0), ("2025-11-24", session_routing - failed, Decimal("0.000018"))]
     assert found["unpriced_models"] == ["mystery-model-x"] and found["top_model"] == "openai/m-big"
     assert main(["ledger", "--config", str(cfg), "--savings"]) == 0
     text = capsys.readouterr().out
-    assert "by lever" in text and "left out (no known price): mystery-model-x" in text
+    assert "by lever" in text and "session $" in text and "left out (no known price): mystery-model-x" in text

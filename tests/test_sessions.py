@@ -36,6 +36,9 @@ def test_a_session_stays_on_its_tier_and_moves_only_up(server: LocalOpenAIServer
         keys = [r["body"].get("prompt_cache_key") for r in server.requests]
         assert keys[0] == keys[1] == keys[2] and keys[0].startswith("tw-") and "s1" not in keys[0] and "acme" not in keys[0]
         assert keys[4] != keys[0] and keys[5] is None  # another tenant's s1; no session
+        # The bills say which turns came with a session id (`tierwise ledger --savings` splits their cached input out).
+        router.ledger.flush()
+        assert [e.in_session for e in sorted(router.ledger.entries(), key=lambda e: e.ts)] == [1, 1, 1, 1, 1, 0]
     # Another instance on the same ledger sees the session.
     with Router(config, client=LiteLLMClient(config.retry, config.timeout_s), classifier=KeywordClassifier()) as other:
         assert other.complete(turn("and?", 0.05), tenant="acme", session_id="s1").route.tier == "frontier"

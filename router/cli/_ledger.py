@@ -23,7 +23,7 @@ from router.cli._savings import render_savings, savings, usd
 from router.ledger import Entry, Ledger, from_nanos, open_ledger, period_start
 from router.ledger._records import add_sums
 
-_CSV_COLUMNS = [f.name for f in fields(Entry)]  # the Entry's own fields, in its order (cached_in last)
+_CSV_COLUMNS = [f.name for f in fields(Entry)]  # the Entry's own fields, in its order (cached_in, in_session last)
 
 
 def mask_url(url: str) -> str:

@@ -2,8 +2,8 @@
 
 Read from the entries themselves (every attempt, so it scans them all; the main report reads the
 hourly totals). The levers are `router._savings`'s, priced from the config (else litellm's price
-map); entries carry no session id, so a session's turns count under cached input (/metrics splits
-them out).
+map). A turn sent with a session id (`Entry.in_session`) counts its cached input as the session's
+saving, as /metrics does; entries billed by versions before that flag count it under cached input.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from router._config import RouterConfig
 from router._savings import LEVERS, PriceBook, levers
 from router.ledger import Ledger
 
+_LEVERS = (*LEVERS, "session_usd")  # a session's cached input apart from the rest
+
 
 def savings(ledger: Ledger, config: RouterConfig, tz: tzinfo, since: float | None, until: float | None,
             tenant: str | None) -> dict[str, Any] | None:
@@ -25,7 +27,7 @@ def savings(ledger: Ledger, config: RouterConfig, tz: tzinfo, since: float | Non
     top = book(book.top_model)
     if top is None:
         return None
-    days: dict[str, dict[str, dict[str, Decimal]]] = defaultdict(lambda: defaultdict(lambda: dict.fromkeys(LEVERS, Decimal(0))))
+    days: dict[str, dict[str, dict[str, Decimal]]] = defaultdict(lambda: defaultdict(lambda: dict.fromkeys(_LEVERS, Decimal(0))))
     unpriced: set[str] = set()
     for entry in ledger.entries(tenant):
         if (since is not None and entry.ts < since) or (until is not None and entry.ts >= until):
@@ -34,6 +36,8 @@ def savings(ledger: Ledger, config: RouterConfig, tz: tzinfo, since: float | Non
         if found is None:
             unpriced.add(entry.model)
             continue
+        if entry.in_session:
+            found = {**found, "session_usd": found["cached_input_usd"], "cached_input_usd": Decimal(0)}
         day = days[entry.tenant][datetime.fromtimestamp(entry.ts, tz).date().isoformat()]
         for lever, amount in found.items():
             day[lever] += amount
@@ -43,7 +47,7 @@ def savings(ledger: Ledger, config: RouterConfig, tz: tzinfo, since: float | Non
 
 
 def _sum(rows: list[dict[str, Decimal]]) -> dict[str, str]:
-    return _text({lever: sum((r[lever] for r in rows), Decimal(0)) for lever in LEVERS})
+    return _text({lever: sum((r[lever] for r in rows), Decimal(0)) for lever in _LEVERS})
 
 
 def _text(sums: dict[str, Decimal]) -> dict[str, str]:
@@ -62,10 +66,10 @@ def render_savings(found: dict[str, Any] | None) -> str:
     if found is None:
         return "savings: the top tier's model has no known price (set its input_cost_per_token and output_cost_per_token)"
     lines = [f"saved against always-{found['top_model']}, by lever",
-             f"  {'tenant / day':<22} {'routing $':>14} {'cached input $':>15} {'cache hits $':>13} {'saved $':>14}"]
+             f"  {'tenant / day':<22} {'routing $':>14} {'cached input $':>15} {'session $':>12} {'cache hits $':>13} {'saved $':>14}"]
     for t in found["tenants"]:
         for label, row in [(t["tenant"], t), *((f"  {d['day']}", d) for d in t["days"])]:
-            lines.append(f"  {label[:22]:<22} {row['routing_usd']:>14} {row['cached_input_usd']:>15} {row['cache_hits_usd']:>13} "
+            lines.append(f"  {label[:22]:<22} {row['routing_usd']:>14} {row['cached_input_usd']:>15} {row['session_usd']:>12} {row['cache_hits_usd']:>13} "
                          f"{row['saved_usd']:>14}")
     if found["unpriced_models"]:
         lines.append(f"  left out (no known price): {', '.join(found['unpriced_models'])}")

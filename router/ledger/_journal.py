@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from router.ledger._group import Bill
-from router.ledger._records import ENTRY_FIELDS, Entry, Reservation, StoredAnswer, bill_nanos, entry_from_dict, entry_from_json, from_nanos
+from router.ledger._records import Entry, Reservation, StoredAnswer, bill_nanos, entry_from_dict, entry_from_json, from_nanos
 
 _log = logging.getLogger("tierwise")
 Insert = Callable[[Reservation | None, Entry, StoredAnswer | None], None]
@@ -102,10 +102,11 @@ _OLD_FIELDS = 12  # an Entry's fields in the outbox lines of versions before cac
 
 
 def _fields(line: list[Any]) -> int:
-    """How many entry fields an outbox line holds: [1, fields..., answer, hold] now, and in newer
-    versions with more fields (this one reads the fields it knows: an instance of either version on
-    the host replays the other's file); older versions wrote 12 fields, with a hold or without one."""
-    return len(line) - 3 if len(line) >= 3 + len(ENTRY_FIELDS) else _OLD_FIELDS
+    """How many entry fields an outbox line holds: [1, fields..., answer, hold] since cached_in (13
+    fields), in_session (14) and in newer versions with more (this one reads the fields it knows and
+    leaves the later ones at their defaults: an instance of either version on the host replays the
+    other's file); versions before cached_in wrote 12 fields, with a hold or without one."""
+    return len(line) - 3 if len(line) >= 3 + _OLD_FIELDS + 1 else _OLD_FIELDS
 
 
 def presumed(hold: list[Any]) -> Bill:

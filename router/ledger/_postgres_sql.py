@@ -21,6 +21,7 @@ CREATE TABLE IF NOT EXISTS tierwise_entries (
     ts DOUBLE PRECISION NOT NULL
 );
 ALTER TABLE tierwise_entries ADD COLUMN IF NOT EXISTS cached_in BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE tierwise_entries ADD COLUMN IF NOT EXISTS in_session BIGINT NOT NULL DEFAULT 0;
 -- Bills are unique per tenant, request id and attempt: another tenant's id is another request.
 ALTER TABLE tierwise_entries DROP CONSTRAINT IF EXISTS tierwise_entries_request_id_attempt_key;
 CREATE UNIQUE INDEX IF NOT EXISTS tierwise_entries_key ON tierwise_entries (tenant, request_id, attempt);

@@ -68,6 +68,7 @@ class Entry:
     reason: str = ""
     ts: float = 0.0
     cached_in: int = 0  # input tokens the provider served from its prompt cache (billed at its cached price)
+    in_session: int = 0  # 1: a turn sent with a session id (its cached input is the session's saving in --savings)
 
 
 @dataclass(frozen=True)

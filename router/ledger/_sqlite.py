@@ -44,6 +44,7 @@ _ENTRIES = """CREATE TABLE IF NOT EXISTS {name} (
     ts REAL NOT NULL,
     reservation TEXT,
     cached_in INTEGER NOT NULL DEFAULT 0,
+    in_session INTEGER NOT NULL DEFAULT 0,
     UNIQUE (tenant, request_id, attempt)
 );"""
 _SCHEMA = _ENTRIES.format(name="entries") + """
@@ -242,6 +243,7 @@ def _migrate(store: SQLiteStore) -> None:
             if "already exists" not in str(exc):  # else another process made it first: fine
                 raise LedgerUnavailable(f"SQLite: {exc}") from None
     _add_column(store, "entries", "cached_in", "INTEGER NOT NULL DEFAULT 0")  # before the rekey, which copies every column
+    _add_column(store, "entries", "in_session", "INTEGER NOT NULL DEFAULT 0")
     _rekey_entries(store)
     _add_column(store, "reservations", "owner", "TEXT")  # ledgers made before holds had owners
 
