@@ -42,3 +42,11 @@ def prompt_cache_key(tenant: str, session: str) -> str:
     """The provider's prompt-cache hint for a session (OpenAI's `prompt_cache_key`): a digest, so the
     provider never sees the tenant's name or the session id; providers without it drop it."""
     return "tw-" + hashlib.sha256(f"{tenant}\x1f{session}".encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def callers_cache_key(tenant: str, key: str) -> str:
+    """A caller's own `prompt_cache_key`, within its tenant: every tenant of a deployment shares the
+    provider account's prompt cache, and a key sent as given could aim at another tenant's (a session's
+    key is a digest anyone who knows the tenant and session id can compute). A session id holds no
+    control character, so this never equals a session's key."""
+    return prompt_cache_key(tenant, f"key\x1f{key}")

@@ -17,7 +17,7 @@ from router._logging import log_info
 from router._messages import check_name, check_session, fingerprint, validate_messages
 from router._params import allowed_params
 from router._run import Run
-from router._sessions import kept, prompt_cache_key
+from router._sessions import callers_cache_key, kept, prompt_cache_key
 from router.checks import all_of
 
 
@@ -36,7 +36,9 @@ def start(
     session = check_session(kwargs.pop("session_id", None))
     pin_tier, pin_model = core.pin(kwargs, tier)
     kwargs = allowed_params(kwargs)
-    if session is not None and "prompt_cache_key" not in kwargs:  # the provider keeps the session's prefix cached
+    if kwargs.get("prompt_cache_key") is not None:
+        kwargs["prompt_cache_key"] = callers_cache_key(tenant, kwargs["prompt_cache_key"])
+    elif session is not None and "prompt_cache_key" not in kwargs:  # the provider keeps the session's prefix cached
         kwargs["prompt_cache_key"] = prompt_cache_key(tenant, session)
     core.admit(tenant)
     rid = request_id or uuid.uuid4().hex

@@ -78,6 +78,22 @@ def test_the_gateway_takes_the_session_from_its_header(server: LocalOpenAIServer
     assert hashlib.sha256(KEY.encode()).hexdigest() not in bad.text
 
 
+def test_a_callers_prompt_cache_key_stays_within_its_tenant(server: LocalOpenAIServer, ledger_url: str) -> None:
+    """Tenants share the provider account's prompt cache: a key sent as given could aim at another
+    tenant's session (its key is a digest of tenant and session id, computable by anyone)."""
+    config = RouterConfig.from_dict({"tiers": local_tiers(server.url), "ledger": ledger_url})
+    with Router(config, client=LiteLLMClient(config.retry, config.timeout_s), classifier=KeywordClassifier()) as router:
+        router.complete(turn("hi", 0.05), tenant="acme", session_id="s1")
+        aimed = server.requests[0]["body"]["prompt_cache_key"]
+        router.complete(turn("hi", 0.05), tenant="globex", prompt_cache_key=aimed)
+        router.complete(turn("hi", 0.05), tenant="globex", prompt_cache_key="mine")
+        router.complete(turn("hi", 0.05), tenant="globex", prompt_cache_key="mine", session_id="s9")  # the caller's key wins
+        router.complete(turn("hi", 0.05), tenant="acme", prompt_cache_key="mine")
+    sent = [r["body"]["prompt_cache_key"] for r in server.requests]
+    assert aimed not in sent[1:] and all(k.startswith("tw-") and "mine" not in k and "globex" not in k for k in sent)
+    assert sent[2] == sent[3] != sent[4]  # one tenant's key still groups its requests; another tenant's same key is another
+
+
 @pytest.mark.parametrize("bad", ["x" * 257, 7, {"key": "a"}, ["tw-1"]])
 def test_a_hostile_prompt_cache_key_is_a_typed_error_before_any_call(server: LocalOpenAIServer, ledger_url: str, bad: Any) -> None:
     config = RouterConfig.from_dict({"tiers": local_tiers(server.url), "ledger": ledger_url})
