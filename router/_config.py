@@ -270,8 +270,9 @@ class RouterConfig(_Strict):
         unknown = set(self.escalation.bars) - set(names)
         if unknown:
             raise ValueError(f"escalation.bars: {sorted(unknown)} are not tiers ({', '.join(names)})")
-        if LEARNING_TENANT in self.tenants:
-            raise ValueError(f"tenants: {LEARNING_TENANT!r} is reserved for the learning budget (learning.budget_usd)")
+        for section, names_of in (("tenants", self.tenants), ("gateway.keys", self.gateway.keys), ("rate_limits", self.rate_limits)):
+            if LEARNING_TENANT in names_of:
+                raise ValueError(f"{section}: {LEARNING_TENANT!r} is reserved for the learning budget (learning.budget_usd)")
         return self
 
     @property

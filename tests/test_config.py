@@ -131,3 +131,12 @@ def test_a_parameter_one_model_does_not_take_is_dropped_for_it(tmp_path) -> None
     with Router(config) as router:
         resp = router.complete([{"role": "user", "content": "hi"}], temperature=0.2, mock_response="hello")
     assert resp.choices[0].message.content == "hello"
+
+
+@pytest.mark.parametrize("section", [{"tenants": {"tierwise-learning": {"budget_usd": "1"}}},
+                                     {"gateway": {"keys": {"tierwise-learning": ["a" * 64]}}},
+                                     {"rate_limits": {"tierwise-learning": {"rpm": 5}}}])
+def test_the_labels_tenant_is_reserved_in_every_section_that_names_tenants(section: dict[str, object]) -> None:
+    """Its money is the learning budget's and no rate limit applies to it: no caller may be it."""
+    with pytest.raises(ConfigError, match="reserved for the learning budget"):
+        RouterConfig.from_dict(section)

@@ -92,6 +92,7 @@ def test_bad_key_commands_are_clear_errors(pg_url: str) -> None:
     assert tierwise(["keys", "add", "bad\ntenant", "--url", pg_url]) == 2
     assert tierwise(["keys", "add", "acme", "--expires", "2001-01-01", "--url", pg_url]) == 2
     assert tierwise(["keys", "add", "acme", "--rpm", "0", "--url", pg_url]) == 2
+    assert tierwise(["keys", "add", "tierwise-learning", "--url", pg_url]) == 2  # the labels' tenant: the learning budget, no rpm
     assert "bad" not in keys("list", "--url", pg_url)  # nothing was stored by the refused commands
 
 
@@ -118,6 +119,17 @@ def test_the_admin_api_manages_keys_behind_an_admin_key(server: LocalOpenAIServe
         bad = httpx.post(f"{base}/admin/keys", headers=as_admin, json={"tenant": "x", "rpm": 0})
         assert bad.status_code == 400 and "rpm" in bad.json()["error"]["message"]
         assert httpx.post(f"{base}/admin/keys", headers=as_admin, json={"tenant": "x", "api_base": "http://evil"}).status_code == 400
+        reserved = httpx.post(f"{base}/admin/keys", headers=as_admin, json={"tenant": "tierwise-learning"})
+        assert reserved.status_code == 400 and "reserved" in reserved.json()["error"]["message"]
+        # One an older version stored is no caller: its money is the learning budget's and no rpm holds it.
+        from router.ledger import open_ledger
+
+        ledger = open_ledger(ledger_url, RouterConfig().budget_for)
+        key = "tw-legacy-0123456789abcdef"
+        ledger.keys.add_key("key_legacy", "tierwise-learning", hashlib.sha256(key.encode()).hexdigest(), time.time(), None, None)
+        ledger.close()
+        time.sleep(0.6)  # past the gateway's re-read of the keys
+        assert _status(url, key) == 401
     with serving(RouterConfig.from_dict(gateway_config(server, ledger_url))) as url:  # no admin keys: no admin API at all
         assert httpx.get(f"{url.removesuffix('/v1')}/admin/keys").status_code == 404
 

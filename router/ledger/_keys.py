@@ -38,12 +38,15 @@ def new_key() -> tuple[str, str, str]:
 
 def checked(tenant: Any, rpm: Any, expires: float | None, now: float) -> None:
     """What a new key may carry, for the CLI and the admin API alike; InvalidRequestError otherwise."""
+    from router._config import LEARNING_TENANT
     from router._errors import InvalidRequestError
     from router._messages import check_name
 
     check_name("tenant", tenant)
     if any(ord(c) < 32 or ord(c) == 127 for c in tenant):
         raise InvalidRequestError("a tenant name holds no control characters")
+    if tenant == LEARNING_TENANT:  # its money is the learning budget's and no rate limit applies to it
+        raise InvalidRequestError(f"{LEARNING_TENANT!r} is reserved for the labels' calls: no key can name it")
     if rpm is not None and (isinstance(rpm, bool) or not isinstance(rpm, int) or rpm < 1):
         raise InvalidRequestError("rpm must be a whole number of 1 or more")
     if expires is not None and expires <= now:

@@ -10,6 +10,7 @@ import logging
 import time
 from typing import Any
 
+from router._config import LEARNING_TENANT
 from router._errors import LedgerError
 from router.ledger import ApiKey
 
@@ -36,8 +37,8 @@ class LiveKeys:
         await self._refresh(ledger)
         key = self._stored.get(digest)
         now = time.time()
-        if key is None or (key.expires is not None and key.expires <= now):
-            return None
+        if key is None or (key.expires is not None and key.expires <= now) or key.tenant == LEARNING_TENANT:
+            return None  # (a key for the labels' tenant, which a version before the check could add: not a caller)
         self._used[key.id] = now
         return key.tenant, key
 
