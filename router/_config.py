@@ -181,6 +181,10 @@ class LearningConfig(_Strict):
     # A downward label whose cheap answer and reference both settle on a final answer (a choice letter
     # or a number) is graded by whether they match, with no judge call; others go to the judge.
     grade_locally: bool = False
+    # One model for every tenant, fitted on all their labels (tenants that trust each other: one app's
+    # environments). Off: each tenant's labels refit its own model and verifier, which route only its
+    # requests, so no tenant's traffic can steer another's routing.
+    shared: bool = False
 
     @model_validator(mode="after")
     def _usable(self) -> LearningConfig:

@@ -44,10 +44,22 @@ class Core:
     tiers: dict[str, TierConfig] = field(init=False)
     # The live (classifier, policy) pair: a refit swaps it whole, so a request sees old or new, never half.
     brain: tuple[Classifier, Policy] = field(init=False)
+    # What learning fitted for one tenant alone (learning without `shared`): that tenant's requests use
+    # it, and no other tenant's ever does. One dict assignment a swap.
+    brains: dict[str, tuple[Classifier, Policy]] = field(init=False, default_factory=dict)
+    verifiers: dict[str, Any] = field(init=False, default_factory=dict)
 
     def __post_init__(self, classifier: Classifier, policy: Policy) -> None:
         self.tiers = {t.name: t for t in self.config.tiers}
         self.brain = (classifier, policy)
+
+    def brain_for(self, tenant: str) -> tuple[Classifier, Policy]:
+        """The prompt model and thresholds that route this tenant's requests."""
+        return self.brains.get(tenant, self.brain)
+
+    def verifier_for(self, tenant: str) -> Any:
+        """The verifier that scores this tenant's answers (None: none)."""
+        return self.verifiers.get(tenant, self.verifier)
 
     def specs(self) -> list[ModelSpec]:
         """Every configured model, for scrubbing their keys out of texts."""

@@ -82,7 +82,7 @@ class Run:
         """Billing an answer touches only memory: local checks only (`QualityCheck.local`); no verifier, tpm
         count, stored answer, session or cache entry (each reads or writes a database)."""
         r = self.request
-        return ((self.checks is None or self.checks.local) and self.core.verifier is None and self.token_hold is None and not r.keyed
+        return ((self.checks is None or self.checks.local) and self.core.verifier_for(r.tenant) is None and self.token_hold is None and not r.keyed
                 and r.session is None and self.cache_key is None and not self.stream)
 
     # ---- the loop ------------------------------------------------------------------------------
@@ -205,7 +205,7 @@ class Run:
                 raise
         bar = self.core.config.escalation.bars.get(call.tier)
         if not self.stream or self.buffer_stream:  # the learned verifier scores answers below the top tier
-            verdict = verified(self.core.verifier, bar, call.tier, self.messages, response, verdict, self.cursor.tier < len(self.cursor.tiers) - 1)
+            verdict = verified(self.core.verifier_for(self.request.tenant), bar, call.tier, self.messages, response, verdict, self.cursor.tier < len(self.cursor.tiers) - 1)
         verdict = barred(bar, call.tier, verdict)
         self._settle(call, response, "ok" if verdict.passed else "check_failed", verdict.reason, tries)
         if verdict.passed:

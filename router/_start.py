@@ -56,7 +56,7 @@ def start(
         if request_id is not None:
             core.ledger.finish_request(rid, "failed", None, None, tenant=tenant)  # the id may be sent again
         raise
-    classifier, policy = core.brain
+    classifier, policy = core.brain_for(tenant)
     # Featurised once: the score and, kept for feedback and labels, the features.
     features = None
     if isinstance(classifier, LinearClassifier):

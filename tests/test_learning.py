@@ -129,9 +129,13 @@ def test_feedback_becomes_labels_and_a_refit_swaps_the_model_in_whole(tmp_path: 
         state = router.learning.state()
         assert state["labels"] == 120 and state["refits"] and state["refits"][-1]["swapped"]
         assert state["refits"][-1]["why"].startswith("candidate ") and "swapped in" in state["refits"][-1]["why"]  # each refit says why
-        clf, policy = router._core.brain
+        clf, policy = router._core.brain_for("acme")
         assert (clf, policy) != before and clf is not before[0]
-        assert router.ledger.latest_model() is not None  # published for other instances
+        # acme's labels refit acme's model alone: no other tenant's requests are routed by it.
+        assert router._core.brain == before and router._core.brain_for("globex") == before
+        assert state["tenants"] == {"acme": {"thresholds": list(policy.thresholds), "verifier": False}}  # type: ignore[attr-defined]
+        published = router.ledger.models(tenants=True)
+        assert [m.tenant for m in published] == ["acme"] and router.ledger.latest_model() is None  # published for other instances
         with pytest.raises(InvalidRequestError, match="no recent request"):
             router.feedback("never-seen", 0.0, tenant="acme")
         with pytest.raises(InvalidRequestError, match=r"in \[0, 1\]"):
@@ -139,20 +143,27 @@ def test_feedback_becomes_labels_and_a_refit_swaps_the_model_in_whole(tmp_path: 
         router.ledger.close()
 
 
-def test_a_second_instance_picks_up_the_published_model(pg_url: str) -> None:
+@pytest.mark.parametrize("shared", [False, True])
+def test_a_second_instance_picks_up_the_published_model(pg_url: str, shared: bool) -> None:
+    """Each tenant's own model (the default), or with learning.shared the deployment's one for all."""
     with LocalOpenAIServer() as server:
-        a = Router(_config(server.url, pg_url, shadow_rate=0, judge=None, refit_every=120, store_prompts=True), client=ScriptedClient())
-        b = Router(_config(server.url, pg_url, shadow_rate=0, judge=None, refit_every=0), client=ScriptedClient())
+        a = Router(_config(server.url, pg_url, shadow_rate=0, judge=None, refit_every=120, store_prompts=True, shared=shared),
+                   client=ScriptedClient())
+        b = Router(_config(server.url, pg_url, shadow_rate=0, judge=None, refit_every=0, shared=shared), client=ScriptedClient())
+        prior = b._core.brain
+        tenant = "acme"
         for row in _labels(120, signal=True):
-            resp = a.complete(row.messages, tenant="acme")
-            a.feedback(resp.route.request_id, row.outcomes["small"].quality, tenant="acme")
+            resp = a.complete(row.messages, tenant=tenant)
+            a.feedback(resp.route.request_id, row.outcomes["small"].quality, tenant=tenant)
         a.learning.close()
         assert a.learning.state()["refits"][-1]["swapped"]
         b.complete([{"role": "user", "content": "hi"}])  # b's first request looks for a published model
         b.learning.close()  # the pickup runs on b's loop thread
         zebra = [{"role": "user", "content": "tell me about the zebra number 7"}]
-        assert b._core.brain[0].score(zebra) == pytest.approx(a._core.brain[0].score(zebra))
-        assert b._core.brain[1].thresholds == a._core.brain[1].thresholds  # type: ignore[attr-defined]
+        mine, theirs = b._core.brain_for(tenant), a._core.brain_for(tenant)
+        assert mine[0].score(zebra) == pytest.approx(theirs[0].score(zebra)) and mine[0].score(zebra) != prior[0].score(zebra)
+        assert mine[1].thresholds == theirs[1].thresholds  # type: ignore[attr-defined]
+        assert (b._core.brain_for("globex") == prior) is not shared  # another tenant: the prior, unless learning is shared
         a.ledger.close()
         b.ledger.close()
 
@@ -229,7 +240,8 @@ def test_two_processes_on_one_postgresql_ledger_refit_once_and_both_pick_it_up(p
 
     worker = Path(__file__).parent / "helpers" / "learning_worker.py"
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    procs = [subprocess.Popen([sys.executable, str(worker), pg_url, str(first), "60"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+    tenant = "acme"  # its labels refit its own model (the default): the tenant's refit slot decides who refits
+    procs = [subprocess.Popen([sys.executable, str(worker), pg_url, str(first), "60", tenant], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True, env=env) for first in (0, 60)]
     for proc in procs:  # both have labelled their half: 120 labels in all, one refit due
         assert proc.stdout is not None and proc.stdout.readline().strip() == "ready", proc.communicate(timeout=60)
@@ -242,10 +254,10 @@ def test_two_processes_on_one_postgresql_ledger_refit_once_and_both_pick_it_up(p
     from router.ledger import open_ledger
 
     ledger = open_ledger(pg_url, RouterConfig.from_dict({}).budget_for)
-    latest = ledger.latest_model()
+    published = [m for m in ledger.models(tenants=True) if m.tenant == tenant]
     ledger.close()
-    assert latest is not None and all(s["model_id"] == latest.id for s in states), (states, errors)  # both serve the published model
-    assert states[0]["thresholds"] == states[1]["thresholds"] == latest.thresholds, (states, errors)
+    assert len(published) == 1 and all(s["tenant_model_id"] >= published[0].id for s in states), (states, errors)  # both picked it up
+    assert states[0]["thresholds"] == states[1]["thresholds"] == published[0].thresholds, (states, errors)
 
 
 def test_a_judge_that_answers_in_prose_stops_the_buying_and_says_why(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

@@ -96,3 +96,27 @@ def test_simulate_grades_downward_labels_locally_for_the_price_of_the_cheap_call
     local = simulate(rows, ["small", "frontier"], default_classifier(), grade_locally=True, **args)
     assert judged.totals["labels"] == local.totals["labels"] == 60  # every request starts at the top: 60 downward labels
     assert local.totals["label_cost_vs_top"] == pytest.approx(judged.totals["label_cost_vs_top"] / 3)  # the cheap call (1), not + a grade (2)
+
+
+def test_each_tenant_has_its_own_refit_slot_and_published_models(any_ledger_url: str) -> None:
+    """Learning keeps tenants apart: a tenant's labels, refit slot and models are its own; the
+    deployment's slot and models (learning.shared) are apart from every tenant's."""
+    from router import RouterConfig
+    from router.ledger import Label, open_ledger
+
+    ledger = open_ledger(any_ledger_url, RouterConfig().budget_for)
+    for i, tenant in enumerate(["acme", "acme", "acme", "globex"]):
+        ledger.add_label(Label(f"r{i}", tenant, "feedback", {"small": 1.0}, {}), 1000.0 + i)
+    assert (ledger.label_count("acme"), ledger.label_count("globex"), ledger.label_count()) == (3, 1, 4)
+    assert [lab.request_id for lab in ledger.labels(tenant="globex")] == ["r3"]
+    assert ledger.claim_refit("one", 2000.0, 3, tenant="acme") == 3
+    assert ledger.claim_refit("two", 2000.0, 3, tenant="acme") is None  # held by the first instance
+    assert ledger.claim_refit("two", 2000.0, 1, tenant="globex") == 1  # another tenant's slot is free
+    assert ledger.claim_refit("two", 2000.0, 4) == 4  # so is the deployment's
+    ledger.release_refit("one", 3, tenant="acme")
+    assert (ledger.labels_at_last_refit("acme"), ledger.labels_at_last_refit()) == (3, 0)
+    assert ledger.claim_refit("two", 2001.0, 1, tenant="acme") is None  # no new acme label since its refit
+    ledger.save_model({"w": 1}, [0.5], 3, 2002.0, tenant="acme")
+    assert ledger.models() == [] and ledger.latest_model() is None  # a version that reads only these never installs it
+    assert [(m.tenant, m.weights, m.thresholds) for m in ledger.models(tenants=True)] == [("acme", {"w": 1}, [0.5])]
+    ledger.close()

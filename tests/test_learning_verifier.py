@@ -47,16 +47,18 @@ def test_downward_labels_train_a_verifier_that_then_escalates_a_poor_cheap_answe
         assert all(lab.features["answers"]["small"]["h"] == {} for lab in labels)  # no hashed words without store_prompts
         last = router.learning.state()["refits"][-1]["verifier"]
         assert last["swapped"] and last["log_loss_new"] < last["log_loss_old"] and "swapped in" in last["why"]
-        assert router._core.verifier is not None
+        assert router._core.verifier_for("acme") is not None and router._core.verifier is None  # acme's own
         resp = router.complete([{"role": "user", "content": "one more odd question"}], tenant="acme")
         assert resp.route.tier == "flash" and "verifier score" in resp.route.reason  # the hedged cheap answer escalated
         plain = router.complete([{"role": "user", "content": "one more even question"}], tenant="acme")
         assert plain.route.tier == "small"
+        # Another tenant's answers are not scored by what acme's labels taught.
+        assert router.complete([{"role": "user", "content": "one more odd question"}], tenant="globex").route.tier == "small"
         # A second instance on the ledger picks the published verifier up on its next request.
         other = Router(_config(server.url, url, shadow_rate=0, judge=None, refit_every=0))
         other.complete([{"role": "user", "content": "hello"}], tenant="acme")
         other.learning.close()
-        assert other._core.verifier is not None
+        assert other._core.verifier_for("acme") is not None and other._core.verifier_for("globex") is None
         other.close()
         router.close()
 

@@ -18,18 +18,16 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from classifiers import LinearClassifier, Outcome, Row
-from policies import ThresholdPolicy
 from router._config import LEARNING_TENANT, LearningConfig
 from router._core import Core
 from router._errors import BudgetExceeded, InvalidRequestError, TierwiseError
+from router.learning._models import InForce
 from router.learning._pace import allowed_share, paced_labels
 from router.learning._refit import refit
 from router.learning._select import scores_of
 from router.learning._simulate import _Sampler
 from router.learning._verify import Escalation, graded_locally, label_answers, refit_verifier, sample_weight
 from router.ledger import Label, period_start
-from router.verifier._model import FORMAT as VERIFIER_FORMAT
-from router.verifier._model import from_dict as verifier_from_dict
 
 _log = logging.getLogger("tierwise")
 _T = TypeVar("_T")
@@ -89,8 +87,8 @@ class Learner:
         self._sampler = _Sampler(config.shadow_rate, random.Random(seed))
         self._pool: ThreadPoolExecutor | None = None
         self._refit_lock = threading.Lock()
-        self._owner = uuid.uuid4().hex  # this instance, in the ledger's refit slot
-        self._model_id = 0
+        self._owner = uuid.uuid4().hex  # this instance, in the ledger's refit slots
+        self._models = InForce(core, self._tiers, config.shared)
         self._next_pickup = 0.0
         self.refits: list[dict[str, Any]] = []
         self.skipped_budget = 0
@@ -121,7 +119,7 @@ class Learner:
             self._submit(self._shadow, seen, request_id, messages, text_of(response), float(route.cost_usd), weight)
         if self._core.clock() >= self._next_pickup:
             self._next_pickup = self._core.clock() + self._cfg.pickup_s
-            self._submit(self._pickup)
+            self._submit(self._models.pickup)
 
     def feedback(self, request_id: str, quality: float, tenant: str = "default") -> None:
         """A grade in [0, 1] for the answer a recent request got (a thumbs-down is 0)."""
@@ -135,17 +133,20 @@ class Learner:
             raise InvalidRequestError(f"no recent request {request_id!r} of tenant {tenant!r} (only the last "
                                       f"{self._cfg.remember} requests of this process are kept for feedback)")
         self._core.ledger.add_label(Label(request_id, tenant, "feedback", {seen.tier: float(quality)}, self._features(seen.features)), time.time())
-        self._counted()
+        self._counted(tenant)
 
     def state(self) -> dict[str, Any]:
-        """Labels held, refits so far, the thresholds in force, and the label spend of this period."""
+        """Labels held, refits so far, the thresholds in force (the deployment's; `tenants`: those with
+        a model of their own), and the label spend of this period."""
         policy = self._core.brain[1]
+        labels = self._core.ledger.label_count()
         return {
-            "labels": (labels := self._core.ledger.label_count()), "new_since_refit": labels - self._core.ledger.labels_at_last_refit(),
+            "labels": labels, "new_since_refit": labels - self._core.ledger.labels_at_last_refit() if self._models.shared else None,
+            "shared": self._models.shared, "tenants": self._models.tenants(), "tenant_model_id": self._models.tenant_model_id,
             "refits": list(self.refits),
             "last_refit": self.refits[-1] if self.refits else None,
             "thresholds": list(getattr(policy, "thresholds", ())), "label_spend_usd": self._core.ledger.spent(LEARNING_TENANT),
-            "label_budget_usd": self._cfg.budget_usd, "skipped_for_budget": self.skipped_budget, "model_id": self._model_id,
+            "label_budget_usd": self._cfg.budget_usd, "skipped_for_budget": self.skipped_budget, "model_id": self._models.model_id,
             "unparsable_grades": self.unparsable, "stopped": self.stopped, "skipped_for_labels": self.skipped_labels,
             "skipped_for_pace": self.skipped_pace,
         }
@@ -200,22 +201,23 @@ class Learner:
         if self._cfg.store_prompts and messages is not None:
             label = Label(label.request_id, label.tenant, label.source, label.quality, label.features, label.cost_usd, messages)
         self._core.ledger.add_label(label, time.time())
-        self._counted()
+        self._counted(label.tenant)
 
-    def _counted(self) -> None:
+    def _counted(self, tenant: str) -> None:
         if self._cfg.refit_every and (self._prior is not None or self._cfg.verifier):
-            self._submit(self._maybe_refit)  # off the caller's thread: it reads the ledger
+            self._submit(self._maybe_refit, self._models.scope(tenant))  # off the caller's thread: it reads the ledger
 
-    def _maybe_refit(self) -> None:
-        """Refit when `refit_every` labels came since the last refit of any instance sharing the ledger, and
-        no instance is refitting: the ledger's refit slot decides, so one refit happens, not one each."""
+    def _maybe_refit(self, scope: str | None) -> None:
+        """Refit the scope's model (a tenant's, or the deployment's) when `refit_every` of its labels came
+        since its last refit by any instance sharing the ledger, and no instance is refitting it: the
+        ledger's refit slot decides, so one refit happens, not one each."""
         with self._refit_lock:  # checks take turns (a skipped check could miss the label that makes a refit due)
-            covered = self._core.ledger.claim_refit(self._owner, time.time(), self._cfg.refit_every)
+            covered = self._core.ledger.claim_refit(self._owner, time.time(), self._cfg.refit_every, tenant=scope)
             if covered is not None:
                 try:
-                    self._refit()
+                    self._refit(scope)
                 finally:
-                    self._core.ledger.release_refit(self._owner, covered)
+                    self._core.ledger.release_refit(self._owner, covered, tenant=scope)
 
     def _ask(self, messages: list[dict[str, Any]], who: str, **kwargs: Any) -> Any:
         pin = {"tier": who} if who in self._tiers else {"model": who}
@@ -317,11 +319,11 @@ class Learner:
                 _log.warning("tierwise learning: %s", self.stopped)
         return None
 
-    def _refit(self) -> None:
+    def _refit(self, scope: str | None = None) -> None:
         core = self._core
-        labels = core.ledger.labels()
-        clf, policy = core.brain
-        entry: dict[str, Any] = {"at": time.time(), "labels": len(labels), "swapped": False}
+        labels = core.ledger.labels(tenant=scope)  # a tenant's model learns from its own labels only
+        clf, policy = self._models.brain(scope)
+        entry: dict[str, Any] = {"at": time.time(), "labels": len(labels), "swapped": False, "tenant": scope}
         if self._prior is not None:
             # An answer graded alone teaches the verifier only: counting the top tier adequate where both
             # fail taught the prompt model (in simulate) to send the top tier requests it answers no better.
@@ -332,38 +334,25 @@ class Learner:
                       "auc_new": result.auc_new, "thresholds": list(result.thresholds), "why": result.why,
                       "candidates": {name: {"cv_auc": round(m, 4), "se": round(se, 4)} for name, (m, se) in result.candidates.items()}}
             if result.swapped:  # thresholds move only with a swapped model
-                self._install(result.classifier, list(result.thresholds))
+                self._models.install(result.classifier, list(result.thresholds), scope)
                 if isinstance(result.classifier, LinearClassifier):
-                    core.ledger.save_model(result.classifier.to_dict(), list(result.thresholds), result.labels, time.time())
+                    core.ledger.save_model(result.classifier.to_dict(), list(result.thresholds), result.labels, time.time(), tenant=scope)
             _log.info("tierwise learning: refit on %d labels: %s", result.labels, result.why)
         if self._cfg.verifier:
-            clf, policy = core.brain  # the prompt model and thresholds in force now (the refit above may have swapped them)
+            clf, policy = self._models.brain(scope)  # the prompt model and thresholds in force now (the refit above may have swapped them)
             thresholds = list(getattr(policy, "thresholds", ()))
             bars = [core.config.escalation.bars.get(t, 0.5) for t in self._tiers[:-1]]
             # How the router would escalate on it, so that a verifier only joins when its escalations
             # pay (a policy without thresholds cannot be replayed: the verifier's fit alone decides).
             how = Escalation(self._tiers, scores_of(clf, rows_of(labels, self._tiers)), thresholds, bars) if thresholds else None
-            v = refit_verifier(labels, core.verifier, escalation=how)
+            v = refit_verifier(labels, self._models.verifier(scope), escalation=how)
             entry["verifier"] = {"swapped": v.swapped, "answers": v.answers, "log_loss_old": v.loss_old, "log_loss_new": v.loss_new,
                                  "why": v.why}
             if v.swapped and v.verifier is not None:
-                core.verifier = v.verifier  # one assignment: a request scores with the old one or the new, never half
-                core.ledger.save_model(v.verifier.to_dict(), [], v.answers, time.time())
+                self._models.install_verifier(v.verifier, scope)
+                core.ledger.save_model(v.verifier.to_dict(), [], v.answers, time.time(), tenant=scope)
             _log.info("tierwise learning: %s", v.why)
         self.refits.append(entry)
-        latest = core.ledger.latest_model()
-        self._model_id = latest.id if latest else self._model_id
-
-    def _install(self, clf: Any, thresholds: list[float]) -> None:
-        old = self._core.brain[1]
-        downgrade = getattr(old, "downgrade", None)
-        self._core.brain = (clf, ThresholdPolicy(self._tiers, thresholds, downgrade))  # one assignment: never half
-
-    def _pickup(self) -> None:
-        """Install what other instances published since the last look, in order: classifiers and verifiers."""
-        for saved in self._core.ledger.models(self._model_id):
-            if saved.weights.get("format") == VERIFIER_FORMAT:
-                self._core.verifier = verifier_from_dict(saved.weights, "ledger verifier")
-            else:
-                self._install(LinearClassifier.from_dict(saved.weights, source="ledger model"), saved.thresholds)
-            self._model_id = saved.id
+        if scope is None:  # ours: not installed again at the next pickup (a tenant's is, harmlessly)
+            latest = core.ledger.latest_model()
+            self._models.model_id = latest.id if latest else self._models.model_id

@@ -158,29 +158,29 @@ class SQLLedger:
     def add_label(self, label: Label, now: float) -> None:
         self._labels.add_label(label, now)
 
-    def labels(self, after_id: int = 0, limit: int = 1_000_000) -> list[Label]:
-        return self._labels.labels(after_id, limit)
+    def labels(self, after_id: int = 0, limit: int = 1_000_000, tenant: str | None = None) -> list[Label]:
+        return self._labels.labels(after_id, limit, tenant)
 
-    def label_count(self) -> int:
-        return self._labels.label_count()
+    def label_count(self, tenant: str | None = None) -> int:
+        return self._labels.label_count(tenant)
 
-    def claim_refit(self, owner: str, now: float, every: int, ttl_s: float = 600.0) -> int | None:
-        return self._labels.claim_refit(owner, now, every, ttl_s)
+    def claim_refit(self, owner: str, now: float, every: int, ttl_s: float = 600.0, tenant: str | None = None) -> int | None:
+        return self._labels.claim_refit(owner, now, every, ttl_s, tenant)
 
-    def release_refit(self, owner: str, labels: int) -> None:
-        self._labels.release_refit(owner, labels)
+    def release_refit(self, owner: str, labels: int, tenant: str | None = None) -> None:
+        self._labels.release_refit(owner, labels, tenant)
 
-    def labels_at_last_refit(self) -> int:
-        return self._labels.labels_at_last_refit()
+    def labels_at_last_refit(self, tenant: str | None = None) -> int:
+        return self._labels.labels_at_last_refit(tenant)
 
-    def save_model(self, weights: dict[str, Any], thresholds: list[float], labels: int, now: float) -> None:
-        self._labels.save_model(weights, thresholds, labels, now)
+    def save_model(self, weights: dict[str, Any], thresholds: list[float], labels: int, now: float, tenant: str | None = None) -> None:
+        self._labels.save_model(weights, thresholds, labels, now, tenant)
 
     def latest_model(self, after_id: int = 0) -> SavedModel | None:
         return self._labels.latest_model(after_id)
 
-    def models(self, after_id: int = 0, limit: int = 100) -> list[SavedModel]:
-        return self._labels.models(after_id, limit)
+    def models(self, after_id: int = 0, limit: int = 100, tenants: bool = False) -> list[SavedModel]:
+        return self._labels.models(after_id, limit, tenants)
 
     def close(self) -> None:
         """Commit what is queued, give the slices back, stop beating, close the store."""
