@@ -181,9 +181,8 @@ class LearningConfig(_Strict):
     # A downward label whose cheap answer and reference both settle on a final answer (a choice letter
     # or a number) is graded by whether they match, with no judge call; others go to the judge.
     grade_locally: bool = False
-    # One model for every tenant, fitted on all their labels (tenants that trust each other: one app's
-    # environments). Off: each tenant's labels refit its own model and verifier, which route only its
-    # requests, so no tenant's traffic can steer another's routing.
+    # Off: a tenant's labels refit its own model and verifier, which route only its requests (no tenant's
+    # traffic steers another's routing). On: one model for all, from every tenant's labels.
     shared: bool = False
 
     @model_validator(mode="after")

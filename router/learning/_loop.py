@@ -89,6 +89,8 @@ class Learner:
         self._refit_lock = threading.Lock()
         self._owner = uuid.uuid4().hex  # this instance, in the ledger's refit slots
         self._models = InForce(core, self._tiers, config.shared)
+        if self.enabled and not config.shared:  # said once a router: earlier versions pooled every tenant's labels
+            _log.info("tierwise learning: each tenant's labels refit a model of its own (learning.shared: true pools them)")
         self._next_pickup = 0.0
         self.refits: list[dict[str, Any]] = []
         self.skipped_budget = 0
