@@ -220,7 +220,7 @@ def test_ctrl_c_in_eval_stops_cleanly(tmp_path: Path) -> None:
         time.sleep(0.05)  # until its workers run: however slow the machine, the interrupt lands mid-evaluation
     os.killpg(proc.pid, signal.SIGINT)  # a terminal's Ctrl-C reaches the whole process group
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130 and "Traceback" not in err and err.strip().endswith("interrupted"), err[-2000:]
+    assert proc.returncode == 130 and "Traceback" not in err and err.strip().endswith("interrupted"), (proc.returncode, err[-2000:])
     time.sleep(0.5)
     alive = _group(proc.pid)
     assert alive == [], alive  # no worker left behind
