@@ -119,4 +119,12 @@ def test_each_tenant_has_its_own_refit_slot_and_published_models(any_ledger_url:
     ledger.save_model({"w": 1}, [0.5], 3, 2002.0, tenant="acme")
     assert ledger.models() == [] and ledger.latest_model() is None  # a version that reads only these never installs it
     assert [(m.tenant, m.weights, m.thresholds) for m in ledger.models(tenants=True)] == [("acme", {"w": 1}, [0.5])]
+    # An instance catching up reads each tenant's newest classifier and verifier, not every refit since.
+    ledger.save_model({"w": 2}, [0.6], 4, 2003.0, tenant="acme")
+    ledger.save_model({"format": "tierwise-verifier", "v": 1}, [], 4, 2004.0, tenant="acme")
+    ledger.save_model({"w": 3}, [0.7], 1, 2005.0, tenant="globex")
+    found = ledger.models(tenants=True)
+    assert [(m.tenant, m.weights.get("w", m.weights.get("v"))) for m in found] == [("acme", 2), ("acme", 1), ("globex", 3)]
+    assert [m.tenant for m in ledger.models(found[0].id, tenants=True)] == ["acme", "globex"]  # what came after the cursor
+    assert [m.tenant for m in ledger.models(0, 1, tenants=True)] == ["acme"]
     ledger.close()

@@ -50,6 +50,7 @@ CREATE TABLE IF NOT EXISTS models (
 CREATE TABLE IF NOT EXISTS tenant_models (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     tenant TEXT NOT NULL,
+    kind TEXT NOT NULL,
     ts REAL NOT NULL,
     labels INTEGER NOT NULL,
     weights TEXT NOT NULL,
@@ -84,6 +85,7 @@ CREATE TABLE IF NOT EXISTS tierwise_models (
 CREATE TABLE IF NOT EXISTS tierwise_tenant_models (
     id BIGSERIAL PRIMARY KEY,
     tenant TEXT NOT NULL,
+    kind TEXT NOT NULL,
     ts DOUBLE PRECISION NOT NULL,
     labels INTEGER NOT NULL,
     weights TEXT NOT NULL,
@@ -184,15 +186,21 @@ class LabelStore:
             self._q("INSERT INTO {t}models (ts, labels, weights, thresholds) VALUES (?, ?, ?, ?)",
                     (now, labels, json.dumps(weights), json.dumps(thresholds)))
         else:
-            self._q("INSERT INTO {t}tenant_models (tenant, ts, labels, weights, thresholds) VALUES (?, ?, ?, ?, ?)",
-                    (tenant, now, labels, json.dumps(weights), json.dumps(thresholds)))
+            kind = str(weights.get("format") or "classifier")  # a tenant's newest of each kind is what is in force
+            self._q("INSERT INTO {t}tenant_models (tenant, kind, ts, labels, weights, thresholds) VALUES (?, ?, ?, ?, ?, ?)",
+                    (tenant, kind, now, labels, json.dumps(weights), json.dumps(thresholds)))
 
     def models(self, after_id: int = 0, limit: int = 100, tenants: bool = False) -> list[SavedModel]:
         """Published models newer than `after_id`, oldest first (classifiers and verifiers alike): the
-        deployment's, or (`tenants`) every tenant's own, each naming its tenant."""
-        source = "tenant, id, ts, labels, weights, thresholds FROM {t}tenant_models" if tenants else \
-            "NULL, id, ts, labels, weights, thresholds FROM {t}models"
-        rows = self._q(f"SELECT {source} WHERE id > ? ORDER BY id LIMIT ?", (after_id, limit), "all")
+        deployment's, or (`tenants`) each tenant's newest classifier and verifier among them, each
+        naming its tenant (an instance catching up reads what is in force, not every refit since)."""
+        if tenants:
+            rows = self._q("SELECT tenant, id, ts, labels, weights, thresholds FROM {t}tenant_models WHERE id IN"
+                           " (SELECT MAX(id) FROM {t}tenant_models WHERE id > ? GROUP BY tenant, kind) ORDER BY id LIMIT ?",
+                           (after_id, limit), "all")
+        else:
+            rows = self._q("SELECT NULL, id, ts, labels, weights, thresholds FROM {t}models WHERE id > ? ORDER BY id LIMIT ?",
+                           (after_id, limit), "all")
         return [_saved(r[1:], r[0]) for r in rows]
 
     def latest_model(self, after_id: int = 0) -> SavedModel | None:
