@@ -1,12 +1,16 @@
 """The config's smaller sections: the gateway, rate limits, the response cache, sessions,
-telemetry and the answer bars. `RouterConfig` (router._config) holds one of each."""
+telemetry, the answer bars and learning. `RouterConfig` (router._config) holds one of each."""
 
 from __future__ import annotations
 
 import math
 import re
+from decimal import Decimal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+MAX_BUDGET_USD = Decimal(1_000_000_000)  # keeps every sum of money inside the ledger's 64-bit nano-dollars
 
 
 class _Strict(BaseModel):
@@ -96,3 +100,45 @@ class EscalationConfig(_Strict):
         return value
 
 
+_QUALITY_95: dict[Literal["quality"], float] = {"quality": 0.95}
+
+
+class LearningConfig(_Strict):
+    """The learning loop: shadow labels bought on a share of requests, feedback, refits."""
+
+    shadow_rate: float = Field(default=0.0, ge=0, le=1)  # share of requests that also buy a label (0: off)
+    labels: int | None = Field(default=None, ge=0)  # at most this many shadow labels a period, across instances (None: budget_usd alone)
+    tenant_labels: int | None = Field(default=None, ge=0)  # and at most this many bought on one tenant's traffic
+    judge: str | None = None  # a configured tier or model that grades answers
+    budget_usd: Decimal = Field(default=Decimal(0), ge=0, le=MAX_BUDGET_USD)  # per period, for labels only
+    period: Literal["day", "week", "month", "total"] = "day"
+    refit_every: int = Field(default=200, ge=0)  # new labels between refits (0: only `tierwise train`)
+    target: dict[Literal["quality"], float] = Field(default_factory=lambda: dict(_QUALITY_95))
+    store_prompts: bool = False  # keep the messages with a label (else only the classifier's features)
+    remember: int = Field(default=10_000, ge=0)  # recent requests kept in memory for feedback
+    shadow_max_tokens: int = Field(default=1024, ge=1)  # bounds each shadow answer, so its hold is small
+    pickup_s: float = Field(default=10.0, ge=0)  # how often an instance looks for a model another one published
+    # Downward labels: a request a stronger tier answered buys only the cheapest tier's answer, graded
+    # against the one served; one the cheapest tier answered still buys an upward shadow.
+    downward: bool = False
+    # Train the answer verifier on the labels (each label keeps its answers' verifier features) and
+    # escalate with it once it beats the one in force (escalation.verifier, or none) on the labels.
+    verifier: bool = False
+    # Spread the period's labels (`labels`, `budget_usd`) over it: no more bought by a time than the
+    # share of the period gone by, plus 1/24 of it at once (off: bought as fast as sampled until spent).
+    spread: bool = False
+    # A downward label whose cheap answer and reference both settle on a final answer (a choice letter
+    # or a number) is graded by whether they match, with no judge call; others go to the judge.
+    grade_locally: bool = False
+    # Off: a tenant's labels refit its own model and verifier, which route only its requests (no tenant's
+    # traffic steers another's routing). On: one model for all, from every tenant's labels.
+    shared: bool = False
+
+    @model_validator(mode="after")
+    def _usable(self) -> LearningConfig:
+        if self.shadow_rate > 0 and (not self.judge or self.budget_usd <= 0):
+            raise ValueError("learning: shadow_rate > 0 needs a judge (a configured tier or model) and budget_usd > 0")
+        quality = self.target.get("quality", 0.95)
+        if not 0 < quality <= 1:
+            raise ValueError(f"learning.target.quality must be in (0, 1], got {quality}")
+        return self

@@ -260,6 +260,20 @@ def test_two_processes_on_one_postgresql_ledger_refit_once_and_both_pick_it_up(p
     assert states[0]["thresholds"] == states[1]["thresholds"] == published[0].thresholds, (states, errors)
 
 
+def test_one_tenants_traffic_buys_at_most_its_share_of_labels(tmp_path: Path) -> None:
+    with LocalOpenAIServer(responder=_responder) as server:
+        router = Router(_config(server.url, f"sqlite:///{tmp_path / 'l.db'}", labels=5, tenant_labels=2), client=ScriptedClient(default="8"))
+        for i in range(6):  # a flood from one tenant, then another tenant's requests
+            router.complete([{"role": "user", "content": f"q {i}"}], tenant="flood")
+            router.learning.close()
+        for i in range(3):
+            router.complete([{"role": "user", "content": f"r {i}"}], tenant="quiet")
+            router.learning.close()
+        assert sorted(lab.tenant for lab in router.ledger.labels()) == ["flood", "flood", "quiet", "quiet"]
+        assert router.learning.state()["skipped_for_labels"] == 5
+        router.close()
+
+
 def test_a_judge_that_answers_in_prose_stops_the_buying_and_says_why(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     prose = "The answer is quite good overall, though it could say more."  # no grade in it
     with LocalOpenAIServer(responder=lambda _m, msgs: prose if "[REQUEST]" in str(msgs[-1]["content"]) else "ok") as server:

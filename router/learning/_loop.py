@@ -18,9 +18,10 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from classifiers import LinearClassifier, Outcome, Row
-from router._config import LEARNING_TENANT, LearningConfig
+from router._config import LEARNING_TENANT
 from router._core import Core
 from router._errors import BudgetExceeded, InvalidRequestError, TierwiseError
+from router._sections import LearningConfig
 from router.learning._models import InForce
 from router.learning._pace import allowed_share, paced_labels
 from router.learning._refit import refit
@@ -230,12 +231,15 @@ class Learner:
         if cfg.spread and self._core.ledger.spent(LEARNING_TENANT) >= cfg.budget_usd * Decimal(allowed_share(cfg.period, now)):
             self.skipped_pace += 1
             return
-        if cfg.labels is not None:  # the period's label budget, shared by instances: one slot a label
-            window = int(period_start(cfg.period, now, UTC) if cfg.period != "total" else 0)
-            limit = paced_labels(cfg.labels, cfg.period, now) if cfg.spread else cfg.labels
-            if not self._core.ledger.take_slot("labels", window, limit):
-                self.skipped_labels += 1
-                return
+        window = int(period_start(cfg.period, now, UTC) if cfg.period != "total" else 0)
+        # One slot a label, shared by instances: a tenant's own (one tenant's flood cannot take every
+        # tenant's labels), then the period's.
+        slots = [(f"labels\x1f{seen.tenant}", cfg.tenant_labels)] if cfg.tenant_labels is not None else []
+        if cfg.labels is not None:
+            slots.append(("labels", paced_labels(cfg.labels, cfg.period, now) if cfg.spread else cfg.labels))
+        if not all(self._core.ledger.take_slot(name, window, limit) for name, limit in slots):
+            self.skipped_labels += 1
+            return
         request = "\n".join(str(m.get("content", "")) for m in messages if m.get("role") != "system")[-8000:]
         features = {**self._features(seen.features), "sw": round(weight, 6)}
         if self._cfg.downward and seen.tier != self._tiers[0]:
