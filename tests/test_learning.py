@@ -217,14 +217,19 @@ def test_simulate_shows_learning_pay_off_on_traffic_the_prior_never_saw(tmp_path
 
 
 def test_labels_export_feeds_train_with_the_prior(tmp_path: Path) -> None:
+    import json
+
     from router.cli import main
 
     url = f"sqlite:///{tmp_path / 'l.db'}"
     with LocalOpenAIServer() as server, Router(_config(server.url, url, shadow_rate=0, judge=None, refit_every=0), client=ScriptedClient()) as router:
-        for row in _labels(60, signal=True):
-            resp = router.complete(row.messages, tenant="acme")
-            router.feedback(resp.route.request_id, row.outcomes["small"].quality, tenant="acme")
+        for i, row in enumerate(_labels(60, signal=True)):
+            tenant = "acme" if i % 3 else "globex"
+            resp = router.complete(row.messages, tenant=tenant)
+            router.feedback(resp.route.request_id, row.outcomes["small"].quality, tenant=tenant)
     out = tmp_path / "mine.jsonl"
+    assert main(["labels", "export", "--ledger", url, "--out", str(out), "--tenant", "globex"]) == 0
+    assert {json.loads(line)["tenant"] for line in out.read_text().splitlines()} == {"globex"} and len(out.read_text().splitlines()) == 20
     assert main(["labels", "export", "--ledger", url, "--out", str(out)]) == 0
     assert len(out.read_text().splitlines()) == 60 and "zebra" not in out.read_text()  # features, not prompts
     weights = tmp_path / "w.json"

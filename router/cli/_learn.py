@@ -38,6 +38,7 @@ def add_learning_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
     export.add_argument("--ledger", help="ledger URL (default: the config's)")
     export.add_argument("--config", help="config file (default: TIERWISE_CONFIG or defaults)")
     export.add_argument("--out", required=True, type=Path, help="JSONL file to write")
+    export.add_argument("--tenant", help="only this tenant's labels (what its own model learns from; default: every tenant's)")
     export.set_defaults(func=cmd_labels_export)
 
 
@@ -51,7 +52,7 @@ def cmd_labels_export(args: argparse.Namespace) -> int:
     config = RouterConfig.from_file(args.config) if args.config else RouterConfig.from_env()
     ledger = open_ledger(args.ledger or config.ledger_url(), config.budget_for, must_exist=True)
     try:
-        labels = ledger.labels()
+        labels = ledger.labels(tenant=args.tenant)
     finally:
         ledger.close()
     with args.out.open("w", encoding="utf-8") as out:
