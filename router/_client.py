@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 import os
 import threading
 import time
@@ -163,7 +165,7 @@ class LiteLLMClient:
 
     async def acomplete(self, spec: ModelSpec, messages: list[dict[str, Any]], kwargs: Mapping[str, Any]) -> tuple[Any, int]:
         if parts(messages, kwargs) > ON_LOOP_PARTS:
-            response, tries = await asyncio.get_running_loop().run_in_executor(_large_pool(), self.complete, spec, messages, kwargs)
+            response, tries = await in_pool(self.complete, spec, messages, kwargs)
             return (ThreadedStream(response) if kwargs.get("stream") else response), tries
         litellm = litellm_module()
         params = self._params(spec, messages, kwargs)
@@ -282,12 +284,13 @@ def parts(messages: list[dict[str, Any]], kwargs: Mapping[str, Any]) -> int:
     return found
 
 
-def _large_pool() -> ThreadPoolExecutor:
+async def in_pool(fn: Callable[..., Any], *args: Any) -> Any:
+    """`fn(*args)` on the large requests' threads, in the caller's context (quiet(), tracing spans)."""
     global _pool
     with _pool_lock:
         if _pool is None:
             _pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="tierwise-large")
-        return _pool
+    return await asyncio.get_running_loop().run_in_executor(_pool, functools.partial(contextvars.copy_context().run, fn, *args))
 
 
 class ThreadedStream:
@@ -301,7 +304,7 @@ class ThreadedStream:
         return self
 
     async def __anext__(self) -> Any:
-        chunk = await asyncio.get_running_loop().run_in_executor(_large_pool(), next, self._iter, _END)
+        chunk = await in_pool(next, self._iter, _END)
         if chunk is _END:
             raise StopAsyncIteration
         return chunk
@@ -309,7 +312,7 @@ class ThreadedStream:
     async def aclose(self) -> None:
         close = getattr(self._chunks, "close", None)
         if callable(close):
-            await asyncio.get_running_loop().run_in_executor(_large_pool(), close)
+            await in_pool(close)
 
 
 def _count(value: Any) -> int:
