@@ -109,17 +109,19 @@ def gather(
     try:
         if parallel:
             # Workers ignore Ctrl-C: the parent stops them (the pool's exit terminates them), one message, no tracebacks.
-            # Ctrl-C is held back while they fork: one landing in a fork hook would be swallowed ("Exception ignored").
+            # Ctrl-C is held back while they fork and while the pool is torn down: one landing in a fork hook
+            # or in the teardown would be swallowed ("Exception ignored") or leave workers behind.
             held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
             try:
-                pool = multiprocessing.get_context("fork").Pool(workers, initializer=signal.signal, initargs=(signal.SIGINT, signal.SIG_IGN))
-            except BaseException:
-                signal.pthread_sigmask(signal.SIG_SETMASK, held)
-                raise
-            with pool:  # a Ctrl-C that came meanwhile is raised as the mask lifts: inside, so the workers are stopped
-                signal.pthread_sigmask(signal.SIG_SETMASK, held)
-                for part in pool.imap(_chunk, _lines(paths)):
-                    _add(total, part, progress)
+                with multiprocessing.get_context("fork").Pool(workers, initializer=signal.signal, initargs=(signal.SIGINT, signal.SIG_IGN)) as pool:
+                    signal.pthread_sigmask(signal.SIG_SETMASK, held)  # a Ctrl-C that came meanwhile is raised here: inside
+                    try:
+                        for part in pool.imap(_chunk, _lines(paths)):
+                            _add(total, part, progress)
+                    finally:
+                        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, held)  # one that came during the teardown is raised now: after it
         else:
             for chunk in _lines(paths):
                 _add(total, _chunk(chunk), progress)
