@@ -325,7 +325,7 @@ class Learner:
                 _log.warning("tierwise learning: %s", self.stopped)
         return None
 
-    def _refit(self, scope: str | None = None) -> None:
+    def _refit(self, scope: str | None) -> None:
         core = self._core
         labels = core.ledger.labels(tenant=scope)  # a tenant's model learns from its own labels only
         clf, policy = self._models.brain(scope)

@@ -194,13 +194,11 @@ class LabelStore:
         """Published models newer than `after_id`, oldest first (classifiers and verifiers alike): the
         deployment's, or (`tenants`) each tenant's newest classifier and verifier among them, each
         naming its tenant (an instance catching up reads what is in force, not every refit since)."""
-        if tenants:
-            rows = self._q("SELECT tenant, id, ts, labels, weights, thresholds FROM {t}tenant_models WHERE id IN"
-                           " (SELECT MAX(id) FROM {t}tenant_models WHERE id > ? GROUP BY tenant, kind) ORDER BY id LIMIT ?",
-                           (after_id, limit), "all")
-        else:
-            rows = self._q("SELECT NULL, id, ts, labels, weights, thresholds FROM {t}models WHERE id > ? ORDER BY id LIMIT ?",
-                           (after_id, limit), "all")
+        if not tenants:
+            rows = self._q("SELECT id, ts, labels, weights, thresholds FROM {t}models WHERE id > ? ORDER BY id LIMIT ?", (after_id, limit), "all")
+            return [_saved(r, None) for r in rows]
+        rows = self._q("SELECT tenant, id, ts, labels, weights, thresholds FROM {t}tenant_models WHERE id IN"
+                       " (SELECT MAX(id) FROM {t}tenant_models WHERE id > ? GROUP BY tenant, kind) ORDER BY id LIMIT ?", (after_id, limit), "all")
         return [_saved(r[1:], r[0]) for r in rows]
 
     def latest_model(self, after_id: int = 0) -> SavedModel | None:
