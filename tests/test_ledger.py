@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from router import AlreadyBilled, BudgetExceeded, ConfigError, RouterConfig
-from router.ledger import Entry, from_nanos, open_ledger, period_start, to_nanos
+from router.ledger import Entry, StoredAnswer, from_nanos, open_ledger, period_start, to_nanos
 
 _opened: list = []
 
@@ -134,6 +134,33 @@ def test_a_group_of_bills_goes_in_exactly_as_billed(url: str) -> None:
     spend = ledger.spend(tenant=f"t{odd}")
     assert sum(r.attempts for r in spend) == 7 and sum(r.answers for r in spend) == 2
     assert sum(r.cost_usd for r in spend) == Decimal("0.000000021") and sum(r.tokens_in for r in spend) == 7 * 2**39 + 14
+
+
+def test_a_group_writes_its_answers_and_shrinks_its_slices_with_its_entries(url: str) -> None:
+    """Bills that carry request ids' answers, and bills out of a slice, in one group: each answer
+    lands on its own tenant's claim (another tenant's claim of the same id is left pending), text
+    that JSON must escape comes back unchanged, and the slice's row ends at what is still held."""
+    tenants = {"acme": {"budget_usd": "1000", "period": "total"}}
+    ledger = ledger_for(url, tenants)
+    odd = 'say "hi" \\ \n é 😀 \u0000 as text'
+    for tenant in ("acme", "globex"):
+        assert ledger.claim_request("same", tenant) is None
+    held = [ledger.reserve("acme", f"r{i}", Decimal("0.01")) for i in range(3)]
+    ledger.settle_later(held[0], entry("acme", "0.004", rid="same"), StoredAnswer({"text": odd, "n": [1, None]}, {"tier": "small"}))
+    ledger.settle_later(held[1], entry("acme", "0.003", rid="r1"))
+    ledger.settle_later(None, entry("acme", "0.002", rid="r2"), StoredAnswer({"text": "no claim"}, {}))  # no claim: nothing to mark
+    ledger.flush()
+    done = ledger.get_request("same", "acme")
+    assert done is not None and done.status == "done" and done.response == {"text": odd, "n": [1, None]} and done.route == {"tier": "small"}
+    pending = ledger.get_request("same", "globex")
+    assert pending is not None and pending.status == "pending" and pending.response is None
+    # Another instance: the slice's row (33 holds' worth) shrank by what it billed and, tight since a
+    # bill came without a hold, by its unused part: the open hold is all that is left held.
+    state = ledger_for(url, tenants).state("acme")
+    assert state.spent_usd == Decimal("0.009") and state.reserved_usd == Decimal("0.01")
+    ledger.settle(held[2], entry("acme", "0.001", rid="r3"))
+    ledger.flush()
+    assert ledger.state("acme").spent_usd == Decimal("0.010") and ledger.state("acme").reserved_usd >= 0
 
 
 def test_a_bill_whose_numbers_are_no_numbers_goes_in_with_its_group(url: str) -> None:

@@ -359,3 +359,30 @@ def test_killing_database_sessions_under_load_bills_every_answer_exactly_once(pg
     ledger.close()
     assert sorted(ok) == sorted(set(ok)), "an answer was billed twice"
     assert set(answered) <= set(ok), f"answered but never billed: {sorted(set(answered) - set(ok))[:5]}"
+
+
+def test_a_pooled_session_ended_while_idle_is_replaced_before_it_is_lent(pg_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    """A connection is lent without a round trip of checking while its socket is quiet; a session the
+    server ended as it sat in the pool (killed, restarted, timed out) is found by its socket and
+    replaced: no call fails and no write is retried."""
+    import psycopg
+
+    from router.ledger import Entry
+
+    config = RouterConfig.from_dict({"tenants": {"acme": {"budget_usd": "1", "period": "total"}}})
+    ledger = open_ledger(pg_url, config.budget_for, flush_s=0)
+    try:
+        ledger.settle(ledger.reserve("acme", "r0", Decimal("0.1")), Entry("r0", 1, "acme", "small", "m", 1, 1, Decimal("0.01"), 0.1, "ok"))
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            ended = admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                                  (pg_url.rsplit("/", 1)[1],)).fetchall()
+        assert ended, "the ledger's pooled sessions were ended"
+        time.sleep(0.2)  # the server's goodbye reaches the idle sockets
+        with caplog.at_level(logging.INFO, logger="tierwise"):
+            for i in range(1, 4):  # a grant, a group written, a state read: each on a replaced connection
+                ledger.settle(ledger.reserve("acme", f"r{i}", Decimal("0.2")), Entry(f"r{i}", 1, "acme", "small", "m", 1, 1, Decimal("0.01"),
+                                                                                     0.1, "ok"))
+            assert ledger.state("acme").spent_usd == Decimal("0.04")
+        assert not [r for r in caplog.records if r.levelno >= logging.WARNING], [r.getMessage() for r in caplog.records]
+    finally:
+        ledger.close()

@@ -2,14 +2,17 @@
 
 A slice grows in one call of a server-side function (`tierwise_grant`) that takes the tenant's
 advisory lock for its check-and-grow, so instances can never pass a cap together; a group of bills
-is one pipelined transaction (a statement trigger keeps the hourly totals). Liveness is read on the
-server's clock. Driver errors (a killed session, the server away) come out as LedgerUnavailable; a
-group that fails stays queued and in the outbox and is tried again on a fresh pooled connection.
+is one statement, its own transaction in one round trip (a statement trigger keeps the hourly
+totals). Liveness is read on the server's clock. Driver errors (a killed session, the server away)
+come out as LedgerUnavailable; a group that fails stays queued and in the outbox and is tried
+again on a fresh pooled connection.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import select
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,9 +23,20 @@ from router.ledger._group import SLACK_SHARE, Bill, batch_json
 from router.ledger._journal import Journal
 from router.ledger._keys import KEYS_SQL
 from router.ledger._labels import LABELS_POSTGRES
-from router.ledger._postgres_sql import ANSWER, DBNOW, INSERT_BATCH, ROLLUP, SCHEMA, SHRINK, SPENT_HELD
+from router.ledger._postgres_sql import DBNOW, ROLLUP, SCHEMA, SPENT_HELD, WRITE_GROUP
 from router.ledger._records import SPEND_SQL, dumps
 from router.ledger._store import DuplicateEntry, Grant
+
+
+def _check(conn: Any) -> None:
+    """The pool's check of a connection before it is lent, with a round trip only when something
+    arrived on its socket while it sat idle: a server that ends a session (killed, restarting, idle
+    timeout) says so and closes it, which makes the socket readable. A quiet socket is lent as is,
+    so a busy ledger's writes pay one round trip, not two."""
+    from psycopg_pool import ConnectionPool
+
+    if conn.closed or select.select([conn.fileno()], [], [], 0)[0]:
+        ConnectionPool.check_connection(conn)
 
 
 class PostgresStore:
@@ -51,9 +65,9 @@ class PostgresStore:
             # Only the driver's first line: the URL (and its password) is not repeated.
             raise ConfigError(f"cannot connect to the PostgreSQL ledger: {str(exc).splitlines()[0][:200]}") from None
         # A bounded pool: many threads share a few connections instead of exhausting the server's.
-        # `check` tests a connection before it is lent, so one whose session was killed is replaced.
+        # `_check` tests a connection before it is lent, so one whose session was killed is replaced.
         self._pool = ConnectionPool(url, min_size=1, max_size=pool_size, kwargs={"autocommit": True}, open=True, timeout=10,
-                                    check=ConnectionPool.check_connection)
+                                    check=_check)
         try:
             with self._pool.connection() as conn, conn.transaction():
                 # Two instances creating the schema at once would race on the catalog: serialise them.
@@ -91,13 +105,11 @@ class PostgresStore:
         return None if row[0] is None else int(row[0])
 
     def write_batch(self, bills: list[Bill], shrink: dict[str, int], expires: float) -> None:
+        answers = [[b.ts, dumps(b.answer.response), dumps(b.answer.route), b.entry.tenant, b.entry.request_id]
+                   for b in bills if b.answer is not None]
         try:
-            with self._pool.connection() as conn, conn.transaction(), conn.pipeline():
-                conn.execute(INSERT_BATCH, (batch_json(bills),))
-                with conn.cursor() as cur:
-                    cur.executemany(ANSWER, [(b.ts, dumps(b.answer.response), dumps(b.answer.route), b.entry.tenant, b.entry.request_id)
-                                             for b in bills if b.answer is not None])
-                    cur.executemany(SHRINK, [(cost, expires, slice_id) for slice_id, cost in shrink.items()])
+            with self._pool.connection() as conn:  # autocommit: the one statement is the transaction
+                conn.execute(WRITE_GROUP, (batch_json(bills), json.dumps(answers), expires, json.dumps(shrink)))
         except (self._psycopg.Error, OSError) as exc:
             raise self._unavailable(exc) from None
 

@@ -129,11 +129,17 @@ SPENT_HELD = (
 
 # A batch of bills: one statement (one trigger run) over one JSON parameter that the server parses
 # (see `entry_select`); an attempt already billed is skipped.
-INSERT_BATCH = (
-    f"INSERT INTO tierwise_entries ({ENTRY_COLUMNS}) SELECT"
-    f" {entry_select({'str': 'e->>{i}', 'int': '(e->>{i})::bigint', 'float': '(e->>{i})::float8'})}"
-    " FROM json_array_elements(%s::json) AS b(e) ON CONFLICT (tenant, request_id, attempt) DO NOTHING"
-)
-ANSWER = ("UPDATE tierwise_claims SET status = 'done', updated = %s, response = %s, route = %s"
-          " WHERE tenant = %s AND request_id = %s")
-SHRINK = "UPDATE tierwise_reservations SET amount_nanos = amount_nanos - %s, expires = %s WHERE id = %s"
+# A group of bills in one statement, so one round trip that commits on its own (autocommit): the
+# entries over one JSON parameter the server parses (see `entry_select`; an attempt already billed is
+# skipped), the answers they carry, and the slices shrunk by what they cost. The trigger sees the
+# entries that went in; the three changes commit together or not at all.
+WRITE_GROUP = (
+    "WITH entries AS (INSERT INTO tierwise_entries ({columns}) SELECT"
+    " {select}"
+    " FROM json_array_elements(%s::json) AS b(e) ON CONFLICT (tenant, request_id, attempt) DO NOTHING RETURNING 1),"
+    " answers AS (UPDATE tierwise_claims c SET status = 'done', updated = (a->>0)::float8, response = a->>1, route = a->>2"
+    " FROM json_array_elements(%s::json) AS n(a) WHERE c.tenant = a->>3 AND c.request_id = a->>4 RETURNING 1),"
+    " slices AS (UPDATE tierwise_reservations r SET amount_nanos = r.amount_nanos - s.cost::bigint, expires = %s"
+    " FROM json_each_text(%s::json) AS s(id, cost) WHERE r.id = s.id RETURNING 1)"
+    " SELECT (SELECT count(*) FROM entries), (SELECT count(*) FROM answers), (SELECT count(*) FROM slices)"
+).format(columns=ENTRY_COLUMNS, select=entry_select({"str": "e->>{i}", "int": "(e->>{i})::bigint", "float": "(e->>{i})::float8"}))
