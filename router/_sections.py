@@ -27,6 +27,10 @@ class GatewayConfig(_Strict):
     # /metrics shows tenants and spend: served to a client on the loopback, else only with one of these keys (SHA-256 hex)
     metrics_keys: list[str] = Field(default_factory=list)
     admin_keys: list[str] = Field(default_factory=list)  # SHA-256 hex of keys for the admin API (/admin/keys); none: no admin API
+    # Requests of one tenant in flight on a worker (null: no bound): litellm keeps 500 connections to a
+    # provider host, and one tenant's burst must not take them all. Past it a request waits, then gets a 429.
+    tenant_in_flight: int | None = Field(default=256, ge=1)
+    tenant_wait_s: float = Field(default=30.0, ge=0)  # how long a request past tenant_in_flight waits for a slot
 
     @field_validator("keys")
     @classmethod

@@ -91,7 +91,7 @@ class LocalOpenAIServer:
     `headers`, `body` (raw text to send, e.g. malformed JSON), `delay` (seconds before
     answering), `content`, `finish_reason`, `prompt_tokens`, `completion_tokens`, `cached_tokens` and
     `cache_creation_input_tokens` (the usage reported), `choices` (the texts of n samples), `logprobs` (token log-probabilities sent when
-    the request asks for them), `cut_after` (a stream that breaks after this many chunks). A stream ends with a
+    the request asks for them), `cut_after` (a stream that breaks after this many chunks), `chunk_delay` (seconds between a stream's chunks). A stream ends with a
     usage chunk only when the request asks for it (`stream_options.include_usage`), as OpenAI does. When a model's script is empty, `responder(model,
     messages)` gives the reply (default: "ok").
     """
@@ -217,8 +217,11 @@ def _handler(server: LocalOpenAIServer) -> type[BaseHTTPRequestHandler]:
             if (request.get("stream_options") or {}).get("include_usage"):  # as OpenAI: usage only when asked for
                 events.append({**base, "object": "chat.completion.chunk", "choices": [], "usage": usage})
             payload = "".join(f"data: {json.dumps(e)}\n\n" for e in events) + "data: [DONE]\n\n"
-            if cut_after is None:
+            if cut_after is None and not item.get("chunk_delay"):
                 self._send(200, payload.encode(), ctype="text/event-stream")
+                return
+            if cut_after is None:  # a slow generation: each event after a pause
+                self._paced([*(f"data: {json.dumps(e)}\n\n" for e in events), "data: [DONE]\n\n"], float(item["chunk_delay"]))
                 return
             # A stream that breaks: promise the whole body, send the first events, drop the connection.
             self.send_response(200)
@@ -228,5 +231,15 @@ def _handler(server: LocalOpenAIServer) -> type[BaseHTTPRequestHandler]:
             self.wfile.write("".join(f"data: {json.dumps(e)}\n\n" for e in events[:cut_after]).encode())
             self.wfile.flush()
             self.close_connection = True
+
+        def _paced(self, parts: list[str], pause: float) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Content-Length", str(sum(len(p.encode()) for p in parts)))
+            self.end_headers()
+            for part in parts:
+                self.wfile.write(part.encode())
+                self.wfile.flush()
+                time.sleep(pause)
 
     return Handler

@@ -17,7 +17,7 @@ import pytest
 from conftest import SECRET, KeywordClassifier, local_tiers
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_gateway import KEY, gateway_config, serving
+from test_gateway import KEY, OTHER, gateway_config, serving
 
 from router import InvalidMessagesError, InvalidRequestError, Router, RouterConfig, TierwiseError
 from router.serve import create_app
@@ -216,3 +216,73 @@ def test_serve_says_where_it_listens_and_no_secret(tmp_path: Any) -> None:
     line = startup_line(config, "127.0.0.1", 8400, 2)
     assert line == "tierwise serve: listening on http://127.0.0.1:8400/v1 (2 workers, PostgreSQL ledger, 1 tenant with keys)"
     assert "s3cret" not in line and "db.internal" not in line
+
+
+def test_one_tenants_burst_of_slow_requests_waits_for_its_own_slots_not_others(server: LocalOpenAIServer, ledger_url: str) -> None:
+    """litellm keeps 500 connections to a provider host: one tenant's 1,100 slow requests made another
+    tenant's one request wait 13-34 s for them (bench/neighbours.py). A tenant past
+    gateway.tenant_in_flight now waits for its own requests to end (before its body is read), then
+    gets a 429 that its client retries; other tenants go straight through."""
+    lock, busy, most = threading.Lock(), [0], [0]
+
+    def responder(model: str, messages: list[dict[str, Any]]) -> Any:
+        if "slow" not in str(messages[-1]["content"]):
+            return "ok"
+        with lock:
+            busy[0] += 1
+            most[0] = max(most[0], busy[0])
+        time.sleep(0.8)
+        with lock:
+            busy[0] -= 1
+        return "slow ok"
+
+    server.responder = responder
+    keys = gateway_config(server, ledger_url)["gateway"]["keys"]
+    config = RouterConfig.from_dict(gateway_config(server, ledger_url, gateway={"keys": keys, "tenant_in_flight": 3}))
+    slow = {"model": "tierwise/small", "messages": [{"role": "user", "content": "slow please"}]}
+    with serving(config) as url, httpx.Client(timeout=30) as http:
+        def send(key: str, body: dict[str, Any], out: list[Any]) -> None:
+            t0 = time.monotonic()
+            resp = http.post(f"{url}/chat/completions", json=body, headers={"authorization": f"Bearer {key}"})
+            out.append((resp.status_code, time.monotonic() - t0))
+
+        burst: list[Any] = []
+        threads = [threading.Thread(target=send, args=(KEY, slow, burst)) for _ in range(8)]
+        for t in threads:
+            t.start()
+        time.sleep(0.3)
+        other: list[Any] = []
+        send(OTHER, {"model": "tierwise/small", "messages": MSG}, other)  # globex, while acme's eight are in flight or waiting
+        for t in threads:
+            t.join()
+    assert other[0][0] == 200 and other[0][1] < 0.6, other  # not behind acme's 0.8 s calls
+    assert [s for s, _ in burst] == [200] * 8 and most[0] == 3  # all served, never more than three at the provider
+    assert max(took for _, took in burst) > 2 * 0.8  # the last ones waited for earlier ones to end
+
+
+def test_a_tenant_past_its_slots_gets_a_429_and_a_stream_holds_its_slot_until_it_ends(server: LocalOpenAIServer, ledger_url: str) -> None:
+    server.responder = lambda model, messages: ({"content": "one two three four five", "chunk_delay": 0.1}
+                                                if "long" in str(messages[-1]["content"]) else "ok")
+    keys = gateway_config(server, ledger_url)["gateway"]["keys"]
+    config = RouterConfig.from_dict(gateway_config(server, ledger_url, gateway={"keys": keys, "tenant_in_flight": 1, "tenant_wait_s": 0.2}))
+    body = {"model": "tierwise/small", "messages": MSG}
+    long = {"model": "tierwise/small", "messages": [{"role": "user", "content": "a long answer"}]}
+    with serving(config) as url:
+        client = openai.OpenAI(base_url=url, api_key=KEY, max_retries=0, timeout=30)
+        stream = client.chat.completions.create(**long, stream=True)  # type: ignore[call-overload]
+        with pytest.raises(openai.RateLimitError) as info:  # the open stream holds acme's one slot
+            client.chat.completions.create(**body)
+        assert "gateway.tenant_in_flight" in str(info.value) and info.value.response.headers["retry-after"] == "1"
+        assert openai.OpenAI(base_url=url, api_key=OTHER, max_retries=0).chat.completions.create(**body).choices[0].message.content
+        assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices)  # read to its end: the slot is back
+        assert client.chat.completions.create(**body).choices[0].message.content
+        half = client.chat.completions.create(**long, stream=True)  # type: ignore[call-overload]
+        half.close()  # the client leaves mid-stream: the slot comes back too
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                client.chat.completions.create(**body)
+                break
+            except openai.RateLimitError:
+                assert time.monotonic() < deadline, "a stream the client left kept its slot"
+                time.sleep(0.05)

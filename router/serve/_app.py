@@ -20,7 +20,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from router import __version__
@@ -41,6 +41,7 @@ from router.serve._docs import routes_of, spec
 from router.serve._http import _error, _not_found, _typed, _unauthorised, read_json
 from router.serve._keys import LiveKeys
 from router.serve._metrics import Metrics
+from router.serve._slots import ReleasingStream, TenantSlots
 
 _OURS = ("messages", "model", "stream")  # read by the gateway itself; every other field goes to the model
 
@@ -64,6 +65,7 @@ class Gateway:
         self.keys = LiveKeys({digest: tenant for tenant, digests in config.gateway.keys.items() for digest in digests})
         self.metrics = Metrics()
         self.prices = PriceBook(config)  # what each answer saved, by lever, for /metrics
+        self.slots = TenantSlots(config.gateway.tenant_in_flight, config.gateway.tenant_wait_s)
 
     @staticmethod
     def _digest(request: Request) -> str | None:
@@ -85,6 +87,19 @@ class Gateway:
             wait = await asyncio.to_thread(self.router.ledger.take_request, "\x1fkey:" + key.id, key.rpm)
             if wait is not None:
                 return _typed(RateLimited(f"key {key.id} sent {key.rpm} requests this minute (its limit)", tenant, wait))
+        if not await self.slots.take(tenant):  # before the body is read: a waiting request holds next to nothing
+            return _typed(RateLimited(f"tenant {tenant!r} has {self.slots.limit} requests in flight on this gateway worker"
+                                      f" (gateway.tenant_in_flight) and none ended within {self.slots.wait_s:g} s", tenant, 1.0))
+        streaming = False
+        try:
+            response = await self._chat(request, tenant)
+            streaming = isinstance(response, ReleasingStream)
+            return response
+        finally:
+            if not streaming:  # a stream gives its slot back when it ends
+                self.slots.give(tenant)
+
+    async def _chat(self, request: Request, tenant: str) -> Response:
         gw = self.config.gateway
         try:
             body = await asyncio.wait_for(read_json(request, int(gw.max_body_mb * 2**20)), gw.read_timeout_s)
@@ -116,8 +131,8 @@ class Gateway:
         try:
             if body.get("stream"):
                 stream = await self.router.acomplete(messages, tenant=tenant, request_id=request_id, tier=tier, stream=True, **params)
-                return StreamingResponse(self._events(stream, tenant, started, session is not None), media_type="text/event-stream",
-                                         headers=_headers(stream.route, with_cost=False))
+                return ReleasingStream(self._events(stream, tenant, started, session is not None), lambda: self.slots.give(tenant),
+                                       media_type="text/event-stream", headers=_headers(stream.route, with_cost=False))
             result = await self.router.acomplete(messages, tenant=tenant, request_id=request_id, tier=tier, **params)
         except TierwiseError as exc:
             status = "budget_exceeded" if isinstance(exc, BudgetExceeded) else "rate_limited" if isinstance(exc, RateLimited) else "error"
