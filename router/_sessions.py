@@ -50,3 +50,11 @@ def callers_cache_key(tenant: str, key: str) -> str:
     key is a digest anyone who knows the tenant and session id can compute). A session id holds no
     control character, so this never equals a session's key."""
     return prompt_cache_key(tenant, f"key\x1f{key}")
+
+
+def callers_user(tenant: str, user: str) -> str:
+    """A caller's `user` (the end-user id OpenAI monitors for abuse, and may block), within its tenant:
+    sent as given, one tenant could get another tenant's end user flagged on the provider account
+    they share. The same user of a tenant always maps to the same id, so the provider's per-user
+    view still works, and the provider never sees the raw id (as OpenAI advises: hash it)."""
+    return "tw-u-" + hashlib.sha256(f"{tenant}\x1fuser\x1f{user}".encode("utf-8", "surrogatepass")).hexdigest()[:32]

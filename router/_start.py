@@ -17,7 +17,7 @@ from router._logging import log_info
 from router._messages import check_name, check_session, fingerprint, validate_messages
 from router._params import allowed_params
 from router._run import Run
-from router._sessions import callers_cache_key, kept, prompt_cache_key
+from router._sessions import callers_cache_key, callers_user, kept, prompt_cache_key
 from router.checks import all_of
 
 
@@ -40,6 +40,8 @@ def start(
         kwargs["prompt_cache_key"] = callers_cache_key(tenant, kwargs["prompt_cache_key"])
     elif session is not None and "prompt_cache_key" not in kwargs:  # the provider keeps the session's prefix cached
         kwargs["prompt_cache_key"] = prompt_cache_key(tenant, session)
+    if isinstance(kwargs.get("user"), str):
+        kwargs["user"] = callers_user(tenant, kwargs["user"])
     core.admit(tenant)
     rid = request_id or uuid.uuid4().hex
     if request_id is not None:

@@ -244,7 +244,7 @@ def test_one_tenants_burst_of_slow_requests_waits_for_its_own_slots_not_others(s
         def send(key: str, body: dict[str, Any], out: list[Any]) -> None:
             t0 = time.monotonic()
             resp = http.post(f"{url}/chat/completions", json=body, headers={"authorization": f"Bearer {key}"})
-            out.append((resp.status_code, time.monotonic() - t0))
+            out.append((resp.status_code, time.monotonic() - t0, time.monotonic()))
 
         burst: list[Any] = []
         threads = [threading.Thread(target=send, args=(KEY, slow, burst)) for _ in range(8)]
@@ -255,13 +255,13 @@ def test_one_tenants_burst_of_slow_requests_waits_for_its_own_slots_not_others(s
         send(OTHER, {"model": "tierwise/small", "messages": MSG}, other)  # globex, while acme's eight are in flight or waiting
         for t in threads:
             t.join()
-    assert other[0][0] == 200 and other[0][1] < 0.6, other  # not behind acme's 0.8 s calls
-    assert [s for s, _ in burst] == [200] * 8 and most[0] == 3  # all served, never more than three at the provider
-    assert max(took for _, took in burst) > 2 * 0.8  # the last ones waited for earlier ones to end
+    assert other[0][0] == 200 and other[0][2] < max(end for _, _, end in burst), other  # served while acme's waited
+    assert [s for s, _, _ in burst] == [200] * 8 and most[0] == 3  # all served, never more than three at the provider
+    assert max(took for _, took, _ in burst) > 2 * 0.8  # the last ones waited for earlier ones to end
 
 
 def test_a_tenant_past_its_slots_gets_a_429_and_a_stream_holds_its_slot_until_it_ends(server: LocalOpenAIServer, ledger_url: str) -> None:
-    server.responder = lambda model, messages: ({"content": "one two three four five", "chunk_delay": 0.1}
+    server.responder = lambda model, messages: ({"content": " ".join(["word"] * 20), "chunk_delay": 0.1}
                                                 if "long" in str(messages[-1]["content"]) else "ok")
     keys = gateway_config(server, ledger_url)["gateway"]["keys"]
     config = RouterConfig.from_dict(gateway_config(server, ledger_url, gateway={"keys": keys, "tenant_in_flight": 1, "tenant_wait_s": 0.2}))

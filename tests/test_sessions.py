@@ -94,6 +94,21 @@ def test_a_callers_prompt_cache_key_stays_within_its_tenant(server: LocalOpenAIS
     assert sent[2] == sent[3] != sent[4]  # one tenant's key still groups its requests; another tenant's same key is another
 
 
+def test_a_callers_user_id_stays_within_its_tenant(server: LocalOpenAIServer, ledger_url: str) -> None:
+    """`user` is the end-user id a provider monitors for abuse and may block: tenants share the
+    provider account, so one tenant's `user` sent as given could get another tenant's user blocked.
+    (litellm passes `user` on only for models it knows, hence OpenAI's names on the local server.)"""
+    names = {"small": ["gpt-4o-mini"], "flash": ["gpt-4o"], "frontier": ["gpt-4.1"]}
+    config = RouterConfig.from_dict({"tiers": local_tiers(server.url, names), "ledger": ledger_url})
+    with Router(config, client=LiteLLMClient(config.retry, config.timeout_s), classifier=KeywordClassifier()) as router:
+        for tenant, user in (("acme", "alice@example.com"), ("globex", "alice@example.com"), ("acme", "alice@example.com"), ("acme", "bob")):
+            router.complete(turn("hi", 0.05), tenant=tenant, user=user)
+        router.complete(turn("hi", 0.05), tenant="acme")
+    sent = [r["body"].get("user") for r in server.requests]
+    assert sent[0] == sent[2] and len({sent[0], sent[1], sent[3]}) == 3 and sent[4] is None
+    assert all(u.startswith("tw-u-") and "alice" not in u and "acme" not in u for u in sent[:4])
+
+
 @pytest.mark.parametrize("bad", ["x" * 257, 7, {"key": "a"}, ["tw-1"]])
 def test_a_hostile_prompt_cache_key_is_a_typed_error_before_any_call(server: LocalOpenAIServer, ledger_url: str, bad: Any) -> None:
     config = RouterConfig.from_dict({"tiers": local_tiers(server.url), "ledger": ledger_url})
