@@ -273,6 +273,7 @@ def test_a_tenant_past_its_slots_gets_a_429_and_a_stream_holds_its_slot_until_it
         with pytest.raises(openai.RateLimitError) as info:  # the open stream holds acme's one slot
             client.chat.completions.create(**body)
         assert "gateway.tenant_in_flight" in str(info.value) and info.value.response.headers["retry-after"] == "1"
+        assert 'tierwise_requests_total{tenant="acme",tier="-",status="in_flight"} 1' in httpx.get(url.replace("/v1", "/metrics")).text
         assert openai.OpenAI(base_url=url, api_key=OTHER, max_retries=0).chat.completions.create(**body).choices[0].message.content
         assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices)  # read to its end: the slot is back
         assert client.chat.completions.create(**body).choices[0].message.content

@@ -86,8 +86,11 @@ class Gateway:
             assert self.router is not None
             wait = await asyncio.to_thread(self.router.ledger.take_request, "\x1fkey:" + key.id, key.rpm)
             if wait is not None:
+                self.metrics.observe(tenant, "-", "rate_limited", 0.0)
                 return _typed(RateLimited(f"key {key.id} sent {key.rpm} requests this minute (its limit)", tenant, wait))
+        waited = time.monotonic()
         if not await self.slots.take(tenant):  # before the body is read: a waiting request holds next to nothing
+            self.metrics.observe(tenant, "-", "in_flight", time.monotonic() - waited)
             return _typed(RateLimited(f"tenant {tenant!r} has {self.slots.limit} requests in flight on this gateway worker"
                                       f" (gateway.tenant_in_flight) and none ended within {self.slots.wait_s:g} s", tenant, 1.0))
         streaming = False
