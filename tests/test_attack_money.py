@@ -4,6 +4,7 @@ another's bill, holds cover every choice, and a budget bounds the output instead
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import stat
@@ -87,6 +88,32 @@ def test_a_skewed_clock_never_frees_live_holds(any_ledger_url: str) -> None:
     other.settle(other.reserve("acme", "b", Decimal("0.5")), _entry("b", "0.5"))
     assert other.state("acme").spent_usd == Decimal("0.6")
     other.close()
+
+
+def test_a_host_clock_a_day_ahead_cannot_open_tomorrows_budget_today(pg_url: str, monkeypatch: pytest.MonkeyPatch,
+                                                                      caplog: pytest.LogCaptureFixture) -> None:
+    """Hosts sharing a PostgreSQL ledger keep its server's time: a host whose clock ran a day ahead
+    found its budget periods and dated its bills on its own clock, so it could spend a daily cap
+    again that the others had spent today."""
+    daily = budgets({"acme": {"budget_usd": "1", "period": "day"}})
+    synced = open_ledger(pg_url, daily)
+    synced.settle(synced.reserve("acme", "a", Decimal("0.9")), _entry("a", "0.9"))
+    synced.close()
+    real = time.time
+    monkeypatch.setattr(time, "time", lambda: real() + 86_400)
+    with caplog.at_level(logging.WARNING, logger="tierwise"):
+        ahead = open_ledger(pg_url, daily)
+    try:
+        assert "clock is" in caplog.text and "off the ledger server's" in caplog.text
+        with pytest.raises(BudgetExceeded):
+            ahead.reserve("acme", "b", Decimal("0.5"))
+        assert ahead.spent("acme") == Decimal("0.9")
+        ahead.settle(ahead.reserve("acme", "c", Decimal("0.05")), _entry("c", "0.05"))
+        ahead.flush()
+        stamped = {e.request_id: e.ts for e in ahead.entries("acme")}
+        assert abs(stamped["c"] - real()) < 60  # dated by the server's clock, not the host's
+    finally:
+        ahead.close()
 
 
 def test_one_request_id_from_four_tenants_at_once_is_four_paid_answers(server: LocalOpenAIServer, any_ledger_url: str) -> None:

@@ -12,12 +12,14 @@ from router._errors import ConfigError, LedgerError
 from router.ledger._base import Ledger
 from router.ledger._commit import FLUSH_S
 from router.ledger._ledger import SQLLedger
-from router.ledger._owner import OWNER_TIMEOUT_S
+from router.ledger._owner import OWNER_TIMEOUT_S, ServerClock
 from router.ledger._records import BudgetLookup
 
 if TYPE_CHECKING:
     from router.ledger._postgres import PostgresStore
     from router.ledger._sqlite import SQLiteStore
+
+_POSTGRES = ("postgresql://", "postgres://")
 
 
 def open_ledger(
@@ -39,8 +41,10 @@ def open_ledger(
     if durability not in (None, "process", "os"):
         raise ConfigError(f"durability must be 'process' or 'os', not {durability!r}")
     store = _store(url, must_exist, lock_timeout_s, durability or "process")
+    if clock is None:  # hosts that share a PostgreSQL ledger keep its server's time (one host's SQLite: its own)
+        clock = ServerClock() if url.startswith(_POSTGRES) else time.time
     try:
-        return SQLLedger(store, store.journal, budgets, clock=clock or time.time, tz=tz, owner_timeout_s=owner_timeout_s or OWNER_TIMEOUT_S,
+        return SQLLedger(store, store.journal, budgets, clock=clock, tz=tz, owner_timeout_s=owner_timeout_s or OWNER_TIMEOUT_S,
                          flush_s=FLUSH_S if flush_s is None else flush_s, durability=durability or "process")
     except LedgerError as exc:
         store.close()
@@ -48,7 +52,7 @@ def open_ledger(
 
 
 def _store(url: str, must_exist: bool, lock_timeout_s: float | None, durability: str) -> SQLiteStore | PostgresStore:
-    if url.startswith(("postgresql://", "postgres://")):
+    if url.startswith(_POSTGRES):
         from router.ledger._postgres import PostgresStore  # psycopg only when asked for
 
         return PostgresStore(url)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from decimal import Decimal
@@ -22,6 +23,32 @@ from router.ledger._store import Store, render
 BEAT_S = 5.0
 OWNER_TIMEOUT_S = 20.0  # four missed beats: the owner is gone, its claims are free and its holds presumed spent
 _log = logging.getLogger("tierwise")
+
+
+SKEW_WARN_S = 2.0  # a host clock further than this off the server's is said once
+
+
+class ServerClock:
+    """This host's clock set to the database server's, for a ledger that hosts share: every instance
+    then dates its bills and finds its budget periods on one clock, so a host whose clock is a day
+    ahead cannot start tomorrow's budget today. Measured at every heartbeat (half a round trip off
+    at worst)."""
+
+    def __init__(self, local: Callable[[], float] | None = None) -> None:
+        self._local = local or (lambda: time.time())  # looked up at each call: the host's clock as it is now
+        self._offset = 0.0
+        self._said = False
+
+    def __call__(self) -> float:
+        return self._local() + self._offset
+
+    def measure(self, read_server: Callable[[], float]) -> None:
+        sent = self._local()
+        server = read_server()
+        self._offset = server - (sent + self._local()) / 2
+        if abs(self._offset) > SKEW_WARN_S and not self._said:
+            self._said = True
+            _log.warning("tierwise: this host's clock is %.1f s off the ledger server's; the ledger keeps the server's time", -self._offset)
 
 
 class Owner:
@@ -44,8 +71,13 @@ class Owner:
         return f"{alias}.beat > {self._store.dbnow} - {float(self.timeout_s)!r}"
 
     def beat(self) -> None:
-        """Say this owner lives (the first beat also proves the ledger is writable)."""
-        self._q("INSERT INTO {t}owners (id, beat) VALUES (?, {dbnow}) ON CONFLICT (id) DO UPDATE SET beat = excluded.beat", (self.id,))
+        """Say this owner lives (the first beat also proves the ledger is writable); a server clock
+        is set by the time the server wrote."""
+        sql = "INSERT INTO {t}owners (id, beat) VALUES (?, {dbnow}) ON CONFLICT (id) DO UPDATE SET beat = excluded.beat RETURNING beat"
+        if isinstance(self._clock, ServerClock):
+            self._clock.measure(lambda: float(self._q(sql, (self.id,), "one")[0]))
+        else:
+            self._q(sql, (self.id,), "one")
 
     def start(self, upkeep: Callable[[], None]) -> None:
         """Beat every few seconds on a daemon thread, then run `upkeep` (replays of stopped owners)."""
