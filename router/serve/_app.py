@@ -92,7 +92,8 @@ class Gateway:
         if not await self.slots.take(tenant):  # before the body is read: a waiting request holds next to nothing
             self.metrics.observe(tenant, "-", "in_flight", time.monotonic() - waited)
             return _typed(RateLimited(f"tenant {tenant!r} has {self.slots.limit} requests in flight on this gateway worker"
-                                      f" (gateway.tenant_in_flight) and none ended within {self.slots.wait_s:g} s", tenant, 1.0))
+                                      f" (gateway.tenant_in_flight): none ended within {self.slots.wait_s:g} s, or as many more"
+                                      " already wait", tenant, 1.0))
         streaming = False
         try:
             response = await self._chat(request, tenant)

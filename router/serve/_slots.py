@@ -4,7 +4,8 @@ litellm keeps at most 500 connections to one provider host per process (1,000 in
 bound, one tenant's burst of slow requests (long generations, a slow model) takes every one of them
 and every other tenant's request waits for that burst to finish. A tenant past its bound waits for
 one of its own requests to end (before its body is read: a waiting request holds no body and no
-provider connection), and past `wait_s` is refused with a 429 its client retries.
+provider connection), and past `wait_s` is refused with a 429 its client retries; so is a request
+that finds as many of its tenant's waiting as running.
 """
 
 from __future__ import annotations
@@ -27,9 +28,12 @@ class TenantSlots:
         self._users: dict[str, int] = {}  # requests holding or awaiting a tenant's gate: it is dropped at 0
 
     async def take(self, tenant: str) -> bool:
-        """A slot for one request (give it back with `give`), or False after waiting `wait_s`."""
+        """A slot for one request (give it back with `give`), or False after waiting `wait_s` (at
+        once when as many of the tenant's requests already wait as run)."""
         if self.limit is None:
             return True
+        if self._users.get(tenant, 0) >= 2 * self.limit:
+            return False  # as many wait as run: more would only hold the worker's connections (and its file descriptors)
         gate = self._gates.get(tenant)
         if gate is None:
             gate = self._gates[tenant] = asyncio.Semaphore(self.limit)
