@@ -73,11 +73,11 @@ class Owner:
     def beat(self) -> None:
         """Say this owner lives (the first beat also proves the ledger is writable); a server clock
         is set by the time the server wrote."""
-        sql = "INSERT INTO {t}owners (id, beat) VALUES (?, {dbnow}) ON CONFLICT (id) DO UPDATE SET beat = excluded.beat RETURNING beat"
+        sql = "INSERT INTO {t}owners (id, beat) VALUES (?, {dbnow}) ON CONFLICT (id) DO UPDATE SET beat = excluded.beat"
         if isinstance(self._clock, ServerClock):
-            self._clock.measure(lambda: float(self._q(sql, (self.id,), "one")[0]))
+            self._clock.measure(lambda: float(self._q(sql + " RETURNING beat", (self.id,), "one")[0]))
         else:
-            self._q(sql, (self.id,), "one")
+            self._q(sql, (self.id,))
 
     def start(self, upkeep: Callable[[], None]) -> None:
         """Beat every few seconds on a daemon thread, then run `upkeep` (replays of stopped owners)."""
