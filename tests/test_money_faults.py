@@ -370,6 +370,8 @@ def test_a_pooled_session_ended_while_idle_is_replaced_before_it_is_lent(pg_url:
     from router.ledger import Entry
 
     config = RouterConfig.from_dict({"tenants": {"acme": {"budget_usd": "1", "period": "total"}}})
+    # A busy gateway's descriptors pass 1,024 (which select() cannot watch): the pool's sockets are put past it here.
+    crowd = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
     ledger = open_ledger(pg_url, config.budget_for, flush_s=0)
     try:
         ledger.settle(ledger.reserve("acme", "r0", Decimal("0.1")), Entry("r0", 1, "acme", "small", "m", 1, 1, Decimal("0.01"), 0.1, "ok"))
@@ -386,3 +388,5 @@ def test_a_pooled_session_ended_while_idle_is_replaced_before_it_is_lent(pg_url:
         assert not [r for r in caplog.records if r.levelno >= logging.WARNING], [r.getMessage() for r in caplog.records]
     finally:
         ledger.close()
+        for fd in crowd:
+            os.close(fd)

@@ -35,7 +35,12 @@ def _check(conn: Any) -> None:
     so a busy ledger's writes pay one round trip, not two."""
     from psycopg_pool import ConnectionPool
 
-    if conn.closed or select.select([conn.fileno()], [], [], 0)[0]:
+    if conn.closed:
+        ConnectionPool.check_connection(conn)
+        return
+    poller = select.poll()  # not select.select: a busy gateway's descriptors pass 1,024, which select cannot watch
+    poller.register(conn.fileno(), select.POLLIN)
+    if poller.poll(0):
         ConnectionPool.check_connection(conn)
 
 
