@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from router import AlreadyBilled, BudgetExceeded, ConfigError, RouterConfig
+from router import AlreadyBilled, BudgetExceeded, ConfigError, LedgerUnavailable, RouterConfig
 from router.ledger import Entry, StoredAnswer, from_nanos, open_ledger, period_start, to_nanos
 
 _opened: list = []
@@ -161,6 +161,31 @@ def test_a_group_writes_its_answers_and_shrinks_its_slices_with_its_entries(url:
     ledger.settle(held[2], entry("acme", "0.001", rid="r3"))
     ledger.flush()
     assert ledger.state("acme").spent_usd == Decimal("0.010") and ledger.state("acme").reserved_usd >= 0
+
+
+def test_a_group_retried_after_a_commit_whose_answer_was_lost_shrinks_its_slice_once(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The database committed the group but the answer never came (the connection died): the group
+    is retried, its entries are skipped as billed, and its slice must not shrink a second time (its
+    row would then hold less than this instance uses, and other instances could pass the cap by as much)."""
+    tenants = {"acme": {"budget_usd": "1000", "period": "total"}}
+    ledger = ledger_for(url, tenants)
+    store = ledger._books._store  # the fault goes between the database and its answer
+    write = store.write_batch
+    lost = [True]
+
+    def committed_but_unanswered(*args: object) -> None:
+        write(*args)
+        if lost.pop() if lost else False:
+            raise LedgerUnavailable("the connection died before the commit's answer")
+
+    monkeypatch.setattr(store, "write_batch", committed_but_unanswered)
+    ledger.settle_later(ledger.reserve("acme", "r1", Decimal("0.01")), entry("acme", "0.004", rid="r1"))
+    with pytest.raises(LedgerUnavailable):
+        ledger.flush()
+    ledger.flush()  # the same group again
+    state = ledger_for(url, tenants).state("acme")  # another instance: a slice of 33 holds' worth, less what it billed, once
+    assert state.spent_usd == Decimal("0.004") and state.reserved_usd == Decimal("0.33") - Decimal("0.004")
+    assert len(ledger.entries("acme")) == 1
 
 
 def test_a_bill_whose_numbers_are_no_numbers_goes_in_with_its_group(url: str) -> None:

@@ -18,7 +18,7 @@ from decimal import Decimal
 
 from router._config import TenantBudget
 from router._errors import AlreadyBilled, BudgetExceeded, BudgetState
-from router.ledger._group import SLACK_HOLDS, Bill, Outbox, Slices
+from router.ledger._group import SLACK_HOLDS, Bill, Outbox, Slices, slice_costs
 from router.ledger._records import BudgetLookup, Entry, Reservation, StoredAnswer, bill_nanos, from_nanos, period_start, to_nanos
 from router.ledger._store import Grant, Store, render
 
@@ -138,16 +138,14 @@ class Books:
             batch = self.outbox.take()
             if not batch:
                 return None
-            costs: dict[str, int] = {}
-            for bill in batch:
-                if bill.slice_id is not None:
-                    costs[bill.slice_id] = costs.get(bill.slice_id, 0) + bill.cost
+            costs = slice_costs(batch)
             freed = self._slices.trim()
-            shrink = {k: costs.get(k, 0) + freed.get(k, 0) for k in costs.keys() | freed.keys()}
             try:
                 if self._sync_os:
                     self.outbox.sync()  # once per group: a power loss takes only what came since
-                self._store.write_batch(batch, shrink, self._clock() + self._ttl)
+                # The store shrinks each slice by its bills that go in (a group retried after a commit
+                # whose answer was lost shrinks nothing twice) and by what trim freed.
+                self._store.write_batch(batch, freed, self._clock() + self._ttl)
             except BaseException:
                 self.outbox.put_back(batch)
                 raise

@@ -45,8 +45,21 @@ class Bill:
 
 def batch_json(bills: list[Bill]) -> str:
     """The bills as one JSON array for one INSERT ... SELECT (see `entry_select`): each bill's
-    entry items with its cost in nano-dollars appended."""
-    return "[" + ",".join([f"[{b.json or entry_json(storable(b.entry), b.ts)},{b.cost}]" for b in bills]) + "]"
+    entry items with its cost in nano-dollars and its slice's id (or null) appended."""
+    return "[" + ",".join([f"[{b.json or entry_json(storable(b.entry), b.ts)},{b.cost},{_slice(b.slice_id)}]" for b in bills]) + "]"
+
+
+def slice_costs(bills: list[Bill]) -> dict[str, int]:
+    """What the bills cost, per slice they came out of."""
+    costs: dict[str, int] = {}
+    for bill in bills:
+        if bill.slice_id is not None:
+            costs[bill.slice_id] = costs.get(bill.slice_id, 0) + bill.cost
+    return costs
+
+
+def _slice(slice_id: str | None) -> str:
+    return "null" if slice_id is None else _quote(slice_id)
 
 
 @dataclass

@@ -19,7 +19,7 @@ from typing import Any
 
 from router._config import data_home
 from router._errors import ConfigError, LedgerUnavailable
-from router.ledger._group import SLACK_SHARE, Bill, batch_json
+from router.ledger._group import SLACK_SHARE, Bill, batch_json, slice_costs
 from router.ledger._journal import Journal
 from router.ledger._keys import KEYS_SQL
 from router.ledger._labels import LABELS_POSTGRES
@@ -114,7 +114,8 @@ class PostgresStore:
                    for b in bills if b.answer is not None]
         try:
             with self._pool.connection() as conn:  # autocommit: the one statement is the transaction
-                conn.execute(WRITE_GROUP, (batch_json(bills), json.dumps(answers), expires, json.dumps(shrink)))
+                conn.execute(WRITE_GROUP, {"batch": batch_json(bills), "answers": json.dumps(answers), "expires": expires,
+                                           "freed": json.dumps(shrink), "costs": json.dumps(slice_costs(bills)), "bills": len(bills)})
         except (self._psycopg.Error, OSError) as exc:
             raise self._unavailable(exc) from None
 

@@ -3,7 +3,8 @@
 A slice grows in one atomic INSERT ... SELECT (the cap check and the growth in one statement); a
 group of bills is one transaction: the entries (one INSERT over the group as JSON, parsed by SQLite),
 the hourly totals (summed from the rows that went in, one upsert), the stored answers and the
-slices' rows shrunk by what was billed; an attempt already billed is skipped. Each thread has its
+slices' rows shrunk by what the bills that went in cost; an attempt already billed is skipped and
+shrinks nothing (a group retried after its commit is not counted twice). Each thread has its
 own connection. The file is created 0600 (its -wal and -shm take its mode). A database error is
 LedgerUnavailable; a write that breaks a unique key (other than a bill's: skipped) is DuplicateEntry.
 """
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from router._errors import ConfigError, LedgerError, LedgerUnavailable
-from router.ledger._group import SLACK_SHARE, Bill, batch_json
+from router.ledger._group import SLACK_SHARE, Bill, batch_json, slice_costs
 from router.ledger._journal import Journal
 from router.ledger._keys import KEYS_SQL
 from router.ledger._labels import LABELS_SQLITE
@@ -203,10 +204,15 @@ class SQLiteStore:
         batch = batch_json(bills)
         with self.tx() as conn:
             before = conn.execute("SELECT COALESCE(MAX(id), 0) FROM entries").fetchone()[0]
-            conn.execute(self._INSERT, (batch,))
+            went_in = conn.execute(self._INSERT, (batch,)).rowcount
             conn.execute(_ROLLUP_ADD, (before,))
             if answers := [_answer(b.ts, b.entry, b.answer) for b in bills if b.answer is not None]:
                 conn.executemany(self._ANSWER, answers)
+            if went_in < len(bills):  # some were billed already: only the bills that went in shrink their slices
+                new = set(conn.execute("SELECT tenant, request_id, attempt FROM entries WHERE id > ?", (before,)).fetchall())
+                bills = [b for b in bills if (b.entry.tenant, b.entry.request_id, b.entry.attempt) in new]
+            costs = slice_costs(bills)
+            shrink = {k: shrink.get(k, 0) + costs.get(k, 0) for k in shrink.keys() | costs.keys()}
             if shrink:
                 conn.executemany("UPDATE reservations SET amount_nanos = amount_nanos - ?, expires = ? WHERE id = ?",
                                  [(cost, expires, slice_id) for slice_id, cost in shrink.items()])

@@ -63,7 +63,9 @@ class Store(Protocol):
 
     def write_batch(self, bills: list[Bill], shrink: dict[str, int], expires: float) -> None:
         """One transaction: the entries (an attempt already there is skipped), the hourly totals,
-        the answers, and each slice's row shrunk by what its bills cost."""
+        the answers, and each slice's row shrunk by what its bills that went in cost (one already
+        there, as in a group retried after a commit whose answer was lost, shrinks nothing) and by
+        `shrink` (unused parts given back)."""
         ...
 
     def claim(self, tenant: str, request_id: str, row_sql: str, decide: Callable[[Any], bool], owner: str, now: float,
