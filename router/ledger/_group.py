@@ -41,12 +41,15 @@ class Bill:
     hold: str = ""  # the hold it settles, crossed off the outbox's holds in flight
     seq: int = 0  # its place in the outbox's queue: a commit of seq n holds every bill up to n
     json: str = ""  # entry_json of its entry, as its outbox line has it (written once, read by the commit)
+    retried: bool = False  # put back after a failed write, which may have committed with its answer lost
 
 
-def batch_json(bills: list[Bill]) -> str:
+def batch_json(bills: list[Bill], slices: bool = False) -> str:
     """The bills as one JSON array for one INSERT ... SELECT (see `entry_select`): each bill's
-    entry items with its cost in nano-dollars and its slice's id (or null) appended."""
-    return "[" + ",".join([f"[{b.json or entry_json(storable(b.entry), b.ts)},{b.cost},{_slice(b.slice_id)}]" for b in bills]) + "]"
+    entry items with its cost in nano-dollars appended, and (`slices`) its slice's id or null."""
+    if slices:
+        return "[" + ",".join([f"[{b.json or entry_json(storable(b.entry), b.ts)},{b.cost},{_slice(b.slice_id)}]" for b in bills]) + "]"
+    return "[" + ",".join([f"[{b.json or entry_json(storable(b.entry), b.ts)},{b.cost}]" for b in bills]) + "]"
 
 
 def slice_costs(bills: list[Bill]) -> dict[str, int]:
@@ -273,6 +276,8 @@ class Outbox:
 
     def put_back(self, batch: list[Bill]) -> None:
         """A batch the database did not take: first in line for the next commit."""
+        for bill in batch:
+            bill.retried = True
         with self._lock:
             self._queue[:0] = batch
             self.ready.set()

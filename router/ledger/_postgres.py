@@ -23,7 +23,7 @@ from router.ledger._group import SLACK_SHARE, Bill, batch_json, slice_costs
 from router.ledger._journal import Journal
 from router.ledger._keys import KEYS_SQL
 from router.ledger._labels import LABELS_POSTGRES
-from router.ledger._postgres_sql import DBNOW, ROLLUP, SCHEMA, SPENT_HELD, WRITE_GROUP
+from router.ledger._postgres_sql import DBNOW, ROLLUP, SCHEMA, SPENT_HELD, WRITE_GROUP, WRITE_RETRIED_GROUP
 from router.ledger._records import SPEND_SQL, dumps
 from router.ledger._store import DuplicateEntry, Grant
 
@@ -114,8 +114,13 @@ class PostgresStore:
                    for b in bills if b.answer is not None]
         try:
             with self._pool.connection() as conn:  # autocommit: the one statement is the transaction
-                conn.execute(WRITE_GROUP, {"batch": batch_json(bills), "answers": json.dumps(answers), "expires": expires,
-                                           "freed": json.dumps(shrink), "costs": json.dumps(slice_costs(bills)), "bills": len(bills)})
+                params = {"answers": json.dumps(answers), "expires": expires}
+                if any(b.retried for b in bills):  # its commit may have gone in unanswered: shrink by what goes in now
+                    conn.execute(WRITE_RETRIED_GROUP, {**params, "batch": batch_json(bills, slices=True), "freed": json.dumps(shrink)})
+                else:
+                    costs = slice_costs(bills)
+                    conn.execute(WRITE_GROUP, {**params, "batch": batch_json(bills), "shrink": json.dumps(
+                        {k: shrink.get(k, 0) + costs.get(k, 0) for k in shrink.keys() | costs.keys()})})
         except (self._psycopg.Error, OSError) as exc:
             raise self._unavailable(exc) from None
 

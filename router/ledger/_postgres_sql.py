@@ -127,32 +127,27 @@ SPENT_HELD = (
     f" WHERE r.tenant = %(t)s AND r.owner IS NOT NULL AND (o.beat IS NULL OR o.beat <= {DBNOW} - %(timeout)s))"
 )
 
-# A batch of bills: one statement (one trigger run) over one JSON parameter that the server parses
-# (see `entry_select`); an attempt already billed is skipped.
 # A group of bills in one statement, so one round trip that commits on its own (autocommit): the
 # entries over one JSON parameter the server parses (see `entry_select`; an attempt already billed is
-# skipped), the answers they carry, and each slice shrunk by the cost of its bills that went in (a
-# group retried after a commit whose answer was lost shrinks nothing twice) and by the unused parts
-# given back. The trigger sees the entries that went in; it all commits together or not at all.
+# skipped), the answers they carry, and the slices shrunk by what they cost and by the unused parts
+# given back (`shrink`, summed by the caller). The trigger sees the entries that went in; it all
+# commits together or not at all.
+_ENTRIES = (f"WITH entries AS (INSERT INTO tierwise_entries ({ENTRY_COLUMNS}) SELECT"
+            f" {entry_select({'str': 'e->>{i}', 'int': '(e->>{i})::bigint', 'float': '(e->>{i})::float8'})}"
+            " FROM json_array_elements(%(batch)s::json) AS b(e) ON CONFLICT (tenant, request_id, attempt) DO NOTHING"
+            " RETURNING {went_in}),"
+            " answers AS (UPDATE tierwise_claims c SET status = 'done', updated = (a->>0)::float8, response = a->>1, route = a->>2"
+            " FROM json_array_elements(%(answers)s::json) AS n(a) WHERE c.tenant = a->>3 AND c.request_id = a->>4 RETURNING 1),")
+_SHRINK = (" slices AS (UPDATE tierwise_reservations r SET amount_nanos = r.amount_nanos - x.nanos, expires = %(expires)s"
+           " FROM ({used}) x WHERE r.id = x.id RETURNING 1)"
+           " SELECT (SELECT count(*) FROM entries), (SELECT count(*) FROM answers), (SELECT count(*) FROM slices)")
+WRITE_GROUP = _ENTRIES.format(went_in="1") + _SHRINK.format(
+    used="SELECT key AS id, value::bigint AS nanos FROM json_each_text(%(shrink)s::json)")
+# A group holding bills put back after a failed write, whose commit may have gone in with its answer
+# lost: each slice shrinks by its bills that went in now (and the unused parts), never twice.
 _T, _R, _A = (f"b.e->>{ENTRY_FIELDS.index(name)}" for name in ("tenant", "request_id", "attempt"))
 _COST, _SLICE = f"(b.e->>{len(ENTRY_FIELDS)})::bigint", f"b.e->>{len(ENTRY_FIELDS) + 1}"
-WRITE_GROUP = (
-    "WITH entries AS (INSERT INTO tierwise_entries ({columns}) SELECT"
-    " {select}"
-    " FROM json_array_elements(%(batch)s::json) AS b(e) ON CONFLICT (tenant, request_id, attempt) DO NOTHING"
-    " RETURNING tenant, request_id, attempt),"
-    " answers AS (UPDATE tierwise_claims c SET status = 'done', updated = (a->>0)::float8, response = a->>1, route = a->>2"
-    " FROM json_array_elements(%(answers)s::json) AS n(a) WHERE c.tenant = a->>3 AND c.request_id = a->>4 RETURNING 1),"
-    # All went in (the usual case): the costs summed per slice by the caller; else those of the bills
-    # that went in (the other branch is skipped by a one-time filter).
-    " went_in AS (SELECT count(*) AS n FROM entries),"
-    " used AS (SELECT key AS id, value::bigint AS nanos FROM json_each_text(%(costs)s::json) WHERE (SELECT n FROM went_in) = %(bills)s"
-    " UNION ALL SELECT {slice}, {cost} FROM json_array_elements(%(batch)s::json) AS b(e)"
-    " JOIN entries i ON i.tenant = {t} AND i.request_id = {r} AND i.attempt = ({a})::int"
-    " WHERE (SELECT n FROM went_in) < %(bills)s AND {slice} IS NOT NULL"
-    " UNION ALL SELECT key, value::bigint FROM json_each_text(%(freed)s::json)),"
-    " slices AS (UPDATE tierwise_reservations r SET amount_nanos = r.amount_nanos - x.nanos, expires = %(expires)s"
-    " FROM (SELECT id, SUM(nanos) AS nanos FROM used GROUP BY id) x WHERE r.id = x.id RETURNING 1)"
-    " SELECT (SELECT n FROM went_in), (SELECT count(*) FROM answers), (SELECT count(*) FROM slices)"
-).format(columns=ENTRY_COLUMNS, select=entry_select({"str": "e->>{i}", "int": "(e->>{i})::bigint", "float": "(e->>{i})::float8"}),
-         slice=_SLICE, cost=_COST, t=_T, r=_R, a=_A)
+WRITE_RETRIED_GROUP = _ENTRIES.format(went_in="tenant, request_id, attempt") + _SHRINK.format(used=(
+    f"SELECT id, SUM(nanos) AS nanos FROM (SELECT {_SLICE} AS id, {_COST} AS nanos FROM json_array_elements(%(batch)s::json) AS b(e)"
+    f" JOIN entries i ON i.tenant = {_T} AND i.request_id = {_R} AND i.attempt = ({_A})::int WHERE {_SLICE} IS NOT NULL"
+    " UNION ALL SELECT key, value::bigint FROM json_each_text(%(freed)s::json)) u GROUP BY id"))
