@@ -47,14 +47,13 @@ class Bill:
 def batch_json(bills: list[Bill], slices: bool = False) -> str:
     """The bills as one JSON array for one INSERT ... SELECT (see `entry_select`): each bill's
     entry items with its cost in nano-dollars appended, and (`slices`) its slice's id or null."""
-    if slices:
-        return "[" + ",".join([f"[{b.json or entry_json(storable(b.entry), b.ts)},{b.cost},{_slice(b.slice_id)}]" for b in bills]) + "]"
-    return "[" + ",".join([f"[{b.json or entry_json(storable(b.entry), b.ts)},{b.cost}]" for b in bills]) + "]"
+    return "[" + ",".join([f"[{b.json or entry_json(storable(b.entry), b.ts)},{b.cost}{_slice(b.slice_id) if slices else ''}]"
+                           for b in bills]) + "]"
 
 
-def slice_costs(bills: list[Bill]) -> dict[str, int]:
-    """What the bills cost, per slice they came out of."""
-    costs: dict[str, int] = {}
+def slice_costs(bills: list[Bill], plus: dict[str, int] | None = None) -> dict[str, int]:
+    """What the bills cost, per slice they came out of (added to `plus`, e.g. unused parts given back)."""
+    costs = dict(plus or {})
     for bill in bills:
         if bill.slice_id is not None:
             costs[bill.slice_id] = costs.get(bill.slice_id, 0) + bill.cost
@@ -62,7 +61,7 @@ def slice_costs(bills: list[Bill]) -> dict[str, int]:
 
 
 def _slice(slice_id: str | None) -> str:
-    return "null" if slice_id is None else _quote(slice_id)
+    return ",null" if slice_id is None else "," + _quote(slice_id)
 
 
 @dataclass

@@ -118,9 +118,7 @@ class PostgresStore:
                 if any(b.retried for b in bills):  # its commit may have gone in unanswered: shrink by what goes in now
                     conn.execute(WRITE_RETRIED_GROUP, {**params, "batch": batch_json(bills, slices=True), "freed": json.dumps(shrink)})
                 else:
-                    costs = slice_costs(bills)
-                    conn.execute(WRITE_GROUP, {**params, "batch": batch_json(bills), "shrink": json.dumps(
-                        {k: shrink.get(k, 0) + costs.get(k, 0) for k in shrink.keys() | costs.keys()})})
+                    conn.execute(WRITE_GROUP, {**params, "batch": batch_json(bills), "shrink": json.dumps(slice_costs(bills, shrink))})
         except (self._psycopg.Error, OSError) as exc:
             raise self._unavailable(exc) from None
 

@@ -211,8 +211,7 @@ class SQLiteStore:
             if went_in < len(bills):  # some were billed already: only the bills that went in shrink their slices
                 new = set(conn.execute("SELECT tenant, request_id, attempt FROM entries WHERE id > ?", (before,)).fetchall())
                 bills = [b for b in bills if (b.entry.tenant, b.entry.request_id, b.entry.attempt) in new]
-            costs = slice_costs(bills)
-            shrink = {k: shrink.get(k, 0) + costs.get(k, 0) for k in shrink.keys() | costs.keys()}
+            shrink = slice_costs(bills, shrink)
             if shrink:
                 conn.executemany("UPDATE reservations SET amount_nanos = amount_nanos - ?, expires = ? WHERE id = ?",
                                  [(cost, expires, slice_id) for slice_id, cost in shrink.items()])
